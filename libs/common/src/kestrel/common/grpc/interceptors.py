@@ -1,0 +1,139 @@
+"""One place that turns domain exceptions into gRPC statuses, and one that checks bearer tokens."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import grpc
+import structlog
+
+from kestrel.common.errors import (
+    InvalidArgumentError,
+    KestrelError,
+    NotFoundError,
+    OverloadedError,
+    UnavailableError,
+)
+
+log = structlog.get_logger()
+
+_STATUS: Sequence[tuple[type[Exception], grpc.StatusCode]] = (
+    (InvalidArgumentError, grpc.StatusCode.INVALID_ARGUMENT),
+    (NotFoundError, grpc.StatusCode.NOT_FOUND),
+    (UnavailableError, grpc.StatusCode.UNAVAILABLE),
+    (OverloadedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (KestrelError, grpc.StatusCode.INTERNAL),
+)
+
+# Health checks and reflection stay open so probes work without credentials.
+_PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def status_for(exc: Exception) -> grpc.StatusCode:
+    for kind, code in _STATUS:
+        if isinstance(exc, kind):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def _rewrap(handler: grpc.RpcMethodHandler, wrap: Callable[[Any, bool], Any]) -> grpc.RpcMethodHandler:
+    """Rebuild a method handler with its behaviour wrapped, whatever its streaming shape."""
+    for attr, factory, streaming_response in (
+        ("unary_unary", grpc.unary_unary_rpc_method_handler, False),
+        ("unary_stream", grpc.unary_stream_rpc_method_handler, True),
+        ("stream_unary", grpc.stream_unary_rpc_method_handler, False),
+        ("stream_stream", grpc.stream_stream_rpc_method_handler, True),
+    ):
+        behaviour = getattr(handler, attr)
+        if behaviour is not None:
+            return factory(
+                wrap(behaviour, streaming_response),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+    return handler
+
+
+async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str) -> None:
+    code = status_for(exc)
+    if code == grpc.StatusCode.INTERNAL:
+        log.exception("rpc_failed", method=method)
+        await context.abort(code, "internal error")
+    await context.abort(code, str(exc))
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """KServe-style: handlers raise domain errors; only this interceptor knows status codes.
+
+    Anything else is a bug: logged with its traceback, answered INTERNAL without internals.
+    """
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        method = details.method
+
+        def wrap(behaviour: Any, streaming_response: bool) -> Any:
+            if streaming_response:
+                async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                    try:
+                        async for item in behaviour(request, context):
+                            yield item
+                    except grpc.aio.AbortError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - unknown errors become INTERNAL, logged
+                        await _abort(context, exc, method)
+                return stream
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                try:
+                    return await behaviour(request, context)
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - unknown errors become INTERNAL, logged
+                    await _abort(context, exc, method)
+            return unary
+
+        return _rewrap(handler, wrap)
+
+
+class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
+    """Requires `authorization: Bearer <token>` on every RPC except health and reflection."""
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        self._tokens = [t.encode() for t in tokens]
+
+    def _allowed(self, metadata: Sequence[tuple[str, Any]] | None) -> bool:
+        for key, value in metadata or ():
+            if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
+                presented = value[len("Bearer "):].encode()
+                return any(hmac.compare_digest(presented, t) for t in self._tokens)
+        return False
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or details.method.startswith(_PUBLIC_PREFIXES) or self._allowed(details.invocation_metadata):
+            return handler
+
+        def wrap(behaviour: Any, streaming_response: bool) -> Any:
+            async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+            if streaming_response:
+                async def deny_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                    await deny(request, context)
+                    yield  # pragma: no cover - abort raised above
+                return deny_stream
+            return deny
+
+        return _rewrap(handler, wrap)

@@ -1,0 +1,32 @@
+"""Settings: service prefix wins over the shared KESTREL_ prefix; bad values fail fast."""
+
+import pytest
+from pydantic_settings import SettingsConfigDict
+
+from kestrel.common.settings import KafkaSettings, load_settings
+
+
+class DemoSettings(KafkaSettings):
+    model_config = SettingsConfigDict(env_prefix="KESTREL_DEMO_")
+    batch: int = 10
+
+
+def test_shared_prefix_is_fallback(monkeypatch):
+    monkeypatch.setenv("KESTREL_KAFKA_BOOTSTRAP", "shared:1")
+    assert load_settings(DemoSettings).kafka_bootstrap == "shared:1"
+    monkeypatch.setenv("KESTREL_DEMO_KAFKA_BOOTSTRAP", "own:2")
+    assert load_settings(DemoSettings).kafka_bootstrap == "own:2"
+
+
+def test_bad_value_exits_with_field_name(monkeypatch, capsys):
+    monkeypatch.setenv("KESTREL_DEMO_BATCH", "many")
+    with pytest.raises(SystemExit):
+        load_settings(DemoSettings)
+    assert "KESTREL_DEMO_BATCH" in capsys.readouterr().err
+
+
+def test_secret_not_in_repr(monkeypatch):
+    monkeypatch.setenv("KESTREL_DEMO_KAFKA_SASL_PASSWORD", "hunter2")
+    s = load_settings(DemoSettings)
+    assert "hunter2" not in repr(s)
+    assert s.kafka_sasl_password.get_secret_value() == "hunter2"
