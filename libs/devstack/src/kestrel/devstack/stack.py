@@ -1,0 +1,145 @@
+"""The embedded stack: Kafka, Redis, PostgreSQL and tritonserver as local processes, with topics and tables."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from kestrel.common.topics import load_catalogue
+from kestrel.devstack import migrations
+from kestrel.devstack.kafka import KafkaBroker
+from kestrel.devstack.paths import default_state_dir, model_repository
+from kestrel.devstack.postgres import PostgresServer
+from kestrel.devstack.process import ComponentError, ServerProcess, start_time
+from kestrel.devstack.record import StackRecord, find_running, load_ports, remove_record, save_ports, write_env_file
+from kestrel.devstack.redis_server import RedisServer
+from kestrel.devstack.topics import apply_topics
+
+log = structlog.get_logger()
+
+
+class Stack:
+    """Start with `await stack.start()`; `stack.env` then holds the KESTREL_* endpoints for services."""
+
+    def __init__(
+        self,
+        state_dir: Path | None = None,
+        *,
+        with_triton: bool = True,
+        model_repo: Path | None = None,
+        triton_models: Sequence[str] = (),
+        ports: Mapping[str, int] | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir or default_state_dir()).absolute()
+        ports = load_ports(self.state_dir) if ports is None else ports  # busy ones are replaced by free ones
+        self.kafka = KafkaBroker(self.state_dir, ports.get("kafka"), ports.get("kafka_controller"))
+        self.redis = RedisServer(self.state_dir, ports.get("redis"))
+        self.postgres = PostgresServer(self.state_dir, ports.get("postgres"))
+        self.triton = _triton(self.state_dir, model_repo, triton_models, ports) if with_triton else None
+        self._started: list[ServerProcess] = []
+        self._recorded = False  # only the Stack that wrote stack.json may remove it
+
+    @property
+    def components(self) -> list[ServerProcess]:
+        return [c for c in (self.kafka, self.redis, self.postgres, self.triton) if c is not None]
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {
+            "KESTREL_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
+            "KESTREL_REDIS_URL": self.redis.url,
+            "KESTREL_POSTGRES_DSN": self.postgres.dsn,
+        }
+        if self.triton is not None:
+            env["KESTREL_TRITON_GRPC_URL"] = self.triton.grpc_url
+            env["KESTREL_TRITON_HTTP_URL"] = self.triton.http_url
+        return env
+
+    @property
+    def ports(self) -> dict[str, int]:
+        ports = {"kafka": self.kafka.port, "kafka_controller": self.kafka.controller_port}
+        ports |= {"redis": self.redis.port, "postgres": self.postgres.port}
+        if self.triton is not None:
+            ports |= {"triton_grpc": self.triton.grpc_port, "triton_http": self.triton.http_port}
+            ports["triton_metrics"] = self.triton.metrics_port
+        return ports
+
+    async def start(self) -> None:
+        """Start every component at once (Kafka is the slowest), then create topics and tables."""
+        if running := find_running(self.state_dir):
+            where = f"{self.state_dir} (started by pid {running.owner_pid})"
+            raise ComponentError("stack", f"already running from {where}; run `kestrel-stack down` first")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            results = await asyncio.gather(*(self._start(c) for c in self.components), return_exceptions=True)
+            if failures := [r for r in results if isinstance(r, BaseException)]:
+                raise failures[0]
+            await self._provision()
+        except BaseException:
+            await self.stop()
+            raise
+        write_env_file(self.state_dir, self.env)
+        save_ports(self.state_dir, self.ports)
+        self._record()
+        log.info("stack ready", state_dir=str(self.state_dir), **self.env)
+
+    async def stop(self) -> None:
+        """Triton first (it may still be answering), then the stores and the broker together."""
+        if self.triton is not None and self.triton in self._started:
+            await self.triton.stop()
+        await asyncio.gather(*(c.stop() for c in self._started if c is not self.triton))
+        self._started.clear()
+        if self._recorded:
+            remove_record(self.state_dir)
+            self._recorded = False
+
+    async def _start(self, component: ServerProcess) -> None:
+        self._started.append(component)  # stop() covers a component that fails half-way
+        await component.start()
+        self._record()  # `kestrel-stack down` can stop it even if we are killed before the rest is up
+
+    async def _provision(self) -> None:
+        changes = await apply_topics(self.kafka.bootstrap, load_catalogue())
+        applied = await migrations.apply(self.postgres.dsn)
+        log.info("stack provisioned", topics_created=len(changes.created), migrations=applied)
+
+    def _record(self) -> None:
+        StackRecord.of(self.env, self.ports, _records(self._started)).write(self.state_dir)
+        self._recorded = True
+
+
+def _records(components: Sequence[ServerProcess]) -> dict[str, dict[str, Any]]:
+    records = {}
+    for component in components:
+        if component.pid is None:
+            continue
+        record = component.record()
+        if shm_prefix := getattr(component, "shm_prefix", None):
+            record["shm_glob"] = f"/dev/shm/{shm_prefix}*"  # the Python backend's leftovers after a kill
+        record["started"] = record.get("started") or start_time(component.pid)
+        records[component.name] = record
+    return records
+
+
+def _triton(state_dir: Path, model_repo: Path | None, models: Sequence[str], ports: Mapping[str, int]) -> Any:
+    """TritonServer, imported lazily: the Python backend install is heavy and optional."""
+    try:
+        triton = importlib.import_module("kestrel.devstack.triton")
+    except ModuleNotFoundError as exc:
+        if exc.name != "kestrel.devstack.triton":
+            raise
+        log.warning("kestrel.devstack.triton is not available; starting without tritonserver")
+        return None
+    return triton.TritonServer(
+        state_dir,
+        model_repo or model_repository(),
+        grpc_port=ports.get("triton_grpc"),
+        http_port=ports.get("triton_http"),
+        metrics_port=ports.get("triton_metrics"),
+        load_models=tuple(models),
+    )

@@ -1,0 +1,143 @@
+"""Brings a broker in line with the topic catalogue: creates, grows and reconfigures topics, idempotently."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+
+from kestrel.common.errors import KestrelError
+from kestrel.common.topics import TopicCatalogue, TopicSpec
+
+log = structlog.get_logger()
+
+
+class TopicApplyError(KestrelError):
+    """The broker refused a topic change."""
+
+
+@dataclass
+class TopicChanges:
+    """What apply_topics did; all empty when the broker already matched the catalogue."""
+
+    created: list[str] = field(default_factory=list)
+    partitions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """topic -> (partitions before, after)"""
+    configs: dict[str, dict[str, str]] = field(default_factory=dict)
+    """topic -> the configs whose values changed (new values)"""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.partitions or self.configs)
+
+
+async def apply_topics(
+    bootstrap: str, catalogue: TopicCatalogue, prefix: str = "", **client_options: Any
+) -> TopicChanges:
+    """Create missing topics, add partitions where the catalogue asks for more, align differing configs.
+
+    Partitions are never removed (Kafka cannot); replication is capped at the number of brokers.
+    `client_options` go to AIOKafkaAdminClient (security settings).
+    """
+    wanted = catalogue.with_prefix(prefix) if prefix else catalogue
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options)
+    await admin.start()
+    try:
+        changes = TopicChanges()
+        existing = await _partition_counts(admin, wanted.names)
+        brokers = len((await admin.describe_cluster())["brokers"])
+        await _create(admin, [t for t in wanted if t.name not in existing], brokers, changes)
+        await _grow(admin, [t for t in wanted if t.name in existing], existing, changes)
+        await _reconfigure(admin, [t for t in wanted if t.name in existing], changes)
+        if changes.created or changes.partitions:
+            await _await_metadata(admin, {t.name: max(t.partitions, existing.get(t.name, 0)) for t in wanted})
+    finally:
+        await admin.close()
+    if changes.changed:
+        log.info("topics applied", created=changes.created, partitions=changes.partitions, configs=changes.configs)
+    return changes
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    present = set(await admin.list_topics()) & set(names)
+    if not present:
+        return {}
+    described = await admin.describe_topics(sorted(present))
+    return {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+
+
+async def _await_metadata(admin: AIOKafkaAdminClient, expected: dict[str, int], timeout: float = 15.0) -> None:
+    """Wait until the broker's metadata shows the changes, so callers can produce to new partitions at once."""
+    deadline = time.monotonic() + timeout
+    while (seen := await _partition_counts(admin, list(expected))) != expected:
+        if time.monotonic() > deadline:
+            missing = {name: n for name, n in expected.items() if seen.get(name) != n}
+            raise TopicApplyError(f"broker metadata does not show the applied topics after {timeout:.0f}s: {missing}")
+        await asyncio.sleep(0.1)
+
+
+async def _create(admin: AIOKafkaAdminClient, specs: list[TopicSpec], brokers: int, changes: TopicChanges) -> None:
+    if not specs:
+        return
+    new = [_new_topic(t, brokers) for t in specs]
+    response = await admin.create_topics(new)
+    for name, code, *rest in response.topic_errors:
+        error = for_code(code) if code else None
+        if error is not None and error is not TopicAlreadyExistsError:  # lost a race: someone else created it
+            raise TopicApplyError(f"cannot create {name}: {error.__name__} {rest[0] if rest else ''}")
+        if error is None:
+            changes.created.append(name)
+
+
+def _new_topic(spec: TopicSpec, brokers: int) -> NewTopic:
+    replication = min(spec.replication_factor, brokers)  # the catalogue says 3; a dev broker is alone
+    return NewTopic(spec.name, spec.partitions, replication, topic_configs=dict(spec.config))
+
+
+async def _grow(
+    admin: AIOKafkaAdminClient, specs: list[TopicSpec], existing: dict[str, int], changes: TopicChanges
+) -> None:
+    grow = {t.name: NewPartitions(t.partitions) for t in specs if t.partitions > existing[t.name]}
+    if not grow:
+        return
+    await admin.create_partitions(grow)  # raises on a per-topic error
+    for name, target in grow.items():
+        changes.partitions[name] = (existing[name], target.total_count)
+
+
+async def _reconfigure(admin: AIOKafkaAdminClient, specs: list[TopicSpec], changes: TopicChanges) -> None:
+    if not specs:
+        return
+    current = await _topic_configs(admin, specs)
+    stale = [t for t in specs if any(current[t.name].get(k) != v for k, v in t.config.items())]
+    if not stale:
+        return
+    # AlterConfigs replaces a topic's whole dynamic config: send every catalogue value, not only the diff.
+    resources = [ConfigResource(ConfigResourceType.TOPIC, t.name, dict(t.config)) for t in stale]
+    for response in await admin.alter_configs(resources):
+        _raise_resource_errors(response, "alter configs of")
+    for spec in stale:
+        changes.configs[spec.name] = {k: v for k, v in spec.config.items() if current[spec.name].get(k) != v}
+
+
+async def _topic_configs(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> dict[str, dict[str, str]]:
+    resources = [ConfigResource(ConfigResourceType.TOPIC, t.name, dict.fromkeys(t.config)) for t in specs]
+    configs: dict[str, dict[str, str]] = {}
+    for response in await admin.describe_configs(resources):
+        _raise_resource_errors(response, "describe configs of")
+        for resource in response.resources:
+            configs[resource[3]] = {entry[0]: entry[1] for entry in resource[4]}
+    return configs
+
+
+def _raise_resource_errors(response: Any, action: str) -> None:
+    for resource in response.resources:
+        code, message = resource[0], resource[1]
+        if code:
+            raise TopicApplyError(f"cannot {action} {resource[3]}: {for_code(code).__name__} {message or ''}")
