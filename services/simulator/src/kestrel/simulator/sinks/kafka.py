@@ -1,0 +1,115 @@
+"""Straight to Kafka as any third-party producer would: Confluent-framed Avro, keyed by entity_id."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+import structlog
+
+from kestrel.common.avro import AvroSerde
+from kestrel.common.kafka import OutRecord, Producer, librdkafka_config
+from kestrel.common.serde import make_registry, serde_for_topic
+from kestrel.simulator.settings import SimulatorSettings
+from kestrel.simulator.sinks.base import Record, SinkStats
+
+log = structlog.get_logger()
+
+
+class _Acks:
+    """Delivery futures of one topic, counted in order as they complete.
+
+    Polling `done()` from the left once per batch is far cheaper than a done-callback per record,
+    which costs a loop wake-up each (measured: a quarter of the sink's time at 15,000 records/s).
+    """
+
+    def __init__(self, stats: SinkStats) -> None:
+        self.stats = stats
+        self.futures: deque[asyncio.Future[Any]] = deque()
+
+    def reap(self) -> None:
+        futures, stats = self.futures, self.stats
+        while futures and futures[0].done():
+            self._count(futures.popleft())
+        stats.in_flight = len(futures)
+
+    def _count(self, ack: asyncio.Future[Any]) -> None:
+        if ack.cancelled() or ack.exception() is not None:
+            self.stats.failed += 1
+            self.stats.last_error = "cancelled" if ack.cancelled() else str(ack.exception())
+            if self.stats.failed == 1:  # one line, not one per record: the summary has the count
+                log.warning("sim_delivery_failed", error=self.stats.last_error)
+        else:
+            self.stats.accepted += 1
+
+    def give_up(self) -> None:
+        """At shutdown: whatever never got an answer counts as failed."""
+        while self.futures:
+            ack = self.futures.popleft()
+            if ack.done():
+                self._count(ack)
+            else:
+                self.stats.failed += 1
+        self.stats.in_flight = 0
+
+
+class KafkaSink:
+    """Produces events and labels without waiting for each ack; acks are counted as they arrive.
+
+    Waiting per batch would cap the rate at one batch per broker round trip, so the only bound is
+    `max_in_flight` unacknowledged records (plus librdkafka's own queue limit).
+    """
+
+    def __init__(self, settings: SimulatorSettings, *, events: bool = True, labels: bool = True,
+                 producer: Producer | None = None) -> None:
+        registry = make_registry(settings)
+        self.events_topic = settings.topic_prefix + settings.events_topic
+        self.labels_topic = settings.topic_prefix + settings.labels_topic
+        self._topics = [t for t, used in ((self.events_topic, events), (self.labels_topic, labels)) if used]
+        self._event_serde = serde_for_topic(registry, self.events_topic, "event")
+        self._label_serde = serde_for_topic(registry, self.labels_topic, "label")
+        self._producer = producer or Producer(librdkafka_config(settings))
+        self._max_in_flight = settings.max_in_flight
+        self.events, self.labels = SinkStats(), SinkStats()
+        self._acks = (_Acks(self.events), _Acks(self.labels))
+
+    async def start(self) -> None:
+        await self._event_serde.aprepare()
+        await self._label_serde.aprepare()
+        await self._producer.start()
+        try:
+            await self._producer.check_topics(self._topics)
+        except BaseException:
+            await self._producer.stop(timeout_s=0)  # nothing was produced; just end the poll thread
+            raise
+
+    async def send_events(self, events: list[Record]) -> None:
+        await self._send(self.events_topic, self._event_serde, events, self._acks[0])
+
+    async def send_labels(self, labels: list[Record]) -> None:
+        await self._send(self.labels_topic, self._label_serde, labels, self._acks[1])
+
+    async def _send(self, topic: str, serde: AvroSerde, records: list[Record], acks: _Acks) -> None:
+        enqueue, pending = self._producer.enqueue, acks.futures
+        for record, value in zip(records, serde.serialize_many(records)):
+            pending.append(await enqueue(OutRecord(topic, value, record["entity_id"].encode())))
+        self._reap()
+        while sum(len(a.futures) for a in self._acks) > self._max_in_flight:
+            await asyncio.sleep(0.005)
+            self._reap()
+
+    def _reap(self) -> None:
+        for acks in self._acks:
+            acks.reap()
+
+    async def close(self) -> None:
+        await self._producer.stop()
+        # The poll thread hands its last acks to the loop with call_soon_threadsafe: let them land.
+        for _ in range(100):
+            self._reap()
+            if not any(a.futures for a in self._acks):
+                return
+            await asyncio.sleep(0.01)
+        for acks in self._acks:
+            acks.give_up()
