@@ -1,0 +1,89 @@
+"""infra/k8s: every manifest parses and hangs together (selectors, ports, probes, references)."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from checks import (
+    DEPLOYABLES,
+    K8S_ROOT,
+    REPO_ROOT,
+    env_problems,
+    exposed_ports,
+    load_documents,
+    load_yaml,
+    settings_env_names,
+)
+from k8s_checks import (
+    container_env_names,
+    container_problems,
+    containers,
+    kustomization_problems,
+    kustomize_manifests,
+    metadata_problems,
+    reference_problems,
+    selector_problems,
+    service_problems,
+    workloads,
+)
+
+ON_K8S = [d for d in DEPLOYABLES if d.k8s]
+by_name = pytest.mark.parametrize("deployable", ON_K8S, ids=lambda d: d.name)
+
+
+@pytest.fixture(scope="module")
+def manifests():
+    return kustomize_manifests(K8S_ROOT)
+
+
+def test_kustomizations_list_existing_files_and_nothing_is_left_out():
+    assert kustomization_problems(K8S_ROOT) == []
+
+
+def test_every_manifest_parses_with_identity_and_namespace():
+    docs = [d for path in sorted(K8S_ROOT.rglob("*.yaml")) if path.name != "kustomization.yaml"
+            for d in load_documents(path)]
+    assert docs
+    assert metadata_problems(docs) == []
+
+
+def test_selectors_match_pod_labels(manifests):
+    assert selector_problems(manifests) == []
+
+
+def test_services_select_pods_and_target_their_ports(manifests):
+    assert service_problems(manifests) == []
+
+
+def test_containers_have_probes_resources_and_a_locked_down_context(manifests):
+    assert container_problems(manifests) == []
+
+
+def test_hpas_and_configmap_references_resolve(manifests):
+    assert reference_problems(manifests) == []
+
+
+@by_name
+def test_service_is_part_of_the_root_kustomization(deployable):
+    assert deployable.name in load_yaml(K8S_ROOT / "kustomization.yaml")["resources"]
+
+
+@by_name
+def test_env_uses_the_service_prefix(deployable):
+    names = container_env_names(kustomize_manifests(deployable.k8s_dir))
+    assert env_problems(deployable.name, names, deployable.env_prefix, settings_env_names(deployable)) == []
+
+
+@by_name
+def test_container_ports_are_exposed_by_the_image(deployable):
+    docs = kustomize_manifests(deployable.k8s_dir)
+    ports = {p["containerPort"] for w in workloads(docs) for c in containers(w) for p in c.get("ports", [])}
+    assert ports and ports <= exposed_ports(REPO_ROOT / deployable.dockerfile)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_kustomize_renders_the_tree():
+    rendered = subprocess.run(["kubectl", "kustomize", str(K8S_ROOT)], capture_output=True, text=True, timeout=60)
+    assert rendered.returncode == 0, rendered.stderr
+    assert "kind: Deployment" in rendered.stdout
