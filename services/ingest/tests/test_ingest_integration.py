@@ -131,6 +131,7 @@ async def test_stream_publishes_in_chunks_with_global_indexes(ingest, kafka):
 
 async def test_broker_outage_gives_unavailable_then_recovers(tmp_path):
     broker = KafkaBroker(tmp_path / "kafka")
+    broker.die_with_parent = True
     await broker.start()
     app, _ = await start_ingest(broker.bootstrap, delivery_timeout_s=3.0)
     try:

@@ -1,55 +1,40 @@
-"""IngestSink against the real ingest servicer in-process (a fake producer stands in for Kafka)."""
+"""IngestSink against the real ingest service in-process, producing to the real broker."""
 
 from __future__ import annotations
 
-import asyncio
+import uuid
 from dataclasses import replace
 
 import pytest
 from pydantic import SecretStr
 
-from kestrel.api.v1 import ingest_pb2, ingest_pb2_grpc
+from prometheus_client import REGISTRY
+
 from kestrel.common.errors import KestrelError
-from kestrel.common.grpc.server import GrpcServer, GrpcServerSettings, ServiceBinding
-from kestrel.common.kafka import Delivery
-from kestrel.ingest.publisher import EventPublisher
-from kestrel.ingest.servicer import IngestServicer
-from kestrel.ingest.validation import Limits
+from kestrel.common.topics import load_catalogue
+from kestrel.devstack.topics import apply_topics
+from kestrel.ingest.app import IngestApp
+from kestrel.ingest.settings import IngestSettings
 from kestrel.simulator.generator import GeneratorConfig
 from kestrel.simulator.runner import RunConfig, run
 from kestrel.simulator.settings import SimulatorSettings
 from kestrel.simulator.sinks.ingest import IngestSink
 
+pytestmark = pytest.mark.integration
+
 TOKEN = "s3cret-token"
 
 
-class FakeProducer:
-    """Acknowledges every record at once, like a healthy broker."""
-
-    brokers_down = False
-
-    def __init__(self) -> None:
-        self.records = []
-
-    async def enqueue(self, record):
-        self.records.append(record)
-        future = asyncio.get_running_loop().create_future()
-        future.set_result(Delivery(record.topic, 0, len(self.records)))
-        return future
-
-
 @pytest.fixture
-async def ingest():
-    producer = FakeProducer()
-    publisher = EventPublisher(producer, lambda record: b"x", "kestrel.events.v1", Limits(), 5.0)
-    server = GrpcServer(
-        GrpcServerSettings(host="127.0.0.1", port=0, auth_tokens=[SecretStr(TOKEN)]),
-        [ServiceBinding(IngestServicer(publisher, 500), ingest_pb2_grpc.add_IngestServiceServicer_to_server,
-                        ingest_pb2.DESCRIPTOR.services_by_name["IngestService"])],
-    )
-    await server.start()
-    yield f"127.0.0.1:{server.port}", producer
-    await server.stop()
+async def ingest(kafka):
+    """The real ingest service with token auth on the real broker, on an isolated copy of the topics."""
+    prefix = f"t-{uuid.uuid4().hex[:10]}."
+    await apply_topics(kafka.bootstrap, load_catalogue(), prefix=prefix)
+    app = IngestApp(IngestSettings(kafka_bootstrap=kafka.bootstrap, topic_prefix=prefix, grpc_host="127.0.0.1",
+                                   grpc_port=0, metrics_port=0, auth_tokens=[SecretStr(TOKEN)]))
+    await app.start()
+    yield f"127.0.0.1:{app.server.port}", app
+    await app.stop()
 
 
 def config(addr: str, token: str | None, **generator) -> RunConfig:
@@ -61,11 +46,13 @@ def config(addr: str, token: str | None, **generator) -> RunConfig:
 
 
 async def test_events_flow_and_rejections_are_counted_by_field(ingest):
-    addr, producer = ingest
+    addr, app = ingest
+    before = REGISTRY.get_sample_value("kestrel_ingest_events_total", {"outcome": "accepted"}) or 0
     summary = await run(config(addr, TOKEN, invalid_rate=0.05))
     assert summary.generated == 3_000
     assert summary.rejected == summary.invalid > 50
-    assert summary.sent == len(producer.records) == 3_000 - summary.invalid
+    accepted = REGISTRY.get_sample_value("kestrel_ingest_events_total", {"outcome": "accepted"}) - before
+    assert summary.sent == accepted == 3_000 - summary.invalid
     assert summary.failed == 0
     assert sum(summary.rejections.values()) >= summary.rejected
     assert all(field.startswith("event.") for field in summary.rejections)

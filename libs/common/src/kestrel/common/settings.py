@@ -52,6 +52,8 @@ class KafkaSettings(KestrelSettings):
     kafka_ssl_cafile: str | None = None
     kafka_ssl_certfile: str | None = None
     kafka_ssl_keyfile: str | None = None
+    kafka_linger_ms: float = 0.0
+    """Producer batching delay; 0 favours latency (batches still form while requests are in flight)."""
     schema_registry_url: str | None = None
     """Confluent-compatible registry; None uses the file registry built from schemas/."""
     schema_registry_store: str | None = None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +47,7 @@ class Producer:
         defaults = {
             "enable.idempotence": True,
             "acks": "all",
-            "linger.ms": 2,
+            "linger.ms": 0,  # measured: 2 ms cost unary ingest 3 ms p50; librdkafka batches under load anyway
             "compression.type": "lz4",
             "queue.buffering.max.messages": 200_000,
             "queue.buffering.max.kbytes": 262_144,
@@ -92,13 +93,34 @@ class Producer:
 
     async def send_many(self, records: Iterable[OutRecord]) -> list[Delivery]:
         """Produce records in order and wait until every one is acknowledged; raises on the first failure."""
-        futures = [await self.enqueue(record) for record in records]
-        return list(await asyncio.gather(*futures))
+        ack = await self.produce_batch(list(records))
+        await ack.wait()
+        for result in ack.results:
+            if not isinstance(result, Delivery):
+                raise result or UnavailableError("kafka delivery not reported")
+        return ack.results  # type: ignore[return-value]
+
+    async def produce_batch(self, records: Sequence[OutRecord]) -> BatchAck:
+        """Hand a batch to librdkafka; the BatchAck completes when every record was reported.
+
+        Measured: an asyncio future per record cost more than librdkafka itself; a batch needs
+        one loop wake-up when its last record is reported.
+        """
+        assert self._loop is not None, "producer not started"
+        ack = BatchAck(self._loop, len(records))
+        for index, record in enumerate(records):
+            await self._produce(record, functools.partial(ack.report, index))
+        return ack
 
     async def enqueue(self, record: OutRecord) -> asyncio.Future[Delivery]:
         """Hand a record to librdkafka; the returned future resolves on ack. Waits while the buffer is full."""
-        assert self._producer is not None and self._loop is not None, "producer not started"
+        assert self._loop is not None, "producer not started"
         future: asyncio.Future[Delivery] = self._loop.create_future()
+        await self._produce(record, lambda err, msg, f=future: self._pending.append((f, err, msg)))
+        return future
+
+    async def _produce(self, record: OutRecord, on_delivery: Callable[[Any, Any], None]) -> None:
+        assert self._producer is not None, "producer not started"
         while True:
             try:
                 self._producer.produce(
@@ -106,10 +128,10 @@ class Producer:
                     record.value,
                     record.key,
                     headers=list(record.headers) if record.headers else None,
-                    on_delivery=lambda err, msg, f=future: self._pending.append((f, err, msg)),
+                    on_delivery=on_delivery,
                 )
-                return future
-            except BufferError:
+                return
+            except BufferError:  # librdkafka's queue is full: the bound on memory; wait for acks
                 await asyncio.sleep(0.005)
 
     def _poll_forever(self) -> None:
@@ -149,6 +171,46 @@ class Producer:
         if err.code() == confluent_kafka.KafkaError._ALL_BROKERS_DOWN:
             self.brokers_down = True
         log.warning("kafka_producer_error", error=str(err), fatal=err.fatal())
+
+
+class BatchAck:
+    """Delivery reports of one batch, filled in by librdkafka's callback thread."""
+
+    __slots__ = ("results", "_remaining", "_lock", "_loop", "_done")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, size: int) -> None:
+        self.results: list[Delivery | UnavailableError | None] = [None] * size
+        """Per record, in order: its Delivery, its error, or None while not yet reported."""
+        self._remaining = size
+        self._lock = threading.Lock()  # poll() and flush() may report from different threads
+        self._loop = loop
+        self._done: asyncio.Future[None] = loop.create_future()
+        if size == 0:
+            self._done.set_result(None)
+
+    def report(self, index: int, err: Any, msg: Any) -> None:
+        self.results[index] = (
+            UnavailableError(f"kafka delivery failed: {err.str()}") if err is not None
+            else Delivery(msg.topic(), msg.partition(), msg.offset())
+        )
+        with self._lock:
+            self._remaining -= 1
+            last = self._remaining == 0
+        if last:
+            self._loop.call_soon_threadsafe(_finish, self._done)
+
+    async def wait(self, timeout_s: float | None = None) -> bool:
+        """True once every record is reported; False if the timeout came first."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._done), timeout_s)
+            return True
+        except TimeoutError:
+            return False
+
+
+def _finish(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
 
 
 def _resolve(batch: list[tuple[asyncio.Future[Delivery], Any, Any]]) -> None:
