@@ -73,7 +73,7 @@ async def _up(args: argparse.Namespace) -> int:
     try:
         await stack.start()
         _print_endpoints(stack)
-        demo = asyncio.create_task(_demo(stack.env)) if args.demo else None
+        demo = asyncio.create_task(_demo(stack.env, keep_serving=not args.detach)) if args.demo else None
         if args.detach:
             if demo is not None:
                 await demo
@@ -128,7 +128,7 @@ def _print_endpoints(stack: Stack) -> None:
     print(f"  logs: {stack.state_dir}/<component>/<component>.log", flush=True)
 
 
-async def _demo(env: dict[str, str]) -> None:
+async def _demo(env: dict[str, str], keep_serving: bool) -> None:
     try:
         demo = importlib.import_module("kestrel.devstack.demo")
     except ModuleNotFoundError as exc:
@@ -136,7 +136,7 @@ async def _demo(env: dict[str, str]) -> None:
             raise
         log.info("no demo available yet (kestrel.devstack.demo is missing); skipping")
         return
-    result = demo.run(env)
+    result = demo.run(env, keep_serving=keep_serving)
     if inspect.isawaitable(result):
         await result
 

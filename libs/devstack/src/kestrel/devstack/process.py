@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import functools
 import os
 import signal
@@ -18,6 +19,9 @@ import structlog
 from kestrel.common.errors import KestrelError
 
 log = structlog.get_logger()
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class ComponentError(KestrelError):
@@ -87,6 +91,9 @@ class ServerProcess:
     stop_signal: int = signal.SIGTERM
     stop_grace = 15.0
     start_timeout = 60.0
+    die_with_parent = False
+    """Test fixtures set this: the server gets SIGTERM if the process that started it dies (a killed
+    pytest must not leave brokers behind). `kestrel-stack up --detach` leaves it off on purpose."""
 
     def __init__(self, state_dir: Path) -> None:
         self.home = Path(state_dir) / self.name
@@ -149,6 +156,10 @@ class ServerProcess:
     def _spawn(self) -> subprocess.Popen[bytes]:
         # Own session: Ctrl-C in the terminal reaches only kestrel-stack, which stops servers in order,
         # and servers started with --detach outlive it.
+        options = self._popen_options()
+        if self.die_with_parent:
+            # Runs in the child after any user/group switch, which would otherwise clear the setting.
+            options["preexec_fn"] = _parent_death_signal
         with self.log_path.open("ab") as out:
             return subprocess.Popen(
                 self._command(),
@@ -156,7 +167,7 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                **self._popen_options(),
+                **options,
             )
 
     async def _wait_ready(self) -> None:
@@ -174,6 +185,11 @@ class ServerProcess:
                 raise ComponentError(self.name, message, self.log_path)
             await asyncio.sleep(0.2)
         raise ComponentError(self.name, f"exited with code {code} during start-up", self.log_path)
+
+
+def _parent_death_signal() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _signal(pid: int, sig: int, group: bool) -> None:

@@ -80,6 +80,7 @@ async def kafka(kestrel_stack_env: dict[str, str], kestrel_state_dir: Path) -> A
         yield KafkaEndpoint(bootstrap)
         return
     broker = KafkaBroker(kestrel_state_dir)
+    broker.die_with_parent = True
     await broker.start()
     yield broker
     await broker.stop()
@@ -92,6 +93,7 @@ async def redis_server(kestrel_stack_env: dict[str, str], kestrel_state_dir: Pat
         yield RedisEndpoint(url)
         return
     server = RedisServer(kestrel_state_dir)
+    server.die_with_parent = True
     await server.start()
     yield server
     await server.stop()
@@ -105,6 +107,7 @@ async def postgres(kestrel_stack_env: dict[str, str], kestrel_state_dir: Path) -
         yield PostgresEndpoint(dsn)
         return
     server = PostgresServer(kestrel_state_dir)
+    server.die_with_parent = True
     await server.start()
     await migrations.apply(server.dsn)
     yield server
@@ -119,6 +122,7 @@ async def triton(kestrel_stack_env: dict[str, str], kestrel_state_dir: Path) -> 
         return
     launcher = pytest.importorskip("kestrel.devstack.triton", reason="the tritonserver launcher is not available")
     server = launcher.TritonServer(kestrel_state_dir, model_repository())
+    server.die_with_parent = True
     await server.start()
     yield server
     await server.stop()

@@ -54,6 +54,8 @@ class Stack:
             "KESTREL_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
             "KESTREL_REDIS_URL": self.redis.url,
             "KESTREL_POSTGRES_DSN": self.postgres.dsn,
+            # One shared file registry: every service learns the schema versions the others wrote.
+            "KESTREL_SCHEMA_REGISTRY_STORE": str(self.state_dir / "schema-registry.json"),
         }
         if self.triton is not None:
             env["KESTREL_TRITON_GRPC_URL"] = self.triton.grpc_url
