@@ -106,33 +106,33 @@ class Producer:
         Measured: an asyncio future per record cost more than librdkafka itself; a batch needs
         one loop wake-up when its last record is reported.
         """
-        assert self._loop is not None, "producer not started"
+        assert self._loop is not None and self._producer is not None, "producer not started"
         ack = BatchAck(self._loop, len(records))
+        offer, report = self._offer, ack.report
         for index, record in enumerate(records):
-            await self._produce(record, functools.partial(ack.report, index))
+            # Await only when the queue is full: awaiting once per record cost a third of the rate.
+            while not offer(record, functools.partial(report, index)):
+                await asyncio.sleep(0.005)
         return ack
 
     async def enqueue(self, record: OutRecord) -> asyncio.Future[Delivery]:
         """Hand a record to librdkafka; the returned future resolves on ack. Waits while the buffer is full."""
         assert self._loop is not None, "producer not started"
         future: asyncio.Future[Delivery] = self._loop.create_future()
-        await self._produce(record, lambda err, msg, f=future: self._pending.append((f, err, msg)))
+        while not self._offer(record, lambda err, msg, f=future: self._pending.append((f, err, msg))):
+            await asyncio.sleep(0.005)
         return future
 
-    async def _produce(self, record: OutRecord, on_delivery: Callable[[Any, Any], None]) -> None:
+    def _offer(self, record: OutRecord, on_delivery: Callable[[Any, Any], None]) -> bool:
+        """Hand one record to librdkafka; False when its queue is full (the bound on memory)."""
         assert self._producer is not None, "producer not started"
-        while True:
-            try:
-                self._producer.produce(
-                    record.topic,
-                    record.value,
-                    record.key,
-                    headers=list(record.headers) if record.headers else None,
-                    on_delivery=on_delivery,
-                )
-                return
-            except BufferError:  # librdkafka's queue is full: the bound on memory; wait for acks
-                await asyncio.sleep(0.005)
+        try:
+            self._producer.produce(record.topic, record.value, record.key,
+                                   headers=list(record.headers) if record.headers else None,
+                                   on_delivery=on_delivery)
+            return True
+        except BufferError:
+            return False
 
     def _poll_forever(self) -> None:
         assert self._producer is not None and self._loop is not None
