@@ -9,11 +9,11 @@ from typing import Any
 
 import confluent_kafka
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.fixtures import fresh_catalogue, ingest_process, sample_events
 from bench.report import Row, latency_ms
 from kestrel.api.v1 import ingest_pb2, ingest_pb2_grpc
+from kestrel.common.grpc.health import wait_serving
 from kestrel.common.kafka import OutRecord, Producer
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
@@ -74,19 +74,6 @@ def avro_rate(serde: Any, records: list[dict[str, Any]]) -> float:
     return len(records) / (time.perf_counter() - start)
 
 
-async def _wait_serving(channel: grpc.aio.Channel) -> None:
-    health = health_pb2_grpc.HealthStub(channel)
-    for _ in range(200):
-        try:
-            reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-            if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                return
-        except grpc.aio.AioRpcError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError("ingest did not become ready")
-
-
 async def _drive(concurrency: int, jobs: list[Any], call: Any) -> tuple[float, list[float]]:
     queue: asyncio.Queue[Any] = asyncio.Queue()
     for job in jobs:
@@ -130,8 +117,8 @@ async def _grpc_rows(bootstrap: str, prefix: str, workdir: Path, records: list[d
     events = [record_to_event(r) for r in records]
     rows = []
     with ingest_process(bootstrap, prefix, workdir / "ingest.log") as address:
+        await wait_serving(address)
         async with grpc.aio.insecure_channel(address) as channel:
-            await _wait_serving(channel)
             stub = ingest_pb2_grpc.IngestServiceStub(channel)
             batches = [ingest_pb2.PublishBatchRequest(events=events[i:i + 500]) for i in range(0, len(events), 500)]
             elapsed, samples = await _drive(4, batches, stub.PublishBatch)
