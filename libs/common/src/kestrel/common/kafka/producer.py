@@ -34,6 +34,7 @@ class Delivery:
     topic: str
     partition: int
     offset: int
+    """-1 when the broker acknowledged a retried duplicate without saying where it is stored."""
 
 
 class Producer:
@@ -191,7 +192,7 @@ class BatchAck:
     def report(self, index: int, err: Any, msg: Any) -> None:
         self.results[index] = (
             UnavailableError(f"kafka delivery failed: {err.str()}") if err is not None
-            else Delivery(msg.topic(), msg.partition(), msg.offset())
+            else _delivery(msg)
         )
         with self._lock:
             self._remaining -= 1
@@ -208,6 +209,13 @@ class BatchAck:
             return False
 
 
+def _delivery(msg: Any) -> Delivery:
+    # An idempotent retry that the broker recognises as a duplicate is acknowledged without an
+    # offset (librdkafka reports None): the record is stored once, where is unknown.
+    offset = msg.offset()
+    return Delivery(msg.topic(), msg.partition(), -1 if offset is None else offset)
+
+
 def _finish(done: asyncio.Future[None]) -> None:
     if not done.done():
         done.set_result(None)
@@ -220,4 +228,4 @@ def _resolve(batch: list[tuple[asyncio.Future[Delivery], Any, Any]]) -> None:
         if err is not None:
             future.set_exception(UnavailableError(f"kafka delivery failed: {err.str()}"))
         else:
-            future.set_result(Delivery(msg.topic(), msg.partition(), msg.offset()))
+            future.set_result(_delivery(msg))
