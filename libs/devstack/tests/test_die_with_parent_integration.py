@@ -35,6 +35,7 @@ def start_child(tmp_path, flag: bool) -> tuple[subprocess.Popen, int]:
     for line in child.stdout:  # log lines come first on stdout
         if line.startswith("PID "):
             return child, int(line.split()[1])
+    child.kill()
     raise AssertionError("child did not start redis")
 
 
