@@ -47,6 +47,16 @@ async def test_send_many_acks_every_record_in_partition_order(producer, topic_fa
     assert [d.offset for d in deliveries] == list(range(500))
 
 
+async def test_keys_land_where_java_and_aiokafka_put_them(producer, topic_factory):
+    from aiokafka.partitioner import DefaultPartitioner  # murmur2, as the Java client
+
+    topic = await topic_factory(partitions=6)
+    keys = [f"card-{i}".encode() for i in range(50)]
+    deliveries = await producer.send_many(OutRecord(topic, b"v", k) for k in keys)
+    expected = [DefaultPartitioner()(k, list(range(6)), list(range(6))) for k in keys]
+    assert [d.partition for d in deliveries] == expected
+
+
 class Recorder:
     """A handler that rejects records whose value starts with b'bad' and can be told to fail."""
 
