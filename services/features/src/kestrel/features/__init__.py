@@ -1,0 +1,1 @@
+"""Kestrel features: the streaming feature service."""

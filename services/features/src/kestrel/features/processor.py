@@ -1,0 +1,80 @@
+"""One batch of event records in, feature vectors and rejections out; state updated in the store. No I/O."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from prometheus_client import Counter
+
+from kestrel.common.errors import SerializationError
+from kestrel.common.features.state import FeatureComputer, Late
+from kestrel.common.kafka import OutRecord, Rejection
+from kestrel.features.store import StateStore
+from kestrel.features.vectors import VectorEncoder
+
+EVENTS = Counter("kestrel_features_events_total", "Event records by outcome", ["outcome"])
+TRUNCATED = Counter("kestrel_features_state_truncated_total",
+                    "Events forgotten because an entity exceeded max_events_per_entity")
+
+
+@dataclass
+class BatchResult:
+    vectors: list[OutRecord] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    replayed: int = 0
+    """Records already applied to the state before a restart (their vectors were already acknowledged)."""
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    """(topic, partition) -> next offset to commit."""
+
+
+class BatchProcessor:
+    """Decodes, validates and applies events to per-entity state, in record order."""
+
+    def __init__(self, computer: FeatureComputer, store: StateStore, decode: Callable[[bytes], dict[str, Any]],
+                 encoder: VectorEncoder, features_topic: str) -> None:
+        self._computer = computer
+        self._store = store
+        self._decode = decode
+        self._encoder = encoder
+        self._topic = features_topic
+        fs = computer.feature_set
+        self._entity, self._time = fs.entity, fs.time
+
+    def process(self, records: Sequence[ConsumerRecord]) -> BatchResult:
+        result = BatchResult()
+        computed_at = int(time.time() * 1000)
+        truncated = self._computer.truncated
+        for record in records:
+            self._one(record, computed_at, result)
+            result.offsets[(record.topic, record.partition)] = record.offset + 1
+        EVENTS.labels("vector").inc(len(result.vectors))
+        EVENTS.labels("replayed").inc(result.replayed)
+        TRUNCATED.inc(self._computer.truncated - truncated)
+        return result
+
+    def _one(self, record: ConsumerRecord, computed_at: int, result: BatchResult) -> None:
+        try:
+            event = self._decode(record.value)
+        except SerializationError as exc:
+            return self._reject(result, Rejection(record, f"undecodable: {exc.reason}", "SerializationError"))
+        if reason := self._computer.invalid(event):
+            return self._reject(result, Rejection(record, f"invalid event: {reason}", "InvalidEvent"))
+        entity, t = event[self._entity], event[self._time]
+        outcome = self._computer.update(self._store.state(record.partition, entity), event, record.offset)
+        self._store.saw(record.partition, t)
+        if outcome is None:
+            result.replayed += 1
+        elif type(outcome) is Late:
+            self._reject(result, Rejection(record, outcome.reason, "LateEvent"))
+        else:
+            value = self._encoder.encode(entity, event["event_id"], t, outcome, computed_at)  # type: ignore[arg-type]
+            result.vectors.append(OutRecord(self._topic, value, entity.encode()))
+
+    @staticmethod
+    def _reject(result: BatchResult, rejection: Rejection) -> None:
+        EVENTS.labels(rejection.error_type).inc()
+        result.rejections.append(rejection)

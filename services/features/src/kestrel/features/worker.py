@@ -1,0 +1,225 @@
+"""The consumer loop: fetch a batch, compute, produce; at each commit point flush acks, changelog, offsets.
+
+Order at a commit point, so a crash anywhere loses nothing and never applies an event to state twice:
+vectors and dead letters acknowledged -> changed state written to the changelog -> offsets committed.
+A restart replays from the committed offsets; events the restored state already holds (its offset
+is at or past theirs) are skipped, and their vectors were already acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from prometheus_client import Histogram
+
+from kestrel.common.errors import UnavailableError
+from kestrel.common.kafka import DeadLetterPublisher, Delivery, Producer
+from kestrel.common.kafka.producer import BatchAck
+from kestrel.features.changelog import Changelog
+from kestrel.features.processor import BatchProcessor
+from kestrel.features.store import StateStore
+
+log = structlog.get_logger()
+
+BATCH_SECONDS = Histogram("kestrel_features_batch_seconds", "Time to compute one batch (no I/O)")
+COMMIT_SECONDS = Histogram("kestrel_features_commit_seconds", "Acks + changelog + offset commit")
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    batch_max: int = 1000
+    poll_timeout_ms: int = 100
+    commit_interval_s: float = 1.0
+    evict_after_ms: int = 2 * 86_400_000
+    evict_interval_s: float = 300.0
+    retry_max_s: float = 10.0
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, worker: StreamWorker) -> None:
+        self._worker = worker
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._worker.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self._worker.on_assigned(assigned)
+
+
+class StreamWorker:
+    """Owns the consumer; every state change and commit happens under one lock, so a rebalance
+    waits for the batch in flight and then commits before partitions move."""
+
+    def __init__(self, consumer: Callable[[], AIOKafkaConsumer], topic: str, processor: BatchProcessor,
+                 store: StateStore, changelog: Changelog, producer: Producer, dead_letters: DeadLetterPublisher,
+                 options: WorkerOptions) -> None:
+        self._new_consumer, self._topic = consumer, topic
+        self._consumer: AIOKafkaConsumer = None  # type: ignore[assignment]  # made in start(), inside the loop
+        self._processor, self._store, self._changelog = processor, store, changelog
+        self._producer, self._dead_letters = producer, dead_letters
+        self.options = options
+        self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._acks: list[BatchAck] = []
+        self._offsets: dict[TopicPartition, int] = {}
+        self._last_commit = self._last_evict = time.monotonic()
+        self._consistent = True
+        """False after a failed commit: memory may hold state the changelog and offsets do not."""
+        self._rewind_needed = False
+        self.processed = 0
+
+    async def start(self) -> None:
+        self._consumer = self._new_consumer()
+        self._consumer.subscribe([self._topic], listener=_Rebalance(self))
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name="features-loop")
+
+    async def stop(self) -> None:
+        """Stop intake, commit what was processed, then leave the group (partitions move at once)."""
+        self._stopping.set()
+        if self._task:
+            await self._task
+        async with self._lock:
+            await self._commit_quietly()
+        await self._consumer.stop()
+
+    async def wait(self) -> None:
+        if self._task:
+            await self._task
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while not self._stopping.is_set():
+            try:
+                await self._step()
+                delay = 0.1
+            except Exception as exc:  # noqa: BLE001 - any failure: back off, then rewind to the last commit point
+                log.warning("features_batch_failed", error=f"{type(exc).__name__}: {exc}", retry_in_s=delay)
+                self._rewind_needed = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.options.retry_max_s)
+
+    async def _step(self) -> None:
+        batches = await self._consumer.getmany(timeout_ms=self.options.poll_timeout_ms,
+                                               max_records=self.options.batch_max)
+        async with self._lock:
+            if self._rewind_needed:
+                await self._rewind()  # what was just fetched predates the seek: it comes again
+                return
+            records = self._owned(batches)
+            if records:
+                await self._process(records)
+            await self._maybe_commit()
+
+    def _owned(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> list[ConsumerRecord]:
+        """Records of partitions we still own; a rebalance may have happened while they were fetched.
+
+        Records of a partition we kept are processed even if fetched before the rebalance: any the
+        restored state already holds are skipped by offset, so processing them twice changes nothing.
+        """
+        assigned, restored = self._consumer.assignment(), self._store.partitions
+        return [r for tp, records in batches.items() if tp in assigned and tp.partition in restored for r in records]
+
+    async def _process(self, records: Sequence[ConsumerRecord]) -> None:
+        with BATCH_SECONDS.time():
+            result = self._processor.process(records)
+        if result.vectors:
+            self._acks.append(await self._producer.produce_batch(result.vectors))
+        await self._dead_letters.publish(result.rejections)
+        for (topic, partition), offset in result.offsets.items():
+            self._offsets[TopicPartition(topic, partition)] = offset
+        self.processed += len(records)
+
+    async def _maybe_commit(self) -> None:
+        now = time.monotonic()
+        if now - self._last_commit >= self.options.commit_interval_s:
+            await self._commit()
+        if now - self._last_evict >= self.options.evict_interval_s:
+            self._last_evict = now
+            await self._changelog.write(self._store.evict(self.options.evict_after_ms))
+
+    async def _commit(self) -> None:
+        with COMMIT_SECONDS.time():
+            acks, self._acks = self._acks, []
+            for ack in acks:
+                await ack.wait()
+                _raise_failed(ack)
+            await self._changelog.write(self._store.take_changes())
+            if self._offsets:
+                offsets, self._offsets = self._offsets, {}
+                await self._commit_offsets(offsets)
+            self._last_commit = time.monotonic()
+
+    async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # The group moved on: the new owner replays from the last commit; the changelog already
+            # holds our state, so it skips what we applied (their vectors are acknowledged).
+            log.warning("features_commit_failed", error=str(exc))
+
+    async def _commit_quietly(self) -> None:
+        try:
+            await self._commit()
+        except Exception as exc:  # noqa: BLE001 - the next owner replays from the last commit point
+            self._consistent = False
+            log.warning("features_final_commit_failed", error=str(exc))
+
+    async def _rewind(self) -> None:
+        """Back to the last commit point: reload owned partitions from the changelog, seek to committed offsets."""
+        self._acks, self._offsets = [], {}
+        self._consistent = False
+        owned = [tp for tp in self._consumer.assignment() if tp.topic == self._topic]
+        await self._restore(owned)
+        for tp in owned:
+            committed = await self._consumer.committed(tp)
+            if committed is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, committed)
+        self._rewind_needed = False
+        log.info("features_rewound", partitions=sorted(tp.partition for tp in owned))
+
+    async def on_revoked(self, revoked: Any) -> None:
+        async with self._lock:
+            await self._commit_quietly()
+            log.info("partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
+
+    async def on_assigned(self, assigned: Any) -> None:
+        async with self._lock:
+            owned = [tp for tp in assigned if tp.topic == self._topic]
+            try:
+                await self._restore(owned)
+            except Exception as exc:  # noqa: BLE001 - the loop retries: restore, then seek to the committed offsets
+                log.warning("state_restore_failed", error=f"{type(exc).__name__}: {exc}")
+                self._rewind_needed = True
+            log.info("partitions_assigned", partitions=sorted(tp.partition for tp in owned),
+                     entities=len(self._store))
+
+    async def _restore(self, owned: Sequence[TopicPartition]) -> None:
+        """Keep partitions whose changelog nobody else wrote since we last did; read the rest back."""
+        wanted = {tp.partition for tp in owned}
+        self._store.drop(self._store.partitions - wanted)
+        ends = await self._changelog.end_offsets(wanted) if wanted else {}
+        current = {p for p in wanted & self._store.partitions
+                   if self._consistent and self._changelog.known_end.get(p) == ends.get(p)}
+        stale = wanted - current
+        for partition, states in (await self._changelog.read(stale)).items():
+            self._store.load(partition, states)
+        self._consistent = True
+        if stale:
+            log.info("state_restored", partitions=sorted(stale), entities=len(self._store))
+
+
+def _raise_failed(ack: BatchAck) -> None:
+    for result in ack.results:
+        if not isinstance(result, Delivery):
+            raise result or UnavailableError("kafka delivery not reported")

@@ -1,0 +1,63 @@
+"""One batch through the processor: vectors keyed by entity, and every bad record rejected with its reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from kestrel.common.features import load_feature_set
+from kestrel.common.features.state import FeatureComputer
+from kestrel.features.processor import BatchProcessor
+from kestrel.features.store import StateStore
+from kestrel.features.vectors import VectorEncoder
+
+from .conftest import EVENTS, T0, VECTORS, Record, event
+
+
+@pytest.fixture
+def parts():
+    fs = load_feature_set()
+    store = StateStore(FeatureComputer(fs))
+    store.load(0, {})
+    store.load(1, {})
+    processor = BatchProcessor(FeatureComputer(fs), store, EVENTS.deserialize,
+                               VectorEncoder(VECTORS, fs.names, fs.version_id), "features")
+    return fs, store, processor
+
+
+def test_vectors_carry_event_id_time_version_and_features(parts) -> None:
+    fs, _, processor = parts
+    records = [Record(EVENTS.serialize(event(i, T0 + i * 1000)), offset=i) for i in range(3)]
+    result = processor.process(records)
+    assert [r.key for r in result.vectors] == [b"card-1"] * 3
+    last = VECTORS.deserialize(result.vectors[-1].value)
+    assert (last["event_id"], last["event_time"], last["feature_set_version"]) == ("e-2", T0 + 2000, "card.v1")
+    assert list(last["features"]) == fs.names and last["features"]["txn_count_1m"] == 3
+    assert result.offsets == {("events", 0): 3} and not result.rejections
+
+
+def test_bad_records_are_rejected_and_the_batch_goes_on(parts) -> None:
+    _, _, processor = parts
+    lateness = load_feature_set().allowed_lateness_s * 1000
+    records = [
+        Record(b"\x00\x00\x00\x00\x01garbage", offset=0),
+        Record(None, offset=1),
+        Record(EVENTS.serialize(event(2, T0 + lateness + 1)), offset=2),
+        Record(EVENTS.serialize(event(3, T0)), offset=3),
+        Record(EVENTS.serialize(event(4, T0 + lateness + 2, amount=float("nan"))), offset=4),
+        Record(EVENTS.serialize(event(5, T0 + lateness + 3)), offset=5),
+    ]
+    result = processor.process(records)
+    kinds = [(r.record.offset, r.error_type) for r in result.rejections]
+    assert kinds == [(0, "SerializationError"), (1, "SerializationError"), (3, "LateEvent"), (4, "InvalidEvent")]
+    assert "undecodable" in result.rejections[0].reason and "late event" in result.rejections[2].reason
+    assert len(result.vectors) == 2 and result.offsets == {("events", 0): 6}
+
+
+def test_replayed_records_are_skipped_not_counted_twice(parts) -> None:
+    _, store, processor = parts
+    records = [Record(EVENTS.serialize(event(i, T0 + i)), partition=1, offset=i) for i in range(4)]
+    processor.process(records[:3])
+    result = processor.process(records[1:])
+    assert result.replayed == 2 and len(result.vectors) == 1
+    assert VECTORS.deserialize(result.vectors[0].value)["features"]["txn_count_1m"] == 4
+    assert len(store.state(1, "card-1")) == 4
