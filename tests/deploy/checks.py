@@ -50,6 +50,8 @@ class Deployable:
 DEPLOYABLES = (
     Deployable.service("ingest", "KESTREL_INGEST_", k8s=True, settings="kestrel.ingest.settings:IngestSettings"),
     Deployable.service("simulator", "KESTREL_SIM_", settings="kestrel.simulator.settings:SimulatorSettings"),
+    Deployable.service("feature-writer", "KESTREL_FEATURE_WRITER_", k8s=True,
+                       settings="kestrel.feature_writer.settings:FeatureWriterSettings"),
     Deployable("topics", "KESTREL_", "compose/tools/Dockerfile", "libs/devstack/pyproject.toml"),
 )
 STATEFUL = ("kafka", "schema-registry", "redis", "postgres", "triton")

@@ -1,0 +1,42 @@
+"""A minimal HTTP health endpoint on the event loop: it answers only while the loop itself is responsive."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+_STATUS = {True: b"200 OK", False: b"503 Service Unavailable"}
+
+
+class HealthEndpoint:
+    """GET /healthz and /readyz answer 200 or 503 from their checks; port 0 disables the endpoint."""
+
+    def __init__(self, port: int, checks: dict[str, Callable[[], bool]], host: str = "0.0.0.0") -> None:
+        self.port = port
+        self._host = host
+        self._checks = checks
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        if self.port:
+            self._server = await asyncio.start_server(self._serve, self._host, self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.TimeoutError, ValueError):
+            request = await asyncio.wait_for(reader.readline(), 5)
+            parts = request.split()
+            check = self._checks.get(parts[1].decode() if len(parts) > 1 else "")
+            ok = check is not None and check()
+            body = b"ok\n" if ok else b"unavailable\n" if check else b"not found\n"
+            status = _STATUS[ok] if check else b"404 Not Found"
+            writer.write(b"HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                         b"Connection: close\r\n\r\n%s" % (status, len(body), body))
+            await writer.drain()
+        writer.close()

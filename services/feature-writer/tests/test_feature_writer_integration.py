@@ -1,0 +1,101 @@
+"""The feature-writer against real Kafka and Redis: newest per entity, dead letters, a Redis outage."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from kestrel.common.online_store import redis_client
+from kestrel.devstack.ports import free_port
+from kestrel.devstack.redis_server import RedisServer
+from kestrel.feature_writer.app import FeatureWriterApp
+from kestrel.feature_writer.settings import FeatureWriterSettings
+
+pytestmark = pytest.mark.integration
+
+
+def settings(topics, redis_url: str, **overrides) -> FeatureWriterSettings:
+    base = dict(kafka_bootstrap=topics.bootstrap, topic_prefix=topics.prefix, redis_url=redis_url,
+                key_prefix=topics.key_prefix, group_id=f"g-{topics.prefix}", metrics_port=0, health_port=0,
+                session_timeout_ms=3000, max_batch=300, retry_initial_s=0.05, retry_max_s=0.5)
+    return FeatureWriterSettings(**{**base, **overrides})
+
+
+async def dead_letters(bootstrap: str, topic: str, expected: int) -> list:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        records: list = []
+        async with asyncio.timeout(20):
+            while len(records) < expected:
+                records += [r for batch in (await consumer.getmany(timeout_ms=200)).values() for r in batch]
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def test_writes_the_newest_vector_per_entity_and_dead_letters_bad_records(kafka, redis_server, topics,
+                                                                                  send, make_vectors):
+    vectors = make_vectors(3000, entities=200)
+    vectors.append(dict(vectors[0], features={"alpha": 1.0}))  # claims card.v1 but lacks its features
+    vectors[-1]["feature_set_version"] = "card.v1"
+    app = FeatureWriterApp(settings(topics, redis_server.url))
+    client = redis_client(redis_server.url)
+    await app.start()
+    try:
+        await send(vectors, raw=[b"not avro"])
+        await topics.wait_for_state(client, topics.expected(vectors[:-1]))
+        records = await dead_letters(kafka.bootstrap, topics.dead_letters, 2)
+        assert len(records) == 2 and app.handler.redis_ok
+    finally:
+        await app.stop()
+        await client.aclose()
+
+
+class PersistentRedis(RedisServer):
+    """Keeps its data across a restart (append-only file), as a production Redis would."""
+
+    def _command(self) -> list[str]:
+        return [*super()._command(), "--appendonly", "yes", "--appendfsync", "always"]
+
+
+async def test_redis_outage_pauses_writing_and_loses_nothing(tmp_path: Path, topics, send, make_vectors):
+    server = PersistentRedis(tmp_path)
+    await server.start()
+    port = free_port()
+    app = FeatureWriterApp(settings(topics, server.url, health_port=port))
+    client = redis_client(server.url)
+    vectors = make_vectors(2000, entities=150, seed=2)
+    await app.start()
+    try:
+        await send(vectors[:1000])
+        await topics.wait_for_state(client, topics.expected(vectors[:1000]))
+        await server.stop()
+        await send(vectors[1000:])
+        async with asyncio.timeout(20):
+            while app.handler.redis_ok is not False:
+                await asyncio.sleep(0.05)
+        processed = app.consumer.processed
+        await asyncio.sleep(1.0)
+        assert app.consumer.processed == processed  # retrying the same batch, nothing committed
+        assert await asyncio.to_thread(http_status, port, "/readyz") == 503
+        assert await asyncio.to_thread(http_status, port, "/healthz") == 200
+        await server.start()
+        await topics.wait_for_state(client, topics.expected(vectors))
+        assert app.handler.redis_ok and await asyncio.to_thread(http_status, port, "/readyz") == 200
+    finally:
+        await app.stop()
+        await client.aclose()
+        await server.stop()
+
+
+def http_status(port: int, path: str) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
