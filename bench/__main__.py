@@ -7,11 +7,16 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from bench import ingest
+from bench import feature_writer, features, ingest, triton
 from bench.fixtures import REPO, kafka_broker
 from bench.report import attach_ratios, machine, render, write_json
 
-SUITES = {"ingest": ingest.run}
+SUITES = {
+    "ingest": ingest.run,
+    "features": features.run,
+    "feature-writer": feature_writer.run,
+    "triton": triton.run,
+}
 
 
 async def main(args: argparse.Namespace) -> None:
