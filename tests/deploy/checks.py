@@ -52,8 +52,12 @@ DEPLOYABLES = (
     Deployable.service("simulator", "KESTREL_SIM_", settings="kestrel.simulator.settings:SimulatorSettings"),
     Deployable.service("feature-writer", "KESTREL_FEATURE_WRITER_", k8s=True,
                        settings="kestrel.feature_writer.settings:FeatureWriterSettings"),
+    Deployable.service("features", "KESTREL_FEATURES_", k8s=True, settings="kestrel.features.settings:FeaturesSettings"),
     Deployable("topics", "KESTREL_", "compose/tools/Dockerfile", "libs/devstack/pyproject.toml"),
 )
+SHARED_ENV = frozenset({"KESTREL_FEATURES_DIR"})
+"""Repo-wide names read outside any settings class (kestrel.common.features.loader) that happen to start with
+a service prefix (KESTREL_FEATURES_): not typos of a settings field."""
 STATEFUL = ("kafka", "schema-registry", "redis", "postgres", "triton")
 """Compose services that own data or serve other services: each needs a healthcheck."""
 
@@ -85,7 +89,7 @@ def env_problems(where: str, names: Iterable[str], prefix: str, known: set[str] 
     for name in names:
         if not name.startswith(prefix):
             problems.append(f"{where}: {name} does not start with {prefix}")
-        elif known is not None and name.upper() not in known:
+        elif known is not None and name.upper() not in known | SHARED_ENV:
             problems.append(f"{where}: {name} is not a settings field ({prefix}<field>)")
     return problems
 
