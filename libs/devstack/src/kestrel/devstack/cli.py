@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import inspect
 import os
 import shutil
 import signal
@@ -129,16 +127,9 @@ def _print_endpoints(stack: Stack) -> None:
 
 
 async def _demo(env: dict[str, str], keep_serving: bool) -> None:
-    try:
-        demo = importlib.import_module("kestrel.devstack.demo")
-    except ModuleNotFoundError as exc:
-        if exc.name != "kestrel.devstack.demo":
-            raise
-        log.info("no demo available yet (kestrel.devstack.demo is missing); skipping")
-        return
-    result = demo.run(env, keep_serving=keep_serving)
-    if inspect.isawaitable(result):
-        await result
+    from kestrel.devstack import demo  # imported on use: it pulls in ingest and the simulator
+
+    await demo.run(env, keep_serving=keep_serving)
 
 
 async def _down(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from kestrel.devstack.postgres import PostgresServer
 from kestrel.devstack.record import read_env_file
 from kestrel.devstack.redis_server import RedisServer
 from kestrel.devstack.topics import apply_topics
+from kestrel.devstack.triton import TritonServer
 
 STACK_ENV = "KESTREL_STACK_ENV"
 
@@ -120,8 +121,7 @@ async def triton(kestrel_stack_env: dict[str, str], kestrel_state_dir: Path) -> 
     if grpc_url := kestrel_stack_env.get("KESTREL_TRITON_GRPC_URL"):
         yield TritonEndpoint(grpc_url, kestrel_stack_env["KESTREL_TRITON_HTTP_URL"])
         return
-    launcher = pytest.importorskip("kestrel.devstack.triton", reason="the tritonserver launcher is not available")
-    server = launcher.TritonServer(kestrel_state_dir, model_repository())
+    server = TritonServer(kestrel_state_dir, model_repository())
     server.die_with_parent = True
     await server.start()
     yield server

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from kestrel.devstack.postgres import PostgresServer
 from kestrel.devstack.process import ComponentError, ServerProcess, start_time
 from kestrel.devstack.record import StackRecord, find_running, load_ports, remove_record, save_ports, write_env_file
 from kestrel.devstack.redis_server import RedisServer
+from kestrel.devstack.triton import TritonServer
 from kestrel.devstack.topics import apply_topics
 
 log = structlog.get_logger()
@@ -128,16 +128,8 @@ def _records(components: Sequence[ServerProcess]) -> dict[str, dict[str, Any]]:
     return records
 
 
-def _triton(state_dir: Path, model_repo: Path | None, models: Sequence[str], ports: Mapping[str, int]) -> Any:
-    """TritonServer, imported lazily: the Python backend install is heavy and optional."""
-    try:
-        triton = importlib.import_module("kestrel.devstack.triton")
-    except ModuleNotFoundError as exc:
-        if exc.name != "kestrel.devstack.triton":
-            raise
-        log.warning("kestrel.devstack.triton is not available; starting without tritonserver")
-        return None
-    return triton.TritonServer(
+def _triton(state_dir: Path, model_repo: Path | None, models: Sequence[str], ports: Mapping[str, int]) -> TritonServer:
+    return TritonServer(
         state_dir,
         model_repo or model_repository(),
         grpc_port=ports.get("triton_grpc"),
