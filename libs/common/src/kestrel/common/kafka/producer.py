@@ -6,7 +6,6 @@ import asyncio
 import functools
 import json
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,8 +39,8 @@ class Delivery:
 class Producer:
     """confluent-kafka measured 3.2x aiokafka's produce rate here, so producing goes through librdkafka.
 
-    A poll thread serves delivery reports and resolves their futures in batches (one loop wake-up per
-    poll, not per message). librdkafka's queue is the memory bound: when it is full, `send` waits.
+    A poll thread serves delivery reports into BatchAcks (one loop wake-up per batch, not per
+    message). librdkafka's queue is the memory bound: when it is full, producing waits.
     """
 
     def __init__(self, config: dict[str, Any], delivery_timeout_s: float = 30.0) -> None:
@@ -62,11 +61,9 @@ class Producer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._running = False
-        # Appended by whichever thread runs poll()/flush(); deque append/popleft are thread-safe.
         self.brokers_down = False
         """Set by librdkafka's 'all brokers down' report; cleared by an ack or when statistics show a
         broker UP again (so recovery is seen even when fronts refuse all traffic meanwhile)."""
-        self._pending: deque[tuple[asyncio.Future[Delivery], Any, Any]] = deque()
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -87,7 +84,6 @@ class Producer:
         self._running = False
         if self._thread:
             await asyncio.to_thread(self._thread.join, 2.0)
-        _resolve(self._drain())
         self._producer = None
 
     async def send(self, record: OutRecord) -> Delivery:
@@ -110,7 +106,7 @@ class Producer:
         one loop wake-up when its last record is reported.
         """
         assert self._loop is not None and self._producer is not None, "producer not started"
-        ack = BatchAck(self._loop, len(records))
+        ack = BatchAck(self._loop, len(records), on_delivered=self._broker_answered)
         offer, report = self._offer, ack.report
         for index, record in enumerate(records):
             # Await only when the queue is full: awaiting once per record cost a third of the rate.
@@ -118,13 +114,8 @@ class Producer:
                 await asyncio.sleep(0.005)
         return ack
 
-    async def enqueue(self, record: OutRecord) -> asyncio.Future[Delivery]:
-        """Hand a record to librdkafka; the returned future resolves on ack. Waits while the buffer is full."""
-        assert self._loop is not None, "producer not started"
-        future: asyncio.Future[Delivery] = self._loop.create_future()
-        while not self._offer(record, lambda err, msg, f=future: self._pending.append((f, err, msg))):
-            await asyncio.sleep(0.005)
-        return future
+    def _broker_answered(self) -> None:
+        self.brokers_down = False
 
     def _offer(self, record: OutRecord, on_delivery: Callable[[Any, Any], None]) -> bool:
         """Hand one record to librdkafka; False when its queue is full (the bound on memory)."""
@@ -140,18 +131,7 @@ class Producer:
     def _poll_forever(self) -> None:
         assert self._producer is not None and self._loop is not None
         while self._running:
-            self._producer.poll(0.05)
-            if self._pending:
-                batch = self._drain()
-                if any(err is None for _, err, _ in batch):
-                    self.brokers_down = False
-                self._loop.call_soon_threadsafe(_resolve, batch)
-
-    def _drain(self) -> list[tuple[asyncio.Future[Delivery], Any, Any]]:
-        batch = []
-        while self._pending:
-            batch.append(self._pending.popleft())
-        return batch
+            self._producer.poll(0.05)  # delivery reports fill in their BatchAck from here
 
     async def check_topics(self, topics: Iterable[str], timeout_s: float = 10.0) -> None:
         """Fail fast at start-up when the broker is unreachable or a topic was never created."""
@@ -179,28 +159,37 @@ class Producer:
 class BatchAck:
     """Delivery reports of one batch, filled in by librdkafka's callback thread."""
 
-    __slots__ = ("results", "_remaining", "_lock", "_loop", "_done")
+    __slots__ = ("results", "size", "_remaining", "_lock", "_loop", "_done", "_on_delivered")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, size: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, size: int,
+                 on_delivered: Callable[[], None] | None = None) -> None:
         self.results: list[Delivery | UnavailableError | None] = [None] * size
         """Per record, in order: its Delivery, its error, or None while not yet reported."""
+        self.size = size
         self._remaining = size
         self._lock = threading.Lock()  # poll() and flush() may report from different threads
         self._loop = loop
         self._done: asyncio.Future[None] = loop.create_future()
+        self._on_delivered = on_delivered
         if size == 0:
             self._done.set_result(None)
 
     def report(self, index: int, err: Any, msg: Any) -> None:
-        self.results[index] = (
-            UnavailableError(f"kafka delivery failed: {err.str()}") if err is not None
-            else _delivery(msg)
-        )
+        if err is not None:
+            self.results[index] = UnavailableError(f"kafka delivery failed: {err.str()}")
+        else:
+            self.results[index] = _delivery(msg)
+            if self._on_delivered is not None:
+                self._on_delivered()
         with self._lock:
             self._remaining -= 1
             last = self._remaining == 0
         if last:
             self._loop.call_soon_threadsafe(_finish, self._done)
+
+    def done(self) -> bool:
+        """Every record reported (its delivery or its error)."""
+        return self._done.done()
 
     async def wait(self, timeout_s: float | None = None) -> bool:
         """True once every record is reported; False if the timeout came first."""
@@ -221,13 +210,3 @@ def _delivery(msg: Any) -> Delivery:
 def _finish(done: asyncio.Future[None]) -> None:
     if not done.done():
         done.set_result(None)
-
-
-def _resolve(batch: list[tuple[asyncio.Future[Delivery], Any, Any]]) -> None:
-    for future, err, msg in batch:
-        if future.done():
-            continue
-        if err is not None:
-            future.set_exception(UnavailableError(f"kafka delivery failed: {err.str()}"))
-        else:
-            future.set_result(_delivery(msg))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any
 
 import structlog
 
 from kestrel.common.avro import AvroSerde
-from kestrel.common.kafka import OutRecord, Producer, librdkafka_config
+from kestrel.common.kafka import BatchAck, Delivery, OutRecord, Producer, librdkafka_config
 from kestrel.common.serde import make_registry, serde_for_topic
 from kestrel.simulator.settings import SimulatorSettings
 from kestrel.simulator.sinks.base import Record, SinkStats
@@ -18,39 +17,38 @@ log = structlog.get_logger()
 
 
 class _Acks:
-    """Delivery futures of one topic, counted in order as they complete.
-
-    Polling `done()` from the left once per batch is far cheaper than a done-callback per record,
-    which costs a loop wake-up each (measured: a quarter of the sink's time at 15,000 records/s).
-    """
+    """Batch acks of one topic, counted in order as they complete: one check per batch, not per record."""
 
     def __init__(self, stats: SinkStats) -> None:
         self.stats = stats
-        self.futures: deque[asyncio.Future[Any]] = deque()
+        self.batches: deque[BatchAck] = deque()
+        self.records = 0
+        """Records in the batches not yet counted: the in-flight bound."""
+
+    def add(self, ack: BatchAck) -> None:
+        self.batches.append(ack)
+        self.records += ack.size
 
     def reap(self) -> None:
-        futures, stats = self.futures, self.stats
-        while futures and futures[0].done():
-            self._count(futures.popleft())
-        stats.in_flight = len(futures)
+        while self.batches and self.batches[0].done():
+            self._count(self.batches.popleft())
+        self.stats.in_flight = self.records
 
-    def _count(self, ack: asyncio.Future[Any]) -> None:
-        if ack.cancelled() or ack.exception() is not None:
+    def _count(self, ack: BatchAck) -> None:
+        self.records -= ack.size
+        for result in ack.results:
+            if isinstance(result, Delivery):
+                self.stats.accepted += 1
+                continue
             self.stats.failed += 1
-            self.stats.last_error = "cancelled" if ack.cancelled() else str(ack.exception())
+            self.stats.last_error = str(result) if result else "no delivery report"
             if self.stats.failed == 1:  # one line, not one per record: the summary has the count
                 log.warning("sim_delivery_failed", error=self.stats.last_error)
-        else:
-            self.stats.accepted += 1
 
     def give_up(self) -> None:
         """At shutdown: whatever never got an answer counts as failed."""
-        while self.futures:
-            ack = self.futures.popleft()
-            if ack.done():
-                self._count(ack)
-            else:
-                self.stats.failed += 1
+        while self.batches:
+            self._count(self.batches.popleft())
         self.stats.in_flight = 0
 
 
@@ -91,11 +89,11 @@ class KafkaSink:
         await self._send(self.labels_topic, self._label_serde, labels, self._acks[1])
 
     async def _send(self, topic: str, serde: AvroSerde, records: list[Record], acks: _Acks) -> None:
-        enqueue, pending = self._producer.enqueue, acks.futures
-        for record, value in zip(records, serde.serialize_many(records)):
-            pending.append(await enqueue(OutRecord(topic, value, record["entity_id"].encode())))
+        values = serde.serialize_many(records)
+        acks.add(await self._producer.produce_batch(
+            [OutRecord(topic, value, record["entity_id"].encode()) for record, value in zip(records, values)]))
         self._reap()
-        while sum(len(a.futures) for a in self._acks) > self._max_in_flight:
+        while sum(a.records for a in self._acks) > self._max_in_flight:
             await asyncio.sleep(0.005)
             self._reap()
 
@@ -108,7 +106,7 @@ class KafkaSink:
         # The poll thread hands its last acks to the loop with call_soon_threadsafe: let them land.
         for _ in range(100):
             self._reap()
-            if not any(a.futures for a in self._acks):
+            if not any(a.batches for a in self._acks):
                 return
             await asyncio.sleep(0.01)
         for acks in self._acks:
