@@ -63,6 +63,7 @@ async def test_ties_on_event_time_go_to_the_larger_event_id_in_any_order(client,
             await writer.write([vec(entity, 5000, event_id, scale=1 if event_id == low else 9, prefix=prefix)])
     batch = await store.get_many(["x", "y"])
     assert batch.values[:, 0].tolist() == [9.0, 9.0]
+    assert batch.event_ids == [high, high] and (await store.get("x")).event_id == high
 
 
 async def test_ttl_is_set_and_refreshed_on_write(client, prefix):
@@ -86,6 +87,7 @@ async def test_get_many_answers_in_request_order_with_defaults_and_age(client, p
     assert batch.values.shape == (12, 3)
     assert batch.values[0].tolist() == [9.0, 18.0, 27.0] and batch.values[3].tolist() == [9.0, 18.0, 27.0]
     assert batch.values[1].tolist() == [-1.0, -2.0, -3.0] and not batch.found[1] and batch.age_ms[1] == -1
+    assert batch.event_ids[1] is None and batch.event_ids[0] == "e"
     assert batch.found.sum() == 11
     assert 9000 <= batch.age_ms[0] < 12_000 and batch.stale[0] and not batch.stale[2]
     one = batch[2]

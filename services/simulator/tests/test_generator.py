@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from kestrel.common.avro import load_schema
-from kestrel.ingest.validation import validate_event
+from kestrel.common.validation import validate_event
 from kestrel.simulator import catalog
 from kestrel.simulator.generator import PATTERN_ATTRIBUTE, Batch, Generator, GeneratorConfig
 from kestrel.simulator.invalid import MUTATIONS

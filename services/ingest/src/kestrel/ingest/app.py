@@ -13,7 +13,7 @@ from kestrel.common.topics import dead_letter_topic
 from kestrel.ingest.publisher import EventPublisher
 from kestrel.ingest.servicer import IngestServicer
 from kestrel.ingest.settings import IngestSettings
-from kestrel.ingest.validation import Limits
+from kestrel.common.validation import Limits
 
 
 @dataclass

@@ -17,7 +17,7 @@ from kestrel.common.errors import UnavailableError
 from kestrel.common.kafka import BatchAck, Delivery, OutRecord, Producer, Rejection
 from kestrel.common.kafka.deadletter import dead_letter_value
 from kestrel.common.convert import event_to_record
-from kestrel.ingest.validation import Limits, Violation, validate_event
+from kestrel.common.validation import Limits, Violation, validate_event
 
 log = structlog.get_logger()
 

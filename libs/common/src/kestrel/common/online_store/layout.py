@@ -11,7 +11,7 @@ DEFAULT_PREFIX = "kestrel:fs"
 
 TS, EVENT_ID, VERSION, VALUES, WRITTEN = "_ts", "_e", "_v", "x", "_w"
 """Hash fields: event time (ms), event id (tie-break), feature-set version, packed values, written-at (ms)."""
-READ_FIELDS = (TS, VERSION, VALUES)
+READ_FIELDS = (TS, VERSION, VALUES, EVENT_ID)
 
 
 class FeatureLayout(Protocol):

@@ -21,7 +21,7 @@ log = structlog.get_logger()
 
 _READ = LuaScript(READ_MANY)
 Reply = Sequence[Any]
-"""[_ts, _v, x] of one key as Redis answers HMGET: bytes, or None where absent."""
+"""[_ts, _v, x, _e] of one key as Redis answers HMGET: bytes, or None where absent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,8 @@ class OnlineVector:
     found: bool
     event_time_ms: int | None
     """Event time of the event that produced the vector."""
+    event_id: str | None
+    """Id of that event (so a caller can tell whether the vector already includes an event)."""
     age_ms: int | None
     """How old the vector is (now minus its event time); None when not found."""
     version: str
@@ -51,6 +53,8 @@ class OnlineBatch:
     found: np.ndarray
     event_time_ms: np.ndarray
     """int64; 0 where not found."""
+    event_ids: Sequence[str | None]
+    """Id of the event behind each vector; None where not found."""
     age_ms: np.ndarray
     """int64; -1 where not found."""
     stale: np.ndarray
@@ -62,7 +66,8 @@ class OnlineBatch:
     def __getitem__(self, i: int) -> OnlineVector:
         found = bool(self.found[i])
         return OnlineVector(self.entity_ids[i], self.values[i], found,
-                            int(self.event_time_ms[i]) if found else None, int(self.age_ms[i]) if found else None,
+                            int(self.event_time_ms[i]) if found else None, self.event_ids[i],
+                            int(self.age_ms[i]) if found else None,
                             self.version, bool(self.stale[i]))
 
     def __iter__(self) -> Iterator[OnlineVector]:
@@ -121,7 +126,7 @@ class OnlineStore:
         return replies
 
     def _usable(self, entity_id: str, reply: Reply) -> bool:
-        ts, version, values = reply
+        ts, version, values = reply[0], reply[1], reply[2]
         if ts is not None and values is not None and version == self._version and len(values) == self._width:
             return True
         if ts is not None or values is not None:  # present but not in this version's layout
@@ -131,23 +136,25 @@ class OnlineStore:
 
     def _vector(self, entity_id: str, reply: Reply, now_ms: int) -> OnlineVector:
         if not self._usable(entity_id, reply):
-            return OnlineVector(entity_id, self.defaults.copy(), False, None, None, self.version, False)
+            return OnlineVector(entity_id, self.defaults.copy(), False, None, None, None, self.version, False)
         event_time = int(reply[0])
         age = now_ms - event_time
         values = np.frombuffer(reply[2], dtype="<f8")[self._perm]  # fancy indexing copies: a writable array
-        return OnlineVector(entity_id, values, True, event_time, age, self.version, self._stale(age))
+        return OnlineVector(entity_id, values, True, event_time, _text(reply[3]), age, self.version, self._stale(age))
 
     def _batch(self, entity_ids: Sequence[str], replies: Sequence[Reply], now_ms: int) -> OnlineBatch:
         n = len(replies)
         values = np.empty((n, len(self.names)), dtype=np.float64)
         values[:] = self.defaults
         event_time = np.zeros(n, dtype=np.int64)
+        event_ids: list[str | None] = [None] * n
         rows, blobs = [], []
         for i, reply in enumerate(replies):
             if self._usable(entity_ids[i], reply):
                 rows.append(i)
                 blobs.append(reply[2])
                 event_time[i] = int(reply[0])
+                event_ids[i] = _text(reply[3])
         found = np.zeros(n, dtype=bool)
         if rows:
             stored = np.frombuffer(b"".join(blobs), dtype="<f8").reshape(len(rows), len(self.names))
@@ -155,7 +162,11 @@ class OnlineStore:
             found[rows] = True
         age = np.where(found, now_ms - event_time, -1)
         stale = found & (age > self.max_age_ms) if self.max_age_ms is not None else np.zeros(n, dtype=bool)
-        return OnlineBatch(entity_ids, values, found, event_time, age, stale, self.version)
+        return OnlineBatch(entity_ids, values, found, event_time, event_ids, age, stale, self.version)
 
     def _stale(self, age_ms: int) -> bool:
         return self.max_age_ms is not None and age_ms > self.max_age_ms
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode() if value is not None else None

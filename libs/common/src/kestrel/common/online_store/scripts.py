@@ -44,10 +44,10 @@ return written
 """
 
 READ_MANY = """
--- KEYS: entity hashes. Returns {_ts, _v, x} per key, in KEYS order (false where absent).
+-- KEYS: entity hashes. Returns {_ts, _v, x, _e} per key, in KEYS order (false where absent).
 local out = {}
 for i, key in ipairs(KEYS) do
-  out[i] = redis.call('HMGET', key, '_ts', '_v', 'x')
+  out[i] = redis.call('HMGET', key, '_ts', '_v', 'x', '_e')
 end
 return out
 """

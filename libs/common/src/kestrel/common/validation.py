@@ -1,4 +1,4 @@
-"""Pure event validation: every rule names the field and the reason; no I/O."""
+"""Pure event validation shared by ingest and inference: every rule names the field and the reason; no I/O."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kestrel.ingest.validation import Limits, validate_event
+from kestrel.common.validation import Limits, validate_event
 
 NOW = 1_760_000_000_000
 
