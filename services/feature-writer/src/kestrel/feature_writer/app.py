@@ -16,7 +16,7 @@ from kestrel.common.online_store import OnlineStoreWriter, redis_client
 from kestrel.common.serde import make_registry, serde_for_topic
 from kestrel.common.topics import dead_letter_topic
 from kestrel.feature_writer.handler import VectorBatchHandler
-from kestrel.feature_writer.health import HealthEndpoint
+from kestrel.common.health import HealthEndpoint
 from kestrel.feature_writer.settings import FeatureWriterSettings
 from kestrel.feature_writer.vectors import VectorCheck
 
