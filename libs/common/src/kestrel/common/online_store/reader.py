@@ -114,6 +114,10 @@ class OnlineStore:
             raise UnavailableError(f"online store read failed: {type(exc).__name__}: {exc}") from exc
         return self._batch(entity_ids, replies, time.time_ns() // 1_000_000)
 
+    def defaults_for(self, entity_ids: Sequence[str]) -> OnlineBatch:
+        """What get_many answers when none of the entities is found (callers use it when Redis is down)."""
+        return self._batch(entity_ids, [(None, None, None, None)] * len(entity_ids), time.time_ns() // 1_000_000)
+
     async def _read(self, keys: list[str]) -> list[Reply]:
         if len(keys) <= 1:  # a script call costs more than a plain HMGET for one key
             return [await self._client.execute_command("HMGET", key, *READ_FIELDS) for key in keys]

@@ -1,0 +1,1 @@
+"""Kestrel inference: gRPC Predict over Triton with online features, and the stream scorer."""

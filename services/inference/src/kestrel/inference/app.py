@@ -1,0 +1,160 @@
+"""Wires inference together: Triton client, online store, scorer, publisher, gRPC API and/or stream scorer."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from dataclasses import dataclass, field
+
+import structlog
+
+from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
+from kestrel.common.breaker import CircuitBreaker
+from kestrel.common.errors import KestrelError
+from kestrel.common.features import load_feature_set
+from kestrel.common.grpc.server import GrpcServer, ServiceBinding
+from kestrel.common.health import HealthEndpoint
+from kestrel.common.kafka import BatchConsumer, DeadLetterPublisher, Producer, aiokafka_config, librdkafka_config
+from kestrel.common.metrics import MetricsEndpoint
+from kestrel.common.online_store import OnlineStore, redis_client
+from kestrel.common.serde import make_registry, serde_for_topic
+from kestrel.common.topics import dead_letter_topic
+from kestrel.common.validation import Limits
+from kestrel.inference.model import TritonModel
+from kestrel.inference.publisher import PredictionPublisher
+from kestrel.inference.scoring import Coalescer, Scorer
+from kestrel.inference.servicer import InferenceServicer
+from kestrel.inference.settings import InferenceSettings
+from kestrel.inference.stream import StreamScorer
+
+log = structlog.get_logger()
+
+SERVICE = "inference"
+
+
+class ConfigurationError(KestrelError):
+    """The model and the feature set do not fit together: the service must not start."""
+
+
+@dataclass
+class InferenceApp:
+    """Components in start order; the intakes (gRPC server, consumer) start last and stop first."""
+
+    settings: InferenceSettings
+    stop_event: asyncio.Event | None = None
+    failed: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.api = s.role in ("all", "api")
+        self.stream = s.role in ("all", "scorer")
+        self.feature_set = load_feature_set(s.feature_set)
+        self.predictions_topic = s.topic_prefix + s.predictions_topic
+        self.features_topic = s.topic_prefix + s.features_topic
+        self.dlq_topic = s.topic_prefix + dead_letter_topic(SERVICE)
+        registry = make_registry(s)
+        self.serdes = {"prediction": serde_for_topic(registry, self.predictions_topic, "prediction")}
+        if self.stream:
+            self.serdes["vector"] = serde_for_topic(registry, self.features_topic, "feature_vector")
+            self.serdes["dead_letter"] = serde_for_topic(registry, self.dlq_topic, "dead_letter")
+        self.producer = Producer(librdkafka_config(s), delivery_timeout_s=s.delivery_timeout_s)
+        breaker = CircuitBreaker(f"triton {s.triton_url}", failures=s.breaker_failures, reset_s=s.breaker_reset_s)
+        self.model = TritonModel(s.triton_url, s.model_name, s.model_version, timeout_s=s.triton_timeout_s,
+                                 max_rows=s.triton_max_rows, breaker=breaker, ssl=s.triton_ssl)
+        self.metrics = MetricsEndpoint(s.metrics_port)
+        self.redis = None
+        self.publisher: PredictionPublisher | None = None
+        self.server: GrpcServer | None = None
+        self.consumer: BatchConsumer | None = None
+        self.scorer: StreamScorer | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        if self.api:
+            self._build_api(s)
+        if self.stream:
+            self.scorer = StreamScorer(
+                functools.partial(self.serdes["vector"].deserialize_many, errors="return"),
+                self.serdes["prediction"].serialize_many, self.model, self.producer, self.feature_set,
+                self.predictions_topic, threshold=s.threshold, concurrency=s.scorer_concurrency,
+                delivery_timeout_s=s.delivery_timeout_s)
+        self.health = HealthEndpoint(s.health_port if self.stream else 0, {"/healthz": self._live, "/readyz": self._ready})
+
+    def _build_api(self, s: InferenceSettings) -> None:
+        password = s.redis_password.get_secret_value() if s.redis_password else None
+        self.redis = redis_client(s.redis_url, password=password, cluster=s.redis_cluster, timeout_s=s.redis_timeout_s)
+        store = OnlineStore(self.redis, self.feature_set, prefix=s.key_prefix, max_age_ms=int(s.max_feature_age_s * 1000))
+        self.publisher = PredictionPublisher(
+            self.producer, self.serdes["prediction"].serialize_many, self.predictions_topic, capacity=s.publish_buffer,
+            batch=s.publish_batch, block_s=s.publish_block_s, delivery_timeout_s=s.delivery_timeout_s)
+        scorer = Scorer(store, self.feature_set, self.model, threshold=s.threshold, fallback_score=s.fallback_score,
+                        publish=self.publisher.put)
+        coalescer = Coalescer(scorer, max_rows=min(256, s.triton_max_rows))
+        servicer = InferenceServicer(scorer, coalescer, Limits(), max_batch=s.max_batch_requests,
+                                     stream_window=s.stream_window)
+        self.server = GrpcServer(s.grpc_server(), [ServiceBinding(
+            servicer, inference_pb2_grpc.add_InferenceServiceServicer_to_server,
+            inference_pb2.DESCRIPTOR.services_by_name["InferenceService"])])
+
+    async def start(self) -> None:
+        for serde in self.serdes.values():
+            await serde.aprepare()
+        await self.producer.start()
+        topics = [self.predictions_topic] + ([self.features_topic, self.dlq_topic] if self.stream else [])
+        await self.producer.check_topics(topics)
+        await self.model.start()
+        await self._check_model()
+        await self.metrics.start()
+        if self.publisher is not None:
+            await self.publisher.start()
+        if self.server is not None:
+            await self.server.start()
+        if self.scorer is not None:
+            s = self.settings
+            dead_letters = DeadLetterPublisher(self.producer, SERVICE, self.serdes["dead_letter"].serialize, self.dlq_topic)
+            self.consumer = BatchConsumer([self.features_topic], s.group_id, self.scorer, dead_letters,
+                                          aiokafka_config(s), s.consumer_options(), name=f"{SERVICE}-scorer")
+            await self.consumer.start()
+            self._watcher = asyncio.create_task(self._watch(self.consumer), name=f"{SERVICE}-scorer-watch")
+        await self.health.start()
+
+    async def stop(self) -> None:
+        await self.health.stop()
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self._watcher is not None:
+            await self._watcher
+        if self.server is not None:
+            await self.server.stop()
+        if self.publisher is not None:
+            await self.publisher.stop()
+        await self.metrics.stop()
+        await self.model.close()
+        await self.producer.stop()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    async def _check_model(self) -> None:
+        """A model that takes a different number of features than the feature set is a deployment error."""
+        try:
+            width = await self.model.input_width()
+        except Exception as exc:  # noqa: BLE001 - Triton may come up later; the breaker covers calls meanwhile
+            log.warning("model_width_unchecked", model=self.model.name, error=str(exc))
+            return
+        if width != len(self.feature_set.names):
+            raise ConfigurationError(
+                f"model {self.model.name} takes {width} features but feature set {self.feature_set.version_id} "
+                f"has {len(self.feature_set.names)}")
+
+    async def _watch(self, consumer: BatchConsumer) -> None:
+        try:
+            await consumer.wait()
+        except Exception:  # noqa: BLE001 - any loop failure ends the service; the supervisor restarts it
+            log.exception("scorer_loop_failed")
+            self.failed = True
+            if self.stop_event is not None:
+                self.stop_event.set()
+
+    def _live(self) -> bool:
+        return self._watcher is not None and not self._watcher.done()
+
+    def _ready(self) -> bool:
+        return self._live() and self.scorer is not None and self.scorer.healthy is not False

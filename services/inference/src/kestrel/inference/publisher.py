@@ -1,0 +1,168 @@
+"""Prediction records to Kafka without holding up responses: a bounded buffer drained by one task.
+
+Predict hands its records over and answers at once; the drain task serializes and produces them in batches
+and retries failed deliveries (the producer is idempotent), so a record in the buffer is never dropped.
+The buffer is bounded: when it is full (Kafka slow or down), callers wait for room -- backpressure, counted in
+kestrel_inference_publish_blocked_total -- and get UNAVAILABLE after `block_s`, never unbounded memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+
+from kestrel.common.errors import SerializationError, UnavailableError
+from kestrel.common.kafka import Delivery, OutRecord, Producer
+
+log = structlog.get_logger()
+
+BUFFERED = Gauge("kestrel_inference_publish_buffered", "Prediction records waiting for Kafka's ack")
+PUBLISHED = Counter("kestrel_inference_published_total", "Prediction records acknowledged by Kafka")
+RETRIED = Counter("kestrel_inference_publish_retried_total", "Prediction records sent again after a failed delivery")
+BLOCKED = Counter("kestrel_inference_publish_blocked_total", "Calls that waited for room in the full buffer")
+BLOCKED_SECONDS = Histogram("kestrel_inference_publish_blocked_seconds", "Time callers waited for room",
+                            buckets=(0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10))
+INVALID = Counter("kestrel_inference_publish_invalid_total", "Prediction records that did not fit the schema (a bug)")
+REFUSED = Counter("kestrel_inference_publish_refused_total", "Calls answered UNAVAILABLE because the buffer stayed full")
+
+
+class PredictionPublisher:
+    def __init__(self, producer: Producer, serialize_many: Callable[[Iterable[dict[str, Any]]], list[bytes]],
+                 topic: str, *, capacity: int = 50_000, batch: int = 2000, block_s: float = 5.0,
+                 delivery_timeout_s: float = 30.0, retry_initial_s: float = 0.1, retry_max_s: float = 5.0) -> None:
+        self._producer = producer
+        self._serialize_many = serialize_many
+        self._topic = topic
+        self.capacity = capacity
+        self._batch = batch
+        self._block_s = block_s
+        self._timeout = delivery_timeout_s
+        self._retry = (retry_initial_s, retry_max_s)
+        self._pending: deque[OutRecord | dict[str, Any]] = deque()
+        self.size = 0
+        """Records held: waiting plus in flight; at most capacity (a single call larger than it is let in alone)."""
+        self._room = asyncio.Condition()
+        self._work = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._dropped = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._drain(), name="prediction-publisher")
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Delivers what is buffered (up to timeout_s), then stops."""
+        self._closing = True
+        self._work.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+        except TimeoutError:
+            log.error("prediction_records_lost_at_shutdown", records=self.size)
+            self._task.cancel()
+
+    async def put(self, records: list[dict[str, Any]]) -> None:
+        """Takes the records, waiting for room while the buffer is full; UnavailableError after block_s."""
+        if not records:
+            return
+        if self._closing:
+            raise UnavailableError("shutting down: prediction records are no longer accepted")
+        if not self._fits(len(records)):
+            await self._wait_for_room(len(records))
+        self._pending.extend(records)
+        self.size += len(records)
+        BUFFERED.set(self.size)
+        self._work.set()
+
+    def _fits(self, n: int) -> bool:
+        return self.size + n <= self.capacity or self.size == 0
+
+    async def _wait_for_room(self, n: int) -> None:
+        BLOCKED.inc()
+        started = time.perf_counter()
+        try:
+            async with self._room:
+                await asyncio.wait_for(self._room.wait_for(lambda: self._fits(n)), self._block_s)
+        except TimeoutError:
+            REFUSED.inc()
+            raise UnavailableError(
+                f"prediction log backlog full ({self.size} records waiting for Kafka for over {self._block_s:g}s); "
+                "retry later") from None
+        finally:
+            BLOCKED_SECONDS.observe(time.perf_counter() - started)
+
+    async def _drain(self) -> None:
+        delay = self._retry[0]
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._work.clear()
+                await self._work.wait()
+                continue
+            batch = [self._pending.popleft() for _ in range(min(self._batch, len(self._pending)))]
+            failed = await self._send(batch)
+            if failed:
+                RETRIED.inc(len(failed))
+                self._pending.extendleft(reversed(failed))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry[1])
+            else:
+                delay = self._retry[0]
+            done = len(batch) - len(failed)
+            if done:
+                PUBLISHED.inc(done - self._dropped)
+                self._dropped = 0
+                self.size -= done
+                BUFFERED.set(self.size)
+                async with self._room:
+                    self._room.notify_all()
+
+    async def _send(self, batch: list[OutRecord | dict[str, Any]]) -> list[OutRecord]:
+        """Returns the records that were not acknowledged (to send again)."""
+        out = self._encode(batch)
+        try:
+            ack = await self._producer.produce_batch(out)
+            await ack.wait(self._timeout)
+        except Exception as exc:  # noqa: BLE001 - keep the records and retry; the producer may recover
+            log.warning("prediction_publish_failed", records=len(out), error=str(exc))
+            return out
+        failed = [record for record, result in zip(out, ack.results) if not isinstance(result, Delivery)]
+        if failed:
+            error = next(r for r in ack.results if not isinstance(r, Delivery))
+            log.warning("prediction_delivery_failed", records=len(failed), error=str(error))
+        return failed
+
+    def _encode(self, batch: list[OutRecord | dict[str, Any]]) -> list[OutRecord]:
+        """Serializes the records not yet serialized (retries keep their bytes). A record that does not fit
+        the schema is a bug in this service: it is logged and counted, never retried forever."""
+        fresh = [r for r in batch if isinstance(r, dict)]
+        try:
+            values: list[bytes | None] = list(self._serialize_many(fresh))
+        except SerializationError:
+            values = [self._serialize_one(r) for r in fresh]
+        encoded = iter(values)
+        out = []
+        for r in batch:
+            if isinstance(r, OutRecord):
+                out.append(r)
+            elif (value := next(encoded)) is not None:
+                out.append(OutRecord(self._topic, value, r["entity_id"].encode()))
+            else:
+                self._dropped += 1
+        return out
+
+    def _serialize_one(self, record: dict[str, Any]) -> bytes | None:
+        try:
+            return self._serialize_many([record])[0]
+        except SerializationError as exc:
+            INVALID.inc()
+            log.error("prediction_record_invalid", prediction_id=record.get("prediction_id"), error=str(exc))
+            return None

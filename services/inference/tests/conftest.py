@@ -1,0 +1,50 @@
+"""Fixtures for inference tests: isolated topics, the fraud model loaded in Triton, its numpy twin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from kestrel.common.features import offline
+from kestrel.common.model.artifact import load as load_artifact
+from kestrel.common.model.artifact import versions
+from kestrel.common.topics import TopicCatalogue, dead_letter_topic, load_catalogue
+from kestrel.devstack.paths import model_repository
+from kestrel.devstack.topics import apply_topics
+
+from .support import CARD, MODEL, Topics
+
+
+@pytest.fixture(scope="session")
+def artifact():
+    """The checked-in model version Triton serves: its numpy forward pass is the expected score."""
+    root = model_repository()
+    return load_artifact(root / MODEL / str(max(versions(root, MODEL))))
+
+
+@pytest.fixture
+async def topics(kafka) -> Topics:
+    catalogue = load_catalogue()
+    t = Topics(kafka.bootstrap)
+    names = ("kestrel.predictions.v1", "kestrel.features.v1", dead_letter_topic("inference"))
+    await apply_topics(kafka.bootstrap, TopicCatalogue(tuple(catalogue[n] for n in names)), prefix=t.prefix)
+    return t
+
+
+@pytest.fixture(scope="session")
+async def fraud_model(triton):
+    """Triton with the fraud model loaded (loading is idempotent; no test unloads it)."""
+    if hasattr(triton, "load_model"):
+        await triton.load_model(MODEL)
+    return triton
+
+
+@pytest.fixture
+def expected_vector() -> Callable[[list[dict[str, Any]]], np.ndarray]:
+    """The stream's vector for the last event of a card history (offline recomputation)."""
+    def compute(events: list[dict[str, Any]]) -> np.ndarray:
+        return np.asarray(offline.compute(events, CARD)[-1])
+    return compute
