@@ -46,6 +46,11 @@ class Deployable:
     def k8s_dir(self) -> Path:
         return K8S_ROOT / self.name
 
+    @property
+    def image(self) -> str:
+        """Image repository, named after the Dockerfile's folder: compose tags it :dev, kustomize pins a release."""
+        return f"kestrel/{Path(self.dockerfile).parent.name}"
+
 
 DEPLOYABLES = (
     Deployable.service("ingest", "KESTREL_INGEST_", k8s=True, settings="kestrel.ingest.settings:IngestSettings"),
@@ -53,11 +58,14 @@ DEPLOYABLES = (
     Deployable.service("feature-writer", "KESTREL_FEATURE_WRITER_", k8s=True,
                        settings="kestrel.feature_writer.settings:FeatureWriterSettings"),
     Deployable.service("features", "KESTREL_FEATURES_", k8s=True, settings="kestrel.features.settings:FeaturesSettings"),
+    Deployable.service("inference", "KESTREL_INFERENCE_", k8s=True,
+                       settings="kestrel.inference.settings:InferenceSettings"),
     Deployable("topics", "KESTREL_", "compose/tools/Dockerfile", "libs/devstack/pyproject.toml"),
 )
 SHARED_ENV = frozenset({"KESTREL_FEATURES_DIR"})
 """Repo-wide names read outside any settings class (kestrel.common.features.loader) that happen to start with
 a service prefix (KESTREL_FEATURES_): not typos of a settings field."""
+TOPICS_FILE = REPO_ROOT / "infra" / "topics.yaml"
 STATEFUL = ("kafka", "schema-registry", "redis", "postgres", "triton")
 """Compose services that own data or serve other services: each needs a healthcheck."""
 
@@ -74,13 +82,21 @@ def load_documents(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
 
 
+def topic_partitions(path: Path = TOPICS_FILE) -> dict[str, int]:
+    """Partition count of every topic in the catalogue."""
+    return {topic["name"]: int(topic["partitions"]) for topic in load_yaml(path)["topics"]}
+
+
+def settings_class(deployable: Deployable) -> Any:
+    module, _, name = (deployable.settings or "").partition(":")
+    return getattr(importlib.import_module(module), name) if deployable.settings else None
+
+
 def settings_env_names(deployable: Deployable) -> set[str] | None:
     """KESTREL_<SERVICE>_<FIELD> for every field of the deployable's settings class, if it declares one."""
     if deployable.settings is None:
         return None
-    module, _, name = deployable.settings.partition(":")
-    fields = getattr(importlib.import_module(module), name).model_fields
-    return {f"{deployable.env_prefix}{field}".upper() for field in fields}
+    return {f"{deployable.env_prefix}{field}".upper() for field in settings_class(deployable).model_fields}
 
 
 def env_problems(where: str, names: Iterable[str], prefix: str, known: set[str] | None = None) -> list[str]:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from checks import has_healthcheck
 
@@ -20,6 +23,11 @@ def dockerfile_of(service: Mapping[str, Any], base: Path) -> Path | None:
         return None
     build = {"context": build} if isinstance(build, str) else build
     return (base / build.get("context", ".")).resolve() / build.get("dockerfile", "Dockerfile")
+
+
+def built_from(compose: Mapping[str, Any], base: Path, dockerfile: Path) -> list[str]:
+    """Services whose build uses this Dockerfile: one image may run as several services (one per role)."""
+    return [name for name, svc in services(compose).items() if dockerfile_of(svc, base) == dockerfile]
 
 
 def compose_build_problems(compose: Mapping[str, Any], base: Path) -> list[str]:
@@ -148,11 +156,140 @@ def env_names(svc: Mapping[str, Any]) -> list[str]:
     return [e.split("=", 1)[0] for e in env] if isinstance(env, list) else list(env)
 
 
+def env_values(svc: Mapping[str, Any]) -> dict[str, str]:
+    env = svc.get("environment") or {}
+    pairs = (e.partition("=")[::2] for e in env) if isinstance(env, list) else env.items()
+    return {name: "" if value is None else str(value) for name, value in pairs}
+
+
+ADDRESS_SUFFIXES = ("_BOOTSTRAP", "_URL", "_ADDR")
+
+
+def hostnames(compose: Mapping[str, Any]) -> set[str]:
+    """Names containers resolve on the compose network: service names, hostnames and network aliases."""
+    names = set(services(compose))
+    for svc in services(compose).values():
+        names |= {svc["hostname"]} if svc.get("hostname") else set()
+        networks = svc.get("networks") or {}
+        if isinstance(networks, Mapping):
+            names |= {alias for net in networks.values() for alias in (net or {}).get("aliases") or []}
+    return names
+
+
+def address_hosts(value: str) -> list[str]:
+    """Hosts of a URL (scheme://host:port/path) or of a comma-separated host:port list (Kafka bootstrap)."""
+    hosts = []
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        host = urlsplit(part).hostname if "://" in part else part.rsplit(":", 1)[0]
+        hosts += [host] if host else []
+    return hosts
+
+
+def address_problems(compose: Mapping[str, Any], names: Iterable[str]) -> list[str]:
+    """Addresses the services are given (env names ending _BOOTSTRAP, _URL, _ADDR) name a host of the compose
+    network; localhost would be the container itself."""
+    problems, known = [], hostnames(compose)
+    for name in names:
+        for key, value in env_values(services(compose).get(name, {})).items():
+            if not key.upper().endswith(ADDRESS_SUFFIXES):
+                continue
+            problems += [f"{name}: {key}={value}: {host} is not a compose service, hostname or alias"
+                         for host in address_hosts(value) if host not in known]
+    return problems
+
+
+def _command(svc: Mapping[str, Any]) -> list[str]:
+    command = svc.get("command") or []
+    return shlex.split(command) if isinstance(command, str) else [str(word) for word in command]
+
+
+def _flag_values(command: list[str], flag: str) -> list[str]:
+    """Values of `--flag=value` and `--flag value` in a command line."""
+    values = [word.split("=", 1)[1] for word in command if word.startswith(f"{flag}=")]
+    return values + [after for word, after in zip(command, command[1:], strict=False) if word == flag]
+
+
+def _host_path(svc: Mapping[str, Any], base: Path, inside: str) -> Path | None:
+    """The repository path bind-mounted at (or above) the in-container path `inside`."""
+    for kind, source, target in mounts(svc):
+        if kind == "bind" and (inside == target or inside.startswith(target.rstrip("/") + "/")):
+            return (base / source).resolve() / inside[len(target):].lstrip("/")
+    return None
+
+
+def is_triton(svc: Mapping[str, Any]) -> bool:
+    command = _command(svc)
+    return bool(command) and Path(command[0]).name == "tritonserver"
+
+
+def triton_repository(svc: Mapping[str, Any], base: Path) -> Path | None:
+    """The repository folder behind a tritonserver service's --model-repository, if it is bind-mounted and exists."""
+    paths = [_host_path(svc, base, inside) for inside in _flag_values(_command(svc), "--model-repository")]
+    return next((path for path in paths if path is not None and path.is_dir()), None)
+
+
+def triton_models(svc: Mapping[str, Any], base: Path) -> dict[str, Path]:
+    """Models a tritonserver service loads at start-up, each with the config file it uses: configs/<variant>.pbtxt
+    under --model-config-name=<variant> where the model has one, else config.pbtxt. Names not in the repository map
+    to a path that does not exist."""
+    command, repository = _command(svc), triton_repository(svc, base)
+    if repository is None:
+        return {}
+    loads = _flag_values(command, "--load-model")
+    if "*" in loads or _flag_values(command, "--model-control-mode") in ([], ["none"], ["poll"]):
+        loads = sorted(p.name for p in repository.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    variant = (_flag_values(command, "--model-config-name") or [None])[-1]
+    models = {}
+    for model in loads:
+        custom = repository / model / "configs" / f"{variant}.pbtxt"
+        models[model] = custom if variant and custom.is_file() else repository / model / "config.pbtxt"
+    return models
+
+
+def _reserves_gpu(svc: Mapping[str, Any]) -> bool:
+    devices = svc.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices", [])
+    return any("gpu" in d.get("capabilities", []) for d in devices)
+
+
+def _uses_gpu(config: Path) -> bool:
+    return config.is_file() and re.search(r"kind\s*:\s*KIND_GPU", config.read_text()) is not None
+
+
+def triton_problems(compose: Mapping[str, Any], base: Path) -> list[str]:
+    """Every tritonserver service reads a bind-mounted model repository that exists; each model it loads is in it
+    with a config; a --model-config-name variant exists for some model. A server with a GPU reserved runs some
+    model on it (KIND_GPU), and one without never loads a KIND_GPU config (the load would fail)."""
+    problems = []
+    for name, svc in services(compose).items():
+        if not is_triton(svc):
+            continue
+        command, models = _command(svc), triton_models(svc, base)
+        if triton_repository(svc, base) is None:
+            problems.append(f"{name}: --model-repository is not a bind-mounted folder of the repository")
+        elif not models:
+            problems.append(f"{name}: loads no model at start-up")
+        problems += [f"{name}: loads {model}, which is not in the repository or has no config.pbtxt"
+                     for model, config in models.items() if not config.is_file()]
+        for variant in _flag_values(command, "--model-config-name")[-1:]:
+            if not any(config.parent.name == "configs" for config in models.values()):
+                problems.append(f"{name}: --model-config-name={variant}, but no model has configs/{variant}.pbtxt")
+        gpu_configs = [model for model, config in models.items() if _uses_gpu(config)]
+        if _reserves_gpu(svc) and models and not gpu_configs:
+            problems.append(f"{name}: reserves a GPU but loads no KIND_GPU model config (--model-config-name?)")
+        if not _reserves_gpu(svc) and gpu_configs:
+            problems.append(f"{name}: loads KIND_GPU configs of {gpu_configs} without a GPU reserved")
+    return problems
+
+
+def providers(compose: Mapping[str, Any], host: str) -> list[str]:
+    """Services that answer to `host` on the compose network (service name, hostname or alias)."""
+    return [name for name, svc in services(compose).items() if host in hostnames({"services": {name: svc}})]
+
+
 def gpu_profile_problems(compose: Mapping[str, Any], profile: str = "gpu") -> list[str]:
     """Some service of the profile reserves an NVIDIA GPU."""
     for svc in services(compose).values():
-        devices = svc.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices", [])
-        if profile in (svc.get("profiles") or []) and any("gpu" in d.get("capabilities", []) for d in devices):
+        if profile in (svc.get("profiles") or []) and _reserves_gpu(svc):
             return []
     return [f"no service in profile {profile!r} reserves a GPU (deploy.resources.reservations.devices)"]
 

@@ -88,17 +88,102 @@ def _port_known(port: Any, ports: list[Mapping[str, Any]]) -> bool:
 
 
 def service_problems(docs: Iterable[Mapping[str, Any]]) -> list[str]:
-    """A Service selects some workload's pods, and each targetPort is one of their container ports."""
+    """A Service selects some workload's pods, and each targetPort is a container port of every workload it selects
+    (a Service that also selects another role's pods would send traffic to pods that do not listen)."""
     docs, problems = list(docs), []
     for svc in (d for d in docs if d.get("kind") == "Service"):
         matched = [w for w in workloads(docs) if _selects(svc["spec"].get("selector") or {}, pod_labels(w))]
         if not matched:
             problems.append(f"{_ident(svc)}: selector matches no workload's pod labels")
-        ports = [p for w in matched for c in containers(w) for p in c.get("ports", [])]
         for port in svc["spec"].get("ports", []):
             target = port.get("targetPort", port.get("port"))
-            if matched and not _port_known(target, ports):
-                problems.append(f"{_ident(svc)}: targetPort {target} is not a container port")
+            problems += [f"{_ident(svc)}: targetPort {target} is not a container port of {_ident(w)}" for w in matched
+                         if not _port_known(target, [p for c in containers(w) for p in c.get("ports", [])])]
+    return problems
+
+
+def overlap_problems(docs: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Workloads own disjoint pods: no workload's selector matches another's pod labels (their controllers would
+    fight over the pods), at most one PDB covers a workload's pods (the eviction API refuses pods with several),
+    and at most one HPA scales a workload."""
+    docs = list(docs)
+    problems = [f"{_ident(w)}: spec.selector also matches the pods of {_ident(other)}"
+                for w in workloads(docs) for other in workloads(docs)
+                if other is not w and _selects(w["spec"].get("selector", {}).get("matchLabels", {}), pod_labels(other))]
+    pdbs = [d for d in docs if d.get("kind") == "PodDisruptionBudget"]
+    for w in workloads(docs):
+        covering = [_ident(p) for p in pdbs if _selects(p["spec"].get("selector", {}).get("matchLabels", {}),
+                                                        pod_labels(w))]
+        if len(covering) > 1:
+            problems.append(f"{_ident(w)}: its pods are selected by more than one PodDisruptionBudget: {covering}")
+        scalers = [_ident(h) for h in _hpas_of(w, docs)]
+        if len(scalers) > 1:
+            problems.append(f"{_ident(w)}: scaled by more than one HorizontalPodAutoscaler: {scalers}")
+    return problems
+
+
+def _hpas_of(workload: Mapping[str, Any], docs: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [d for d in docs if d.get("kind") == "HorizontalPodAutoscaler"
+            and (d["spec"].get("scaleTargetRef", {}).get("kind"), d["spec"].get("scaleTargetRef", {}).get("name"))
+            == (workload.get("kind"), workload["metadata"].get("name"))]
+
+
+CONSUMES = "kestrel.io/consumes"
+"""Workload annotation: the topics (comma-separated) it reads in one consumer group."""
+
+
+def consumer_scaling_problems(docs: Iterable[Mapping[str, Any]], partitions: Mapping[str, int]) -> list[str]:
+    """A workload annotated kestrel.io/consumes reads catalogue topics and never runs more replicas (its own, or its
+    HPA's maxReplicas) than the smallest partition count among them: the rest would sit idle in the group."""
+    docs, problems = list(docs), []
+    for w in workloads(docs):
+        annotation = ((w.get("metadata") or {}).get("annotations") or {}).get(CONSUMES) or ""
+        topics = [t.strip() for t in annotation.split(",") if t.strip()]
+        problems += [f"{_ident(w)}: consumes {t}, which is not in the topic catalogue" for t in topics
+                     if t not in partitions]
+        ceiling = min((partitions[t] for t in topics if t in partitions), default=None)
+        if ceiling is None:
+            continue
+        counts = [("replicas", w["spec"]["replicas"])] if "replicas" in w["spec"] else []
+        counts += [(f"{_ident(h)} maxReplicas", h["spec"].get("maxReplicas", 0)) for h in _hpas_of(w, docs)]
+        problems += [f"{_ident(w)}: {what} {count} exceeds the {ceiling} partitions of {', '.join(topics)}"
+                     for what, count in counts if count > ceiling]
+    return problems
+
+
+def image_problems(docs: Iterable[Mapping[str, Any]], kustomization: Mapping[str, Any], image: str) -> list[str]:
+    """Every container runs `image` (untagged in the manifests), and the kustomization pins its tag or digest."""
+    problems = [f"{_ident(w)}/{c.get('name')}: image {c.get('image')} is not {image}"
+                for w in workloads(docs) for c in containers(w) if c.get("image") != image]
+    pins = [i for i in kustomization.get("images") or [] if i.get("name") == image]
+    if not any(i.get("newTag") or i.get("digest") for i in pins):
+        problems.append(f"kustomization: images does not pin a newTag or digest for {image}")
+    return problems
+
+
+def _env_values(container: Mapping[str, Any], maps: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Literal env of a container: its ConfigMaps (envFrom) first, then `env` values, which win."""
+    values = {k: str(v) for s in container.get("envFrom", []) if "configMapRef" in s
+              for k, v in maps.get(s["configMapRef"].get("name"), {}).items()}
+    values |= {e["name"]: str(e["value"]) for e in container.get("env", []) if "value" in e}
+    return values
+
+
+def port_setting_problems(docs: Iterable[Mapping[str, Any]], prefix: str) -> list[str]:
+    """A port setting <prefix><NAME>_PORT given to a container equals its container port named <name> (grpc,
+    health, metrics), so the process listens where Services and probes look."""
+    docs, problems = list(docs), []
+    maps = {(d.get("metadata") or {}).get("name"): d.get("data") or {} for d in docs if d.get("kind") == "ConfigMap"}
+    for w in workloads(docs):
+        for c in containers(w):
+            declared = {str(p.get("name", "")).lower(): p.get("containerPort") for p in c.get("ports", [])}
+            for key, value in _env_values(c, maps).items():
+                if not (key.startswith(prefix) and key.endswith("_PORT")):
+                    continue
+                name = key[len(prefix):-len("_PORT")].lower()
+                if name in declared and str(declared[name]) != value:
+                    problems.append(f"{_ident(w)}/{c.get('name')}: {key}={value} but container port {name} is "
+                                    f"{declared[name]}")
     return problems
 
 

@@ -115,13 +115,16 @@ GOOD_COMPOSE = textwrap.dedent("""\
       api:
         image: kestrel/api:dev
         build: {context: ., dockerfile: Dockerfile}
-        environment: {KESTREL_API_PORT: "1"}
+        environment: {KESTREL_API_PORT: "1", KESTREL_API_DB_URL: "postgres://db:5432/x", KESTREL_API_ADDR: "gpu:8001"}
         ports: ["8000-8002:8000-8002"]
         depends_on:
           db: {condition: service_healthy}
           job: {condition: service_completed_successfully}
       gpu:
         image: nvcr.io/nvidia/tritonserver:24.10-py3
+        command: [tritonserver, --model-repository=/models, --model-control-mode=explicit, --load-model=m,
+                  --model-config-name=gpu]
+        volumes: [./models:/models:ro]
         profiles: [gpu]
         deploy: {resources: {reservations: {devices: [{driver: nvidia, count: 1, capabilities: [gpu]}]}}}
     volumes:
@@ -133,6 +136,9 @@ GOOD_COMPOSE = textwrap.dedent("""\
 def compose(context):
     (context / "conf").mkdir()
     (context / "conf" / "topics.yaml").write_text("topics: []")
+    (context / "models" / "m" / "configs").mkdir(parents=True)
+    for config, kind_ in (("config.pbtxt", "KIND_CPU"), ("configs/gpu.pbtxt", "KIND_GPU")):
+        (context / "models" / "m" / config).write_text(f'name: "m"\ninstance_group [ {{ kind: {kind_} }} ]\n')
     return yaml.safe_load(GOOD_COMPOSE)
 
 
@@ -141,11 +147,32 @@ def all_compose_problems(compose, base):
             + compose_checks.mount_problems(compose, base) + compose_checks.healthcheck_problems(compose, ["db"])
             + compose_checks.host_port_problems(compose) + compose_checks.gpu_profile_problems(compose)
             + compose_checks.reads_file_problems(compose, base, "job", base / "conf" / "topics.yaml")
-            + checks.env_problems("api", compose_checks.env_names(compose["services"]["api"]), "KESTREL_API_"))
+            + checks.env_problems("api", compose_checks.env_names(compose["services"]["api"]), "KESTREL_API_")
+            + compose_checks.address_problems(compose, ["api"]) + compose_checks.triton_problems(compose, base))
 
 
 def test_good_compose_passes(compose, context):
     assert all_compose_problems(compose, context) == []
+    assert compose_checks.built_from(compose, context, context / "Dockerfile") == ["job", "api"]
+    assert list(compose_checks.triton_models(compose["services"]["gpu"], context)) == ["m"]
+    assert compose_checks.triton_models(compose["services"]["gpu"], context)["m"].name == "gpu.pbtxt"
+
+
+@pytest.mark.parametrize("value, hosts", [
+    ("kafka:9092", ["kafka"]),
+    ("k1:9092, k2:9092", ["k1", "k2"]),
+    ("http://schema-registry:8081", ["schema-registry"]),
+    ("rediss://:secret@redis:6380/0", ["redis"]),
+    ("", []),
+])
+def test_address_hosts(value, hosts):
+    assert compose_checks.address_hosts(value) == hosts
+
+
+def test_network_aliases_are_hostnames():
+    compose = {"services": {"a": {"networks": {"default": {"aliases": ["b"]}}}, "c": {"hostname": "d"}}}
+    assert compose_checks.hostnames(compose) == {"a", "b", "c", "d"}
+    assert compose_checks.providers(compose, "b") == ["a"]
 
 
 def broken(compose, path, value):
@@ -181,6 +208,17 @@ def broken(compose, path, value):
     ("services.gpu.deploy", {}, "reserves a GPU"),
     ("services.job.command", ["apply"], "never tells"),
     ("services.job.volumes", [], "does not mount"),
+    ("services.api.environment", {"KESTREL_API_DB_URL": "postgres://localhost:5432/x"}, "localhost is not a"),
+    ("services.api.environment", {"KESTREL_API_ADDR": "gpu2:8001"}, "gpu2 is not a"),
+    ("services.gpu.volumes", [], "not a bind-mounted folder"),
+    ("services.gpu.command", ["tritonserver", "--model-repository=/models", "--model-control-mode=explicit"],
+     "loads no model"),
+    ("services.gpu.command", ["tritonserver", "--model-repository=/models", "--model-control-mode=explicit",
+                              "--load-model=nope"], "nope, which is"),
+    ("services.gpu.command", ["tritonserver", "--model-repository=/models", "--model-config-name=h100"],
+     "no model has configs/h100.pbtxt"),
+    ("services.gpu.command", ["tritonserver", "--model-repository=/models"], "loads no KIND_GPU"),
+    ("services.gpu.deploy", {}, "without a GPU reserved"),
 ])
 def test_broken_compose_fails(compose, context, path, value, message):
     problems = all_compose_problems(broken(compose, path, value), context)
@@ -204,11 +242,11 @@ GOOD_K8S = textwrap.dedent("""\
     apiVersion: v1
     kind: ConfigMap
     metadata: {name: demo, namespace: kestrel}
-    data: {KESTREL_DEMO_PORT: "50051"}
+    data: {KESTREL_DEMO_PORT: "50051", KESTREL_DEMO_GRPC_PORT: "50051"}
     ---
     apiVersion: apps/v1
     kind: Deployment
-    metadata: {name: demo, namespace: kestrel}
+    metadata: {name: demo, namespace: kestrel, annotations: {kestrel.io/consumes: demo.v1}}
     spec:
       selector: {matchLabels: {app: demo}}
       template:
@@ -254,14 +292,25 @@ def manifests():
     return list(yaml.safe_load_all(GOOD_K8S))
 
 
+KUSTOMIZATION = {"images": [{"name": "kestrel/demo", "newTag": "0.1.0"}]}
+
+
 def all_k8s_problems(docs):
     return (k8s_checks.metadata_problems(docs) + k8s_checks.selector_problems(docs) + k8s_checks.service_problems(docs)
-            + k8s_checks.container_problems(docs) + k8s_checks.reference_problems(docs))
+            + k8s_checks.container_problems(docs) + k8s_checks.reference_problems(docs)
+            + k8s_checks.overlap_problems(docs) + k8s_checks.consumer_scaling_problems(docs, {"demo.v1": 4})
+            + k8s_checks.port_setting_problems(docs, "KESTREL_DEMO_")
+            + k8s_checks.image_problems(docs, KUSTOMIZATION, "kestrel/demo"))
 
 
 def test_good_manifests_pass(manifests):
     assert all_k8s_problems(manifests) == []
-    assert k8s_checks.container_env_names(manifests) == ["KESTREL_DEMO_TOKEN", "KESTREL_DEMO_PORT"]
+    assert k8s_checks.container_env_names(manifests) == ["KESTREL_DEMO_TOKEN", "KESTREL_DEMO_PORT",
+                                                         "KESTREL_DEMO_GRPC_PORT"]
+
+
+def test_an_unpinned_image_fails(manifests):
+    assert "does not pin" in k8s_checks.image_problems(manifests, {"images": []}, "kestrel/demo")[0]
 
 
 def kind(docs, name):
@@ -274,6 +323,23 @@ def hpa(docs):
 
 def container(docs):
     return kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+
+
+def add_copy(docs, kind_name, name):
+    """A second object of that kind, renamed, otherwise identical (so it selects the same pods)."""
+    clone = copy.deepcopy(kind(docs, kind_name))
+    clone["metadata"]["name"] = name
+    docs.append(clone)
+    return clone
+
+
+def add_worker(docs):
+    """A second role of the same app that serves no gRPC, with selectors kept apart."""
+    kind(docs, "Deployment")["spec"]["selector"]["matchLabels"]["tier"] = "api"
+    worker = add_copy(docs, "Deployment", "worker")
+    worker["spec"]["selector"]["matchLabels"]["tier"] = "worker"
+    worker["spec"]["template"]["metadata"]["labels"]["tier"] = "worker"
+    worker["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"name": "metrics", "containerPort": 9100}]
 
 
 BREAKAGES = {
@@ -292,6 +358,17 @@ BREAKAGES = {
     "hpa target": (lambda d: hpa(d)["spec"]["scaleTargetRef"].update(name="x"), "Deployment/x"),
     "hpa bounds": (lambda d: hpa(d)["spec"].update(minReplicas=9), "minReplicas"),
     "configmap": (lambda d: d.remove(kind(d, "ConfigMap")), "ConfigMap demo does not exist"),
+    "service role": (add_worker, "targetPort grpc is not a container port of Deployment/worker"),
+    "overlap": (lambda d: add_copy(d, "Deployment", "demo-2"), "also matches the pods of Deployment/demo-2"),
+    "two pdbs": (lambda d: add_copy(d, "PodDisruptionBudget", "demo-2"), "more than one PodDisruptionBudget"),
+    "two hpas": (lambda d: add_copy(d, "HorizontalPodAutoscaler", "demo-2"), "more than one HorizontalPodAutoscaler"),
+    "consumer hpa": (lambda d: hpa(d)["spec"].update(maxReplicas=5), "maxReplicas 5 exceeds the 4 partitions"),
+    "consumer replicas": (lambda d: kind(d, "Deployment")["spec"].update(replicas=8), "replicas 8 exceeds"),
+    "topic": (lambda d: kind(d, "Deployment")["metadata"]["annotations"].update({"kestrel.io/consumes": "x.v1"}),
+              "x.v1, which is not in the topic catalogue"),
+    "port setting": (lambda d: kind(d, "ConfigMap")["data"].update(KESTREL_DEMO_GRPC_PORT="50052"),
+                     "container port grpc is 50051"),
+    "image": (lambda d: container(d).update(image="kestrel/other"), "image kestrel/other is not kestrel/demo"),
 }
 
 

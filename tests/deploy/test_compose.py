@@ -13,20 +13,29 @@ from checks import (
     env_problems,
     exposed_ports,
     load_yaml,
+    settings_class,
     settings_env_names,
 )
 from compose_checks import (
+    address_hosts,
+    address_problems,
+    built_from,
     compose_build_problems,
     depends_on_problems,
     dockerfile_of,
     env_names,
+    env_values,
     gpu_profile_problems,
     healthcheck_problems,
     healthy,
     host_port_problems,
+    is_triton,
     mount_problems,
+    providers,
     reads_file_problems,
     services,
+    triton_models,
+    triton_problems,
 )
 
 BASE = COMPOSE_FILE.parent
@@ -69,22 +78,68 @@ def test_topics_job_reads_the_catalogue(compose):
     assert reads_file_problems(compose, BASE, "topics", REPO_ROOT / "infra" / "topics.yaml") == []
 
 
+def test_triton_servers_load_models_of_the_repository(compose):
+    assert triton_problems(compose, BASE) == []
+
+
+def test_gpu_profile_runs_a_model_on_the_gpu(compose):
+    gpu = [name for name, svc in services(compose).items() if "gpu" in (svc.get("profiles") or []) and is_triton(svc)]
+    assert gpu, "no tritonserver service in the gpu profile"
+    assert [m for name in gpu for m, config in triton_models(services(compose)[name], BASE).items()
+            if "kind: KIND_GPU" in config.read_text()], "the gpu profile's Triton runs no model on the GPU"
+
+
+def roles(compose, deployable):
+    """Every compose service that runs the deployable's image (the services built from its Dockerfile)."""
+    return built_from(compose, BASE, REPO_ROOT / deployable.dockerfile)
+
+
 @pytest.mark.parametrize("deployable", DEPLOYABLES, ids=lambda d: d.name)
 def test_kestrel_service_env_uses_its_prefix(compose, deployable):
-    names = env_names(services(compose)[deployable.name])
-    assert env_problems(deployable.name, names, deployable.env_prefix, settings_env_names(deployable)) == []
+    for name in roles(compose, deployable):
+        names = env_names(services(compose)[name])
+        assert env_problems(name, names, deployable.env_prefix, settings_env_names(deployable)) == []
 
 
 @pytest.mark.parametrize("deployable", DEPLOYABLES, ids=lambda d: d.name)
 def test_kestrel_service_is_built_from_its_dockerfile(compose, deployable):
     assert dockerfile_of(services(compose)[deployable.name], BASE) == REPO_ROOT / deployable.dockerfile
+    assert {services(compose)[name].get("image") for name in roles(compose, deployable)} == {f"{deployable.image}:dev"}
 
 
 @pytest.mark.parametrize("deployable", DEPLOYABLES, ids=lambda d: d.name)
 def test_published_container_ports_are_exposed_by_the_image(compose, deployable):
-    svc = services(compose)[deployable.name]
-    targets = {int(str(p).rsplit(":", 1)[-1].split("/")[0]) for p in svc.get("ports", [])}
-    assert targets <= exposed_ports(REPO_ROOT / deployable.dockerfile)
+    for name in roles(compose, deployable):
+        svc = services(compose)[name]
+        targets = {int(str(p).rsplit(":", 1)[-1].split("/")[0]) for p in svc.get("ports", [])}
+        assert targets <= exposed_ports(REPO_ROOT / deployable.dockerfile), name
+
+
+@pytest.mark.parametrize("deployable", DEPLOYABLES, ids=lambda d: d.name)
+def test_kestrel_service_addresses_resolve_on_the_compose_network(compose, deployable):
+    assert address_problems(compose, roles(compose, deployable)) == []
+
+
+INFERENCE = next(d for d in DEPLOYABLES if d.name == "inference")
+
+
+@pytest.mark.parametrize("name, role", [("inference", "api"), ("inference-scorer", "scorer")])
+def test_inference_roles_are_set_and_healthchecked(compose, name, role):
+    assert name in roles(compose, INFERENCE)
+    assert env_values(services(compose)[name]).get("KESTREL_INFERENCE_ROLE") == role
+    assert healthy(name, compose, BASE)
+
+
+def test_inference_model_is_loaded_by_every_triton_it_can_reach(compose):
+    default = settings_class(INFERENCE).model_fields["model_name"].default
+    for name in roles(compose, INFERENCE):
+        env = env_values(services(compose)[name])
+        model = env.get("KESTREL_INFERENCE_MODEL_NAME", default)
+        (host,) = address_hosts(env["KESTREL_INFERENCE_TRITON_URL"])
+        tritons = [p for p in providers(compose, host) if is_triton(services(compose)[p])]
+        assert tritons, f"{name}: no tritonserver answers to {host}"
+        for triton in tritons:
+            assert model in triton_models(services(compose)[triton], BASE), f"{triton} does not load {model}"
 
 
 def test_ingest_is_healthchecked_by_its_image(compose):

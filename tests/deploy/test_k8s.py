@@ -14,14 +14,19 @@ from checks import (
     load_documents,
     load_yaml,
     settings_env_names,
+    topic_partitions,
 )
 from k8s_checks import (
+    consumer_scaling_problems,
     container_env_names,
     container_problems,
     containers,
+    image_problems,
     kustomization_problems,
     kustomize_manifests,
     metadata_problems,
+    overlap_problems,
+    port_setting_problems,
     reference_problems,
     selector_problems,
     service_problems,
@@ -64,6 +69,14 @@ def test_hpas_and_configmap_references_resolve(manifests):
     assert reference_problems(manifests) == []
 
 
+def test_workloads_own_disjoint_pods_with_one_pdb_and_one_hpa_each(manifests):
+    assert overlap_problems(manifests) == []
+
+
+def test_kafka_consumers_scale_within_their_topics_partitions(manifests):
+    assert consumer_scaling_problems(manifests, topic_partitions()) == []
+
+
 @by_name
 def test_service_is_part_of_the_root_kustomization(deployable):
     assert deployable.name in load_yaml(K8S_ROOT / "kustomization.yaml")["resources"]
@@ -76,10 +89,33 @@ def test_env_uses_the_service_prefix(deployable):
 
 
 @by_name
+def test_every_container_runs_the_pinned_image(deployable):
+    docs = kustomize_manifests(deployable.k8s_dir)
+    assert workloads(docs)
+    assert image_problems(docs, load_yaml(deployable.k8s_dir / "kustomization.yaml"), deployable.image) == []
+
+
+@by_name
+def test_port_settings_match_the_named_container_ports(deployable):
+    assert port_setting_problems(kustomize_manifests(deployable.k8s_dir), deployable.env_prefix) == []
+
+
+@by_name
 def test_container_ports_are_exposed_by_the_image(deployable):
     docs = kustomize_manifests(deployable.k8s_dir)
     ports = {p["containerPort"] for w in workloads(docs) for c in containers(w) for p in c.get("ports", [])}
     assert ports and ports <= exposed_ports(REPO_ROOT / deployable.dockerfile)
+
+
+def test_inference_runs_each_role_once_with_the_ports_it_serves():
+    """One image, two Deployments: the api serves gRPC, the scorer HTTP health; each says which it is."""
+    docs = kustomize_manifests(K8S_ROOT / "inference")
+    served = {}
+    for c in (c for w in workloads(docs) for c in containers(w)):
+        role = next((e.get("value") for e in c.get("env", []) if e["name"] == "KESTREL_INFERENCE_ROLE"), None)
+        served.setdefault(role, []).append({p.get("name") for p in c.get("ports", [])})
+    assert sorted(served, key=str) == ["api", "scorer"] and all(len(ports) == 1 for ports in served.values())
+    assert "grpc" in served["api"][0] and "health" in served["scorer"][0]
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
