@@ -18,7 +18,7 @@ from kestrel.common.topics import load_catalogue
 from kestrel.devstack import record
 from kestrel.devstack.paths import default_state_dir
 from kestrel.devstack.process import ComponentError
-from kestrel.devstack.stack import Stack
+from kestrel.devstack.stack import SERVING_MODELS, Stack
 from kestrel.devstack.topics import apply_topics
 
 log = structlog.get_logger()
@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--detach", action="store_true", help="return once ready and leave the servers running")
     up.add_argument("--no-triton", action="store_true", help="do not start tritonserver")
     up.add_argument("--fresh", action="store_true", help="delete the previous state (topics, tables) first")
-    up.add_argument("--demo", action="store_true", help="run kestrel.devstack.demo once the stack is ready")
+    up.add_argument("--demo", action="store_true",
+                    help="once the stack is ready, run ingest, features, feature-writer and inference here and "
+                         "push sample traffic through them (kestrel.devstack.demo)")
     up.set_defaults(handler=_up)
 
     commands.add_parser("down", help="stop everything `up` started").set_defaults(handler=_down)
@@ -62,9 +64,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _up(args: argparse.Namespace) -> int:
+    if args.demo and args.no_triton:
+        print("kestrel-stack: --demo scores with tritonserver; drop --no-triton", file=sys.stderr)
+        return 2
     if args.fresh and not record.find_running(args.state_dir):
         shutil.rmtree(args.state_dir, ignore_errors=True)
-    stack = Stack(args.state_dir, with_triton=not args.no_triton)
+    stack = Stack(args.state_dir, with_triton=not args.no_triton, triton_models=SERVING_MODELS)
     _cancel_on_signals()
     demo: asyncio.Task[None] | None = None
     leave_running = False
@@ -77,21 +82,24 @@ async def _up(args: argparse.Namespace) -> int:
                 await demo
             leave_running = True
             return 0
-        return await _watch(stack)
+        return await _watch(stack, demo)
     except asyncio.CancelledError:
         log.info("stopping the stack")
         return 0
     finally:
         if demo is not None:
-            demo.cancel()
+            await _stop_demo(demo)  # its services stop while Kafka and Redis still answer
         if not leave_running:
             await stack.stop()
 
 
-async def _watch(stack: Stack) -> int:
-    """Block until a signal arrives, `kestrel-stack down` removes our record, or a server dies."""
+async def _watch(stack: Stack, demo: asyncio.Task[None] | None = None) -> int:
+    """Block until a signal arrives, `kestrel-stack down` removes our record, a server dies or the demo fails."""
     record_file = stack.state_dir / record.RECORD_FILE
     while record_file.exists():
+        if demo is not None and demo.done() and not demo.cancelled() and (exc := demo.exception()) is not None:
+            log.error("demo failed; stopping the stack", exc_info=exc)
+            return 1
         for component in stack.components:
             if (code := component.exit_code) is not None:
                 log.error(
@@ -124,6 +132,13 @@ def _print_endpoints(stack: Stack) -> None:
     for key, value in stack.env.items():
         print(f"  {key}={value}")
     print(f"  logs: {stack.state_dir}/<component>/<component>.log", flush=True)
+
+
+async def _stop_demo(demo: asyncio.Task[None], timeout: float = 60.0) -> None:
+    demo.cancel()
+    done, _ = await asyncio.wait({demo}, timeout=timeout)
+    if not done:
+        log.warning("demo services did not stop in time", timeout_s=timeout)
 
 
 async def _demo(env: dict[str, str], keep_serving: bool) -> None:

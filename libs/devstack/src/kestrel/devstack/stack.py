@@ -22,6 +22,9 @@ from kestrel.devstack.topics import apply_topics
 
 log = structlog.get_logger()
 
+SERVING_MODELS = ("kestrel_fraud",)
+"""Models `kestrel-stack up` loads into tritonserver at start (explicit model control loads nothing else)."""
+
 
 class Stack:
     """Start with `await stack.start()`; `stack.env` then holds the KESTREL_* endpoints for services."""
