@@ -138,3 +138,30 @@ async def test_predict_stream_stops_at_an_invalid_request_naming_it(api):
         async for _ in call:
             pass
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "requests[12].event" in info.value.details()
+
+
+async def test_reflection_lets_a_client_without_the_protos_call_predict(api):
+    """What `grpcurl -plaintext host:50052 ... /Predict` does: descriptors from reflection, JSON in and out."""
+    from google.protobuf import descriptor_pool, json_format, message_factory
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    app, _ = api
+    address = f"127.0.0.1:{app.server.port}"
+    with grpc.insecure_channel(address) as channel:  # the reflection database is a synchronous client
+        database = ProtoReflectionDescriptorDatabase(channel)
+        services = await asyncio.to_thread(database.get_services)
+        pool = descriptor_pool.DescriptorPool(database)
+        method = (await asyncio.to_thread(pool.FindServiceByName, "kestrel.api.v1.InferenceService")
+                  ).FindMethodByName("Predict")
+    assert "kestrel.api.v1.InferenceService" in services and "grpc.health.v1.Health" in services
+    request_cls = message_factory.GetMessageClass(method.input_type)
+    response_cls = message_factory.GetMessageClass(method.output_type)
+    body = {"event": {"event_id": "e-json", "entity_id": "card-json", "amount": 12.5, "currency": "EUR",
+                      "merchant_id": "m-7", "merchant_category": "5411", "country": "DE", "channel": "pos",
+                      "event_time": "2026-11-22T12:00:00Z"}}
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = channel.unary_unary("/kestrel.api.v1.InferenceService/Predict",
+                                   request_serializer=lambda m: m.SerializeToString(),
+                                   response_deserializer=response_cls.FromString)
+        reply = json_format.MessageToDict(await call(json_format.ParseDict(body, request_cls()), timeout=10))
+    assert reply["modelName"] == MODEL and 0 <= reply.get("score", 0) <= 1 and reply["flags"] == ["missing_features"]
