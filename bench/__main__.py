@@ -7,7 +7,7 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from bench import feature_writer, features, ingest, triton
+from bench import feature_writer, features, inference, ingest, triton
 from bench.fixtures import REPO, kafka_broker
 from bench.report import attach_ratios, machine, render, write_json
 
@@ -16,6 +16,7 @@ SUITES = {
     "features": features.run,
     "feature-writer": feature_writer.run,
     "triton": triton.run,
+    "inference": inference.run,
 }
 
 
