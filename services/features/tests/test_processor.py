@@ -8,7 +8,7 @@ from kestrel.common.features import load_feature_set
 from kestrel.common.features.state import FeatureComputer
 from kestrel.features.processor import BatchProcessor
 from kestrel.features.store import StateStore
-from kestrel.features.vectors import VectorEncoder
+from kestrel.common.features.wire import VectorEncoder
 
 from .conftest import EVENTS, T0, VECTORS, Record, event
 

@@ -14,7 +14,7 @@ from kestrel.common.features.state import FeatureComputer
 from kestrel.common.kafka import Delivery
 from kestrel.features.processor import BatchProcessor
 from kestrel.features.store import StateStore
-from kestrel.features.vectors import VectorEncoder
+from kestrel.common.features.wire import VectorEncoder
 from kestrel.features.worker import StreamWorker, WorkerOptions
 
 from .conftest import EVENTS, T0, VECTORS, Record, event

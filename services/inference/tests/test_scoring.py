@@ -61,3 +61,15 @@ async def test_a_failed_batch_fails_its_callers_only():
     results = await asyncio.gather(*calls, return_exceptions=True)
     failed = [i for i, r in enumerate(results) if isinstance(r, Exception)]
     assert 5 in failed and len(failed) <= 4 and results[0] == "p-0" and results[11] == "p-11"
+
+
+def test_stream_prediction_ids_are_uuid5_of_event_model_and_version():
+    import uuid
+
+    from kestrel.inference.stream import _IDS, stream_prediction_id
+
+    namespace = uuid.UUID(bytes=_IDS)
+    for event_id in ("e-1", "x" * 200, "é-ü"):
+        assert stream_prediction_id(event_id, "kestrel_fraud", "3") == uuid.uuid5(
+            namespace, f"{event_id}\x00kestrel_fraud\x003").hex
+    assert stream_prediction_id("e-1", "kestrel_fraud", "3") != stream_prediction_id("e-1", "kestrel_fraud", "4")

@@ -16,7 +16,7 @@ from kestrel.features.changelog import Changelog, changelog_topic, ensure_change
 from kestrel.features.processor import BatchProcessor
 from kestrel.features.settings import FeaturesSettings
 from kestrel.features.store import StateStore
-from kestrel.features.vectors import VectorEncoder
+from kestrel.common.features.wire import VectorEncoder
 from kestrel.features.worker import StreamWorker, WorkerOptions
 
 

@@ -14,7 +14,7 @@ from kestrel.common.errors import SerializationError
 from kestrel.common.features.state import FeatureComputer, Late
 from kestrel.common.kafka import OutRecord, Rejection
 from kestrel.features.store import StateStore
-from kestrel.features.vectors import VectorEncoder
+from kestrel.common.features.wire import VectorEncoder
 
 EVENTS = Counter("kestrel_features_events_total", "Event records by outcome", ["outcome"])
 TRUNCATED = Counter("kestrel_features_state_truncated_total",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 from dataclasses import dataclass, field
 
 import structlog
@@ -12,6 +11,7 @@ from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
 from kestrel.common.breaker import CircuitBreaker
 from kestrel.common.errors import KestrelError
 from kestrel.common.features import load_feature_set
+from kestrel.common.features.wire import PredictionEncoder
 from kestrel.common.grpc.server import GrpcServer, ServiceBinding
 from kestrel.common.health import HealthEndpoint
 from kestrel.common.kafka import BatchConsumer, DeadLetterPublisher, Producer, aiokafka_config, librdkafka_config
@@ -72,21 +72,20 @@ class InferenceApp:
             self._build_api(s)
         if self.stream:
             self.scorer = StreamScorer(
-                functools.partial(self.serdes["vector"].deserialize_many, errors="return"),
-                self.serdes["prediction"].serialize_many, self.model, self.producer, self.feature_set,
-                self.predictions_topic, threshold=s.threshold, concurrency=s.scorer_concurrency,
-                delivery_timeout_s=s.delivery_timeout_s)
+                self.serdes["vector"], PredictionEncoder(self.serdes["prediction"], self.feature_set.names),
+                self.model, self.producer, self.feature_set, self.predictions_topic, threshold=s.threshold,
+                concurrency=s.scorer_concurrency, delivery_timeout_s=s.delivery_timeout_s)
         self.health = HealthEndpoint(s.health_port if self.stream else 0, {"/healthz": self._live, "/readyz": self._ready})
 
     def _build_api(self, s: InferenceSettings) -> None:
         password = s.redis_password.get_secret_value() if s.redis_password else None
         self.redis = redis_client(s.redis_url, password=password, cluster=s.redis_cluster, timeout_s=s.redis_timeout_s)
         store = OnlineStore(self.redis, self.feature_set, prefix=s.key_prefix, max_age_ms=int(s.max_feature_age_s * 1000))
-        self.publisher = PredictionPublisher(
-            self.producer, self.serdes["prediction"].serialize_many, self.predictions_topic, capacity=s.publish_buffer,
-            batch=s.publish_batch, block_s=s.publish_block_s, delivery_timeout_s=s.delivery_timeout_s)
+        self.publisher = PredictionPublisher(self.producer, capacity=s.publish_buffer, batch=s.publish_batch,
+                                             block_s=s.publish_block_s, delivery_timeout_s=s.delivery_timeout_s)
         scorer = Scorer(store, self.feature_set, self.model, threshold=s.threshold, fallback_score=s.fallback_score,
-                        publish=self.publisher.put)
+                        encoder=PredictionEncoder(self.serdes["prediction"], self.feature_set.names),
+                        topic=self.predictions_topic, publish=self.publisher.put)
         coalescer = Coalescer(scorer, max_rows=min(256, s.triton_max_rows))
         servicer = InferenceServicer(scorer, coalescer, Limits(), max_batch=s.max_batch_requests,
                                      stream_window=s.stream_window)

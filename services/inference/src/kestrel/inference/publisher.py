@@ -1,6 +1,6 @@
 """Prediction records to Kafka without holding up responses: a bounded buffer drained by one task.
 
-Predict hands its records over and answers at once; the drain task serializes and produces them in batches
+Predict hands its encoded records over and answers at once; the drain task produces them in batches
 and retries failed deliveries (the producer is idempotent), so a record in the buffer is never dropped.
 The buffer is bounded: when it is full (Kafka slow or down), callers wait for room -- backpressure, counted in
 kestrel_inference_publish_blocked_total -- and get UNAVAILABLE after `block_s`, never unbounded memory.
@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
-from kestrel.common.errors import SerializationError, UnavailableError
+from kestrel.common.errors import UnavailableError
 from kestrel.common.kafka import Delivery, OutRecord, Producer
 
 log = structlog.get_logger()
@@ -28,30 +26,25 @@ RETRIED = Counter("kestrel_inference_publish_retried_total", "Prediction records
 BLOCKED = Counter("kestrel_inference_publish_blocked_total", "Calls that waited for room in the full buffer")
 BLOCKED_SECONDS = Histogram("kestrel_inference_publish_blocked_seconds", "Time callers waited for room",
                             buckets=(0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10))
-INVALID = Counter("kestrel_inference_publish_invalid_total", "Prediction records that did not fit the schema (a bug)")
 REFUSED = Counter("kestrel_inference_publish_refused_total", "Calls answered UNAVAILABLE because the buffer stayed full")
 
 
 class PredictionPublisher:
-    def __init__(self, producer: Producer, serialize_many: Callable[[Iterable[dict[str, Any]]], list[bytes]],
-                 topic: str, *, capacity: int = 50_000, batch: int = 2000, block_s: float = 5.0,
+    def __init__(self, producer: Producer, *, capacity: int = 50_000, batch: int = 2000, block_s: float = 5.0,
                  delivery_timeout_s: float = 30.0, retry_initial_s: float = 0.1, retry_max_s: float = 5.0) -> None:
         self._producer = producer
-        self._serialize_many = serialize_many
-        self._topic = topic
         self.capacity = capacity
         self._batch = batch
         self._block_s = block_s
         self._timeout = delivery_timeout_s
         self._retry = (retry_initial_s, retry_max_s)
-        self._pending: deque[OutRecord | dict[str, Any]] = deque()
+        self._pending: deque[OutRecord] = deque()
         self.size = 0
         """Records held: waiting plus in flight; at most capacity (a single call larger than it is let in alone)."""
         self._room = asyncio.Condition()
         self._work = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._dropped = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._drain(), name="prediction-publisher")
@@ -68,7 +61,7 @@ class PredictionPublisher:
             log.error("prediction_records_lost_at_shutdown", records=self.size)
             self._task.cancel()
 
-    async def put(self, records: list[dict[str, Any]]) -> None:
+    async def put(self, records: list[OutRecord]) -> None:
         """Takes the records, waiting for room while the buffer is full; UnavailableError after block_s."""
         if not records:
             return
@@ -118,16 +111,14 @@ class PredictionPublisher:
                 delay = self._retry[0]
             done = len(batch) - len(failed)
             if done:
-                PUBLISHED.inc(done - self._dropped)
-                self._dropped = 0
+                PUBLISHED.inc(done)
                 self.size -= done
                 BUFFERED.set(self.size)
                 async with self._room:
                     self._room.notify_all()
 
-    async def _send(self, batch: list[OutRecord | dict[str, Any]]) -> list[OutRecord]:
+    async def _send(self, out: list[OutRecord]) -> list[OutRecord]:
         """Returns the records that were not acknowledged (to send again)."""
-        out = self._encode(batch)
         try:
             ack = await self._producer.produce_batch(out)
             await ack.wait(self._timeout)
@@ -139,30 +130,3 @@ class PredictionPublisher:
             error = next(r for r in ack.results if not isinstance(r, Delivery))
             log.warning("prediction_delivery_failed", records=len(failed), error=str(error))
         return failed
-
-    def _encode(self, batch: list[OutRecord | dict[str, Any]]) -> list[OutRecord]:
-        """Serializes the records not yet serialized (retries keep their bytes). A record that does not fit
-        the schema is a bug in this service: it is logged and counted, never retried forever."""
-        fresh = [r for r in batch if isinstance(r, dict)]
-        try:
-            values: list[bytes | None] = list(self._serialize_many(fresh))
-        except SerializationError:
-            values = [self._serialize_one(r) for r in fresh]
-        encoded = iter(values)
-        out = []
-        for r in batch:
-            if isinstance(r, OutRecord):
-                out.append(r)
-            elif (value := next(encoded)) is not None:
-                out.append(OutRecord(self._topic, value, r["entity_id"].encode()))
-            else:
-                self._dropped += 1
-        return out
-
-    def _serialize_one(self, record: dict[str, Any]) -> bytes | None:
-        try:
-            return self._serialize_many([record])[0]
-        except SerializationError as exc:
-            INVALID.inc()
-            log.error("prediction_record_invalid", prediction_id=record.get("prediction_id"), error=str(exc))
-            return None

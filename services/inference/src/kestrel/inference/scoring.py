@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,8 @@ from kestrel.common.convert import event_to_record
 from kestrel.common.errors import InvalidArgumentError, UnavailableError
 from kestrel.common.features import FeatureSet
 from kestrel.common.features.request import RequestFeatures
+from kestrel.common.features.wire import PredictionEncoder
+from kestrel.common.kafka import OutRecord
 from kestrel.common.online_store import OnlineBatch, OnlineStore
 from kestrel.common.validation import Limits, Violation, validate_event
 from kestrel.inference.model import Scores, TritonModel
@@ -100,7 +102,8 @@ class Scorer:
     """Scores validated items: online features, request-time merge, Triton, prediction records."""
 
     def __init__(self, store: OnlineStore, feature_set: FeatureSet, model: TritonModel, *, threshold: float,
-                 fallback_score: float | None, publish: Callable[[list[dict[str, Any]]], Any] | None) -> None:
+                 fallback_score: float | None, encoder: PredictionEncoder | None = None, topic: str = "",
+                 publish: Callable[[list[OutRecord]], Awaitable[None]] | None = None) -> None:
         self._store = store
         self._merge = RequestFeatures(feature_set)
         self._names = feature_set.names
@@ -108,7 +111,9 @@ class Scorer:
         self._model = model
         self.threshold = threshold
         self._fallback = fallback_score
-        self._publish = publish
+        self._encoder = encoder
+        self._topic = topic
+        self._publish = publish if encoder is not None else None
 
     @property
     def feature_set_version(self) -> str:
@@ -138,7 +143,7 @@ class Scorer:
         SCORE_SECONDS.observe(latency_us / 1e6)
         self._count(predictions)
         if self._publish is not None:
-            await self._publish([self.record(p, latency_us) for p in predictions])
+            await self._publish([self._out(p, latency_us) for p in predictions])
         return predictions
 
     async def _online(self, entity_ids: list[str]) -> tuple[OnlineBatch, bool]:
@@ -170,28 +175,17 @@ class Scorer:
             flags.append(row)
         return matrix, flags
 
-    def record(self, p: Prediction, latency_us: int, source: str = "api") -> dict[str, Any]:
-        """The kestrel.predictions.v1 record of a prediction."""
+    def _out(self, p: Prediction, latency_us: int) -> OutRecord:
+        """The kestrel.predictions.v1 record of a prediction, encoded (source api)."""
+        assert self._encoder is not None
         event = p.item.record
-        return {
-            "prediction_id": p.prediction_id,
-            "event_id": event["event_id"],
-            "entity_id": p.item.entity_id,
-            "event_time": event["event_time"],
-            "model_name": p.model_name,
-            "model_version": p.model_version,
-            "score": p.score,
-            "threshold": self.threshold,
-            "decision": p.decision,
-            "feature_set_version": self._version,
-            "features": dict(zip(self._names, p.features.tolist())),
-            "features_age_ms": p.features_age_ms,
-            "degraded": p.degraded,
-            "flags": p.flags,
-            "latency_us": latency_us,
-            "source": source,
-            "predicted_at": int(time.time() * 1000),
-        }
+        value = self._encoder.encode(
+            prediction_id=p.prediction_id, event_id=event["event_id"], entity_id=p.item.entity_id,
+            event_time=event["event_time"], model_name=p.model_name, model_version=p.model_version, score=p.score,
+            threshold=self.threshold, decision=p.decision, feature_set_version=self._version,
+            features=p.features.tolist(), features_age_ms=p.features_age_ms, degraded=p.degraded, flags=p.flags,
+            latency_us=latency_us, source="api", predicted_at=time.time_ns() // 1_000_000)
+        return OutRecord(self._topic, value, p.item.entity_id.encode())
 
     def response(self, p: Prediction) -> inference_pb2.PredictResponse:
         return inference_pb2.PredictResponse(

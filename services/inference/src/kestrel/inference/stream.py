@@ -1,6 +1,8 @@
 """The stream scorer: every feature vector on kestrel.features.v1 scored through Triton, as source=stream.
 
-BatchConsumer handler. A consumer batch (thousands of vectors) goes to Triton as requests of up to the
+BatchConsumer handler. Vectors of the current schema are decoded straight into rows and predictions encoded
+straight from them (kestrel.common.features.wire: bytes identical to fastavro's, 5-10x cheaper); anything
+else goes through the generic serde. A consumer batch (thousands of vectors) goes to Triton as requests of up to the
 model's max_batch_size rows, several in flight; the prediction records are produced and acknowledged before
 the batch's offsets are committed. Triton or Kafka down: UnavailableError, so the consumer retries the batch
 with backoff and commits nothing. Prediction ids are derived from (event, model, version), so a replayed
@@ -9,18 +11,21 @@ batch produces the same ids and the prediction log stays free of duplicates.
 
 from __future__ import annotations
 
+import hashlib
 import operator
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
+from kestrel.common.avro import AvroSerde
 from kestrel.common.errors import SerializationError, UnavailableError
 from kestrel.common.features import FeatureSet
+from kestrel.common.features.wire import PredictionEncoder, VectorDecoder
 from kestrel.common.kafka import Delivery, OutRecord, Producer, Rejection
 from kestrel.inference.model import TritonModel
 
@@ -32,20 +37,32 @@ BATCH_SECONDS = Histogram("kestrel_inference_stream_batch_seconds", "Decode, sco
                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 EVENT_LAG = Gauge("kestrel_inference_stream_event_lag_seconds", "Wall clock minus the newest event time scored")
 
-_IDS = uuid.UUID("0b7c1f8e-5a4d-4f0e-9a61-6b3e2f1c9d40")
+_IDS = uuid.UUID("0b7c1f8e-5a4d-4f0e-9a61-6b3e2f1c9d40").bytes
 
 
 def stream_prediction_id(event_id: str, model_name: str, model_version: str) -> str:
-    """Stable across replays: the same event scored by the same model version always gets the same id."""
-    return uuid.uuid5(_IDS, f"{event_id}\x00{model_name}\x00{model_version}").hex
+    """Stable across replays: the same event scored by the same model version always gets the same id.
+    It is uuid5(namespace, "event\0model\0version") in hex, computed without the uuid module's overhead."""
+    digest = bytearray(hashlib.sha1(_IDS + f"{event_id}\x00{model_name}\x00{model_version}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return digest.hex()
+
+
+class Row(NamedTuple):
+    entity_id: str
+    event_id: str
+    event_time: int
+    values: Sequence[float]
 
 
 class StreamScorer:
-    def __init__(self, decode: Callable[[list[bytes]], list[Any]], serialize_many: Callable[[Iterable[dict[str, Any]]], list[bytes]],
-                 model: TritonModel, producer: Producer, feature_set: FeatureSet, topic: str, *,
-                 threshold: float, concurrency: int = 4, delivery_timeout_s: float = 30.0) -> None:
-        self._decode = decode
-        self._serialize_many = serialize_many
+    def __init__(self, vectors: AvroSerde, encoder: PredictionEncoder, model: TritonModel, producer: Producer,
+                 feature_set: FeatureSet, topic: str, *, threshold: float, concurrency: int = 4,
+                 delivery_timeout_s: float = 30.0) -> None:
+        self._serde = vectors
+        self._fast = VectorDecoder(vectors, feature_set.names)
+        self._encoder = encoder
         self._model = model
         self._producer = producer
         self._names = list(feature_set.names)
@@ -61,68 +78,67 @@ class StreamScorer:
 
     async def __call__(self, records: Sequence[Any]) -> list[Rejection]:
         started = time.perf_counter()
-        vectors, rejections = self._prepare(records, self._decode([r.value for r in records]))
-        if vectors:
-            matrix = np.array([self._pick(v["features"]) for v in vectors], dtype=np.float32)
+        rows, rejections = self._prepare(records)
+        if rows:
+            matrix = np.array([row.values for row in rows], dtype=np.float32)
             try:
                 scores = await self._model.score(matrix, self._concurrency)
-                latency_us = int((time.perf_counter() - started) * 1e6 / max(1, len(vectors)))
-                out = self._records(vectors, scores.values, scores.versions, latency_us)
-                await self._produce(out)
+                latency_us = int((time.perf_counter() - started) * 1e6 / len(rows))
+                await self._produce(self._records(rows, matrix, scores.values, scores.versions, latency_us))
             except UnavailableError:
                 self.healthy = False
                 raise
             self.healthy = True
-            SCORED.inc(len(vectors))
-            EVENT_LAG.set(time.time() - max(v["event_time"] for v in vectors) / 1000)
+            SCORED.inc(len(rows))
+            EVENT_LAG.set(time.time() - max(row.event_time for row in rows) / 1000)
         if rejections:
             REJECTED.inc(len(rejections))
         BATCH_SECONDS.observe(time.perf_counter() - started)
         return rejections
 
-    def _prepare(self, records: Sequence[Any], decoded: Sequence[Any]) -> tuple[list[dict[str, Any]], list[Rejection]]:
-        vectors, rejections = [], []
-        for record, value in zip(records, decoded):
-            if isinstance(value, SerializationError):
-                rejections.append(Rejection(record, value.reason))
-            elif value["feature_set_version"] != self._version:
-                rejections.append(Rejection(record, (
-                    f"feature set version {value['feature_set_version']!r} is not the one this scorer's model "
-                    f"takes ({self._version}); replay it to a scorer of that version")))
-            elif value["features"].keys() != self._name_set:
-                missing = sorted(self._name_set - value["features"].keys())
-                extra = sorted(value["features"].keys() - self._name_set)
-                rejections.append(Rejection(record, f"features do not match {self._version}: missing {missing}, "
-                                                    f"unexpected {extra}"))
-            else:
-                vectors.append(value)
-        return vectors, rejections
+    def _prepare(self, records: Sequence[Any]) -> tuple[list[Row], list[Rejection]]:
+        rows: list[Row] = []
+        rejections: list[Rejection] = []
+        decode = self._fast.decode
+        for record in records:
+            fast = decode(record.value)
+            if fast is not None and fast[3] == self._version:
+                rows.append(Row(fast[0], fast[1], fast[2], fast[4]))
+            elif problem := self._slow(record, rows):
+                rejections.append(Rejection(record, problem))
+        return rows, rejections
 
-    def _records(self, vectors: list[dict[str, Any]], scores: np.ndarray, versions: list[str],
+    def _slow(self, record: Any, rows: list[Row]) -> str | None:
+        """The generic path (older writer schemas, other key orders); returns why a record is rejected."""
+        try:
+            value = self._serde.deserialize(record.value)
+        except SerializationError as exc:
+            return exc.reason
+        if value["feature_set_version"] != self._version:
+            return (f"feature set version {value['feature_set_version']!r} is not the one this scorer's model "
+                    f"takes ({self._version}); replay it to a scorer of that version")
+        if value["features"].keys() != self._name_set:
+            missing = sorted(self._name_set - value["features"].keys())
+            extra = sorted(value["features"].keys() - self._name_set)
+            return f"features do not match {self._version}: missing {missing}, unexpected {extra}"
+        rows.append(Row(value["entity_id"], value["event_id"], value["event_time"], self._pick(value["features"])))
+        return None
+
+    def _records(self, rows: list[Row], matrix: np.ndarray, scores: np.ndarray, versions: list[str],
                  latency_us: int) -> list[OutRecord]:
-        now = int(time.time() * 1000)
-        name = self._model.name
-        records = [{
-            "prediction_id": stream_prediction_id(v["event_id"], name, versions[i]),
-            "event_id": v["event_id"],
-            "entity_id": v["entity_id"],
-            "event_time": v["event_time"],
-            "model_name": name,
-            "model_version": versions[i],
-            "score": float(scores[i]),
-            "threshold": self._threshold,
-            "decision": bool(scores[i] >= self._threshold),
-            "feature_set_version": self._version,
-            "features": v["features"],
-            "features_age_ms": max(0, now - v["event_time"]),
-            "degraded": False,
-            "flags": [],
-            "latency_us": latency_us,
-            "source": "stream",
-            "predicted_at": now,
-        } for i, v in enumerate(vectors)]
-        values = self._serialize_many(records)
-        return [OutRecord(self._topic, value, v["entity_id"].encode()) for value, v in zip(values, vectors)]
+        now = time.time_ns() // 1_000_000
+        name, threshold, version, encode = self._model.name, self._threshold, self._version, self._encoder.encode
+        out = []
+        for i, row in enumerate(rows):
+            score = float(scores[i])
+            value = encode(
+                prediction_id=stream_prediction_id(row.event_id, name, versions[i]), event_id=row.event_id,
+                entity_id=row.entity_id, event_time=row.event_time, model_name=name, model_version=versions[i],
+                score=score, threshold=threshold, decision=score >= threshold, feature_set_version=version,
+                features=row.values, features_age_ms=max(0, now - row.event_time), degraded=False, flags=(),
+                latency_us=latency_us, source="stream", predicted_at=now)
+            out.append(OutRecord(self._topic, value, row.entity_id.encode()))
+        return out
 
     async def _produce(self, out: list[OutRecord]) -> None:
         ack = await self._producer.produce_batch(out)
