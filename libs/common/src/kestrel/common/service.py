@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -43,3 +43,36 @@ async def run_until_signalled(components: Sequence[Component], stop_event: async
                 log.exception("component_stop_failed", component=type(component).__name__)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+class LoopWatch:
+    """Watches a consumer loop (anything with `async wait()`): `alive` while it runs; if it dies with an error,
+    the error is logged, `failed` is set and `stop_event` too, so the process exits and its supervisor
+    restarts it (a half-dead consumer that still answers health checks would stall its partitions)."""
+
+    def __init__(self, name: str, stop_event: asyncio.Event | None = None) -> None:
+        self.name = name
+        self.failed = False
+        self._stop_event = stop_event
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, loop: Any) -> None:
+        self._task = asyncio.create_task(self._watch(loop), name=f"{self.name}-watch")
+
+    async def wait(self) -> None:
+        """After the loop was asked to stop: returns once the watcher saw it end."""
+        if self._task is not None:
+            await self._task
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _watch(self, loop: Any) -> None:
+        try:
+            await loop.wait()
+        except Exception:  # noqa: BLE001 - any loop failure ends the service; the supervisor restarts it
+            log.exception("consumer_loop_failed", loop=self.name)
+            self.failed = True
+            if self._stop_event is not None:
+                self._stop_event.set()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from kestrel.common.grpc.server import GrpcServerSettings
+    from kestrel.common.kafka import ConsumerOptions
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -76,3 +80,69 @@ def load_settings(cls: type[S], **overrides: object) -> S:
             lines.append(f"  {prefix}{field.upper()}: {err['msg']}")
         print("\n".join(lines), file=sys.stderr)
         raise SystemExit(2) from exc
+
+
+class GrpcSettings(KestrelSettings):
+    """The gRPC front of a service (ingest, inference); grpc_server() hands it to kestrel.common.grpc.GrpcServer."""
+
+    grpc_host: str = "0.0.0.0"
+    grpc_port: int = 50051
+    max_concurrent_rpcs: int = 1024
+    tls_certfile: str | None = None
+    tls_keyfile: str | None = None
+    tls_client_cafile: str | None = None
+    auth_tokens: list[SecretStr] = []
+    """Bearer tokens accepted on every RPC (JSON list in the environment); empty disables auth."""
+
+    def grpc_server(self) -> GrpcServerSettings:
+        from kestrel.common.grpc.server import GrpcServerSettings  # grpc is imported only by gRPC services
+
+        return GrpcServerSettings(
+            host=self.grpc_host,
+            port=self.grpc_port,
+            max_concurrent_rpcs=self.max_concurrent_rpcs,
+            tls_certfile=self.tls_certfile,
+            tls_keyfile=self.tls_keyfile,
+            tls_client_cafile=self.tls_client_cafile,
+            auth_tokens=self.auth_tokens,
+        )
+
+
+class ConsumerSettings(KestrelSettings):
+    """A batch consumer's knobs; consumer_options() hands them to kestrel.common.kafka.BatchConsumer."""
+
+    max_batch: int = Field(2000, ge=1)
+    """Records per consumer batch: the bound on what is held in memory."""
+    retry_initial_s: float = Field(0.1, gt=0)
+    retry_max_s: float = Field(10.0, gt=0)
+    """Backoff bounds while a dependency (or the dead-letter topic) is down; consumption pauses meanwhile."""
+    session_timeout_ms: int = Field(10_000, ge=1000)
+    """How soon the group hands a dead replica's partitions to the others."""
+
+    def consumer_options(self) -> ConsumerOptions:
+        from kestrel.common.kafka import ConsumerOptions
+
+        return ConsumerOptions(max_batch=self.max_batch, retry_initial_s=self.retry_initial_s,
+                               retry_max_s=self.retry_max_s, session_timeout_ms=self.session_timeout_ms,
+                               heartbeat_interval_ms=min(1000, self.session_timeout_ms // 3))
+
+
+class RedisSettings(KestrelSettings):
+    """Connection to the Redis online store (redis_client() arguments) and its key prefix."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """redis:// or rediss:// (TLS); put the password in redis_password, not in the URL."""
+    redis_password: SecretStr | None = None
+    redis_cluster: bool = False
+    """Redis Cluster: script calls are grouped per hash slot (keys carry the entity as hash tag)."""
+    redis_timeout_s: float = Field(5.0, gt=0)
+    key_prefix: str = "kestrel:fs"
+    """Online store keys are <key_prefix>:<feature set version>:{<entity>}."""
+
+    def redis_client(self) -> Any:
+        """A client for the online store (decode_responses off: values are packed bytes)."""
+        from kestrel.common.online_store import redis_client
+
+        password = self.redis_password.get_secret_value() if self.redis_password else None
+        return redis_client(self.redis_url, password=password, cluster=self.redis_cluster,
+                            timeout_s=self.redis_timeout_s)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 from redis.exceptions import RedisError
@@ -12,7 +12,8 @@ from redis.exceptions import RedisError
 from kestrel.common.features import load_feature_set
 from kestrel.common.kafka import BatchConsumer, DeadLetterPublisher, Producer, aiokafka_config, librdkafka_config
 from kestrel.common.metrics import MetricsEndpoint
-from kestrel.common.online_store import OnlineStoreWriter, redis_client
+from kestrel.common.service import LoopWatch
+from kestrel.common.online_store import OnlineStoreWriter
 from kestrel.common.serde import make_registry, serde_for_topic
 from kestrel.common.topics import dead_letter_topic
 from kestrel.feature_writer.handler import VectorBatchHandler
@@ -39,7 +40,6 @@ class FeatureWriterApp:
     settings: FeatureWriterSettings
     stop_event: asyncio.Event | None = None
     """Set when the consumer loop dies, so the process exits and its supervisor restarts it."""
-    failed: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -49,9 +49,7 @@ class FeatureWriterApp:
         self.serdes = [serde_for_topic(registry, self.topic, "feature_vector"),
                        serde_for_topic(registry, self.dlq_topic, "dead_letter")]
         self.producer = Producer(librdkafka_config(s))
-        password = s.redis_password.get_secret_value() if s.redis_password else None
-        self.redis = redis_client(s.redis_url, password=password, cluster=s.redis_cluster,
-                                  timeout_s=s.redis_timeout_s)
+        self.redis = s.redis_client()
         self.handler = VectorBatchHandler(
             functools.partial(self.serdes[0].deserialize_many, errors="return"),
             OnlineStoreWriter(self.redis, ttl_s=s.ttl_s, chunk=s.script_chunk),
@@ -60,7 +58,7 @@ class FeatureWriterApp:
         self.metrics = MetricsEndpoint(s.metrics_port)
         self.health = HealthEndpoint(s.health_port, {"/healthz": self._live, "/readyz": self._ready})
         self.consumer: BatchConsumer | None = None
-        self._watcher: asyncio.Task[None] | None = None
+        self.watch = LoopWatch(SERVICE, self.stop_event)
 
     async def start(self) -> None:
         for serde in self.serdes:
@@ -75,13 +73,12 @@ class FeatureWriterApp:
         self.consumer = BatchConsumer([self.topic], s.group_id, self.handler, dead_letters, aiokafka_config(s),
                                       s.consumer_options(), name=SERVICE)
         await self.consumer.start()
-        self._watcher = asyncio.create_task(self._watch(self.consumer), name=f"{SERVICE}-watch")
+        self.watch.start(self.consumer)
 
     async def stop(self) -> None:
         if self.consumer is not None:
             await self.consumer.stop()  # the watcher then sees the loop end normally
-        if self._watcher is not None:
-            await self._watcher
+        await self.watch.wait()
         await self.health.stop()
         await self.metrics.stop()
         await self.producer.stop()
@@ -94,17 +91,12 @@ class FeatureWriterApp:
         except RedisError as exc:
             log.warning("redis_unreachable_at_start", url=self.settings.redis_url, error=str(exc))
 
-    async def _watch(self, consumer: BatchConsumer) -> None:
-        try:
-            await consumer.wait()
-        except Exception:  # noqa: BLE001 - any loop failure ends the service; the supervisor restarts it
-            log.exception("consumer_loop_failed")
-            self.failed = True
-            if self.stop_event is not None:
-                self.stop_event.set()
+    @property
+    def failed(self) -> bool:
+        return self.watch.failed
 
     def _live(self) -> bool:
-        return self._watcher is not None and not self._watcher.done()
+        return self.watch.alive
 
     def _ready(self) -> bool:
         return self._live() and self.handler.redis_ok is not False

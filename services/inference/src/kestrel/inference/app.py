@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 
@@ -16,7 +16,8 @@ from kestrel.common.grpc.server import GrpcServer, ServiceBinding
 from kestrel.common.health import HealthEndpoint
 from kestrel.common.kafka import BatchConsumer, DeadLetterPublisher, Producer, aiokafka_config, librdkafka_config
 from kestrel.common.metrics import MetricsEndpoint
-from kestrel.common.online_store import OnlineStore, redis_client
+from kestrel.common.service import LoopWatch
+from kestrel.common.online_store import OnlineStore
 from kestrel.common.serde import make_registry, serde_for_topic
 from kestrel.common.topics import dead_letter_topic
 from kestrel.common.validation import Limits
@@ -42,7 +43,6 @@ class InferenceApp:
 
     settings: InferenceSettings
     stop_event: asyncio.Event | None = None
-    failed: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -67,7 +67,7 @@ class InferenceApp:
         self.server: GrpcServer | None = None
         self.consumer: BatchConsumer | None = None
         self.scorer: StreamScorer | None = None
-        self._watcher: asyncio.Task[None] | None = None
+        self.watch = LoopWatch(f"{SERVICE}-scorer", self.stop_event)
         if self.api:
             self._build_api(s)
         if self.stream:
@@ -78,15 +78,14 @@ class InferenceApp:
         self.health = HealthEndpoint(s.health_port if self.stream else 0, {"/healthz": self._live, "/readyz": self._ready})
 
     def _build_api(self, s: InferenceSettings) -> None:
-        password = s.redis_password.get_secret_value() if s.redis_password else None
-        self.redis = redis_client(s.redis_url, password=password, cluster=s.redis_cluster, timeout_s=s.redis_timeout_s)
+        self.redis = s.redis_client()
         store = OnlineStore(self.redis, self.feature_set, prefix=s.key_prefix, max_age_ms=int(s.max_feature_age_s * 1000))
         self.publisher = PredictionPublisher(self.producer, capacity=s.publish_buffer, batch=s.publish_batch,
                                              block_s=s.publish_block_s, delivery_timeout_s=s.delivery_timeout_s)
         scorer = Scorer(store, self.feature_set, self.model, threshold=s.threshold, fallback_score=s.fallback_score,
                         encoder=PredictionEncoder(self.serdes["prediction"], self.feature_set.names),
                         topic=self.predictions_topic, publish=self.publisher.put)
-        coalescer = Coalescer(scorer, max_rows=min(256, s.triton_max_rows))
+        coalescer = Coalescer(scorer, max_rows=min(256, s.triton_max_rows), max_in_flight=4)
         servicer = InferenceServicer(scorer, coalescer, Limits(), max_batch=s.max_batch_requests,
                                      stream_window=s.stream_window)
         self.server = GrpcServer(s.grpc_server(), [ServiceBinding(
@@ -112,15 +111,14 @@ class InferenceApp:
             self.consumer = BatchConsumer([self.features_topic], s.group_id, self.scorer, dead_letters,
                                           aiokafka_config(s), s.consumer_options(), name=f"{SERVICE}-scorer")
             await self.consumer.start()
-            self._watcher = asyncio.create_task(self._watch(self.consumer), name=f"{SERVICE}-scorer-watch")
+            self.watch.start(self.consumer)
         await self.health.start()
 
     async def stop(self) -> None:
         await self.health.stop()
         if self.consumer is not None:
             await self.consumer.stop()
-        if self._watcher is not None:
-            await self._watcher
+        await self.watch.wait()
         if self.server is not None:
             await self.server.stop()
         if self.publisher is not None:
@@ -143,17 +141,12 @@ class InferenceApp:
                 f"model {self.model.name} takes {width} features but feature set {self.feature_set.version_id} "
                 f"has {len(self.feature_set.names)}")
 
-    async def _watch(self, consumer: BatchConsumer) -> None:
-        try:
-            await consumer.wait()
-        except Exception:  # noqa: BLE001 - any loop failure ends the service; the supervisor restarts it
-            log.exception("scorer_loop_failed")
-            self.failed = True
-            if self.stop_event is not None:
-                self.stop_event.set()
+    @property
+    def failed(self) -> bool:
+        return self.watch.failed
 
     def _live(self) -> bool:
-        return self._watcher is not None and not self._watcher.done()
+        return self.watch.alive
 
     def _ready(self) -> bool:
         return self._live() and self.scorer is not None and self.scorer.healthy is not False

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from kestrel.common.grpc.server import GrpcServerSettings
-from kestrel.common.kafka import ConsumerOptions
-from kestrel.common.online_store import DEFAULT_PREFIX
-from kestrel.common.settings import KafkaSettings
+from kestrel.common.settings import ConsumerSettings, GrpcSettings, KafkaSettings, RedisSettings
 
 
-class InferenceSettings(KafkaSettings):
+class InferenceSettings(KafkaSettings, GrpcSettings, RedisSettings, ConsumerSettings):
+    """gRPC front (grpc_*, tls_*, auth_tokens), Redis (redis_*, key_prefix) and the scorer's consumer knobs
+    (retry_*, session_timeout_ms) come from the mixins in kestrel.common.settings."""
+
     model_config = SettingsConfigDict(env_prefix="KESTREL_INFERENCE_")
 
     role: Literal["all", "api", "scorer"] = "all"
@@ -21,14 +21,8 @@ class InferenceSettings(KafkaSettings):
     Deploy them apart: the API scales on CPU, the scorer on the features topic's partitions."""
 
     # gRPC API
-    grpc_host: str = "0.0.0.0"
     grpc_port: int = 50052
     max_concurrent_rpcs: int = 2048
-    tls_certfile: str | None = None
-    tls_keyfile: str | None = None
-    tls_client_cafile: str | None = None
-    auth_tokens: list[SecretStr] = []
-    """Bearer tokens accepted on every RPC (JSON list in the environment); empty disables auth."""
     max_batch_requests: int = Field(1024, ge=1)
     """Most requests in one PredictBatch call (INVALID_ARGUMENT above it)."""
     stream_window: int = Field(256, ge=1)
@@ -36,13 +30,8 @@ class InferenceSettings(KafkaSettings):
     Triton call); reading pauses while that many wait (HTTP/2 flow control pushes back on the client)."""
 
     # Online features
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    """redis:// or rediss:// (TLS); put the password in redis_password, not in the URL."""
-    redis_password: SecretStr | None = None
-    redis_cluster: bool = False
     redis_timeout_s: float = Field(0.25, gt=0)
     """Per read; a slow or dead Redis means default features (flagged), never a hung request."""
-    key_prefix: str = DEFAULT_PREFIX
     feature_set: str = "card"
     max_feature_age_s: float = Field(86_400.0, gt=0)
     """Online features older than this are served but flagged stale_features (and degraded)."""
@@ -84,24 +73,5 @@ class InferenceSettings(KafkaSettings):
     """Feature vectors per consumer batch; scored in requests of triton_max_rows rows."""
     scorer_concurrency: int = Field(4, ge=1)
     """Triton requests in flight per batch (Triton's batcher merges them)."""
-    retry_initial_s: float = Field(0.1, gt=0)
-    retry_max_s: float = Field(10.0, gt=0)
-    session_timeout_ms: int = Field(10_000, ge=1000)
     health_port: int = 8080
     """HTTP /healthz and /readyz for the scorer role; 0 disables. The API role uses gRPC health."""
-
-    def grpc_server(self) -> GrpcServerSettings:
-        return GrpcServerSettings(
-            host=self.grpc_host,
-            port=self.grpc_port,
-            max_concurrent_rpcs=self.max_concurrent_rpcs,
-            tls_certfile=self.tls_certfile,
-            tls_keyfile=self.tls_keyfile,
-            tls_client_cafile=self.tls_client_cafile,
-            auth_tokens=self.auth_tokens,
-        )
-
-    def consumer_options(self) -> ConsumerOptions:
-        return ConsumerOptions(max_batch=self.max_batch, retry_initial_s=self.retry_initial_s,
-                               retry_max_s=self.retry_max_s, session_timeout_ms=self.session_timeout_ms,
-                               heartbeat_interval_ms=min(1000, self.session_timeout_ms // 3))
