@@ -85,7 +85,8 @@ class InferenceApp:
         scorer = Scorer(store, self.feature_set, self.model, threshold=s.threshold, fallback_score=s.fallback_score,
                         encoder=PredictionEncoder(self.serdes["prediction"], self.feature_set.names),
                         topic=self.predictions_topic, publish=self.publisher.put)
-        coalescer = Coalescer(scorer, max_rows=min(256, s.triton_max_rows), max_in_flight=4)
+        coalescer = Coalescer(scorer, max_rows=min(s.coalesce_max_rows, s.triton_max_rows),
+                              max_in_flight=s.coalesce_in_flight)
         servicer = InferenceServicer(scorer, coalescer, Limits(), max_batch=s.max_batch_requests,
                                      stream_window=s.stream_window)
         self.server = GrpcServer(s.grpc_server(), [ServiceBinding(

@@ -211,7 +211,7 @@ class Coalescer:
     batches were in flight is scored together, so a lone call waits for nothing and 64 concurrent callers
     share a few Triton requests. At most `max_in_flight` batches run at once, each of at most `max_rows`."""
 
-    def __init__(self, scorer: Scorer, *, max_rows: int = 256, max_in_flight: int = 4) -> None:
+    def __init__(self, scorer: Scorer, *, max_rows: int = 256, max_in_flight: int = 1) -> None:
         self._scorer = scorer
         self._max_rows = max_rows
         self._slots = max_in_flight
