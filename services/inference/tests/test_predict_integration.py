@@ -134,10 +134,12 @@ async def test_predict_stream_stops_at_an_invalid_request_naming_it(api):
             yield r
 
     call = stub.PredictStream(feed(), timeout=10)
+    answered = []
     with pytest.raises(grpc.aio.AioRpcError) as info:
-        async for _ in call:
-            pass
+        async for response in call:
+            answered.append(response)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "requests[12].event" in info.value.details()
+    assert len(answered) == 12  # every request before the bad one was answered
 
 
 async def test_reflection_lets_a_client_without_the_protos_call_predict(api):

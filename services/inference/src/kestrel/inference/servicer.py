@@ -11,7 +11,7 @@ import grpc
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
 from kestrel.common.errors import InvalidArgumentError
 from kestrel.common.validation import Limits
-from kestrel.inference.scoring import Coalescer, Scorer, parse
+from kestrel.inference.scoring import Coalescer, Item, Scorer, parse
 
 _END = object()
 
@@ -48,7 +48,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
                             context: grpc.aio.ServicerContext) -> AsyncIterator[inference_pb2.PredictResponse]:
         """Scores whatever requests have arrived (up to stream_window) together, answering in request order.
         An invalid request ends the stream with INVALID_ARGUMENT naming it (requests[<n>] counts from 0 on this
-        stream); the responses before it have been sent."""
+        stream), after every request before it has been answered."""
         queue: asyncio.Queue[object] = asyncio.Queue(self._window)
         reader = asyncio.create_task(self._read(request_iterator, queue))
         index = 0
@@ -65,7 +65,12 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
                 end = window[-1] is _END or isinstance(window[-1], BaseException)
                 requests = window[:-1] if end else window
                 base = index
-                items = parse(requests, self._limits, _now_ms(), lambda i: f"requests[{base + i}].")  # type: ignore[arg-type]
+                try:
+                    items = parse(requests, self._limits, _now_ms(), lambda i: f"requests[{base + i}].")  # type: ignore[arg-type]
+                except InvalidArgumentError:
+                    for prediction in await self._scorer.score(self._valid_prefix(requests, base)):  # type: ignore[arg-type]
+                        yield self._scorer.response(prediction)
+                    raise
                 index += len(requests)
                 for prediction in await self._scorer.score(items):
                     yield self._scorer.response(prediction)
@@ -75,6 +80,16 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
                     break
         finally:
             reader.cancel()
+
+    def _valid_prefix(self, requests: list[inference_pb2.PredictRequest], base: int) -> list[Item]:
+        """The requests before the first invalid one, parsed."""
+        items: list[Item] = []
+        for k, request in enumerate(requests):
+            try:
+                items += parse([request], self._limits, _now_ms(), lambda i: f"requests[{base + k}].")
+            except InvalidArgumentError:
+                break
+        return items
 
     @staticmethod
     async def _read(requests: AsyncIterator[inference_pb2.PredictRequest], queue: asyncio.Queue[object]) -> None:
