@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -16,8 +14,8 @@ from kestrel.common.kafka import OutRecord, Producer
 from kestrel.common.online_store import VectorWrite, newest_per_key
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
-from kestrel.common.topics import TopicCatalogue, dead_letter_topic, load_catalogue
-from kestrel.devstack.topics import apply_topics
+from kestrel.common.topics import dead_letter_topic
+from kestrel.devstack.topics import PrefixedTopics
 
 NAMES = ["zeta", "alpha", "mid"]
 
@@ -36,21 +34,16 @@ def _make_vectors(n: int, entities: int, seed: int = 1, version: str = "t.v1") -
     return out
 
 
-@dataclass
-class Topics:
+class Topics(PrefixedTopics):
     """The writer's catalogue topics under a prefix of this test's own, plus the key prefix in Redis."""
-
-    bootstrap: str
-    prefix: str = field(default_factory=lambda: f"t-{uuid.uuid4().hex[:10]}.")
-    key_prefix: str = field(default_factory=lambda: f"t-{uuid.uuid4().hex[:10]}:fs")
 
     @property
     def features(self) -> str:
-        return self.prefix + "kestrel.features.v1"
+        return self.name("kestrel.features.v1")
 
     @property
     def dead_letters(self) -> str:
-        return self.prefix + dead_letter_topic("feature-writer")
+        return self.name(dead_letter_topic("feature-writer"))
 
     def expected(self, vectors: list[dict[str, Any]]) -> dict[str, dict[bytes, bytes]]:
         """What Redis must hold at the end: the newest vector per entity, fields other than written-at."""
@@ -86,10 +79,8 @@ def make_vectors() -> Callable[..., list[dict[str, Any]]]:
 
 @pytest.fixture
 async def topics(kafka) -> Topics:
-    catalogue = load_catalogue()
     t = Topics(kafka.bootstrap)
-    own = TopicCatalogue((catalogue["kestrel.features.v1"], catalogue[dead_letter_topic("feature-writer")]))
-    await apply_topics(kafka.bootstrap, own, prefix=t.prefix)
+    await t.apply("kestrel.features.v1", dead_letter_topic("feature-writer"))
     return t
 
 

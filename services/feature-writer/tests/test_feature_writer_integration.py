@@ -7,7 +7,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from kestrel.common.online_store import redis_client
 from kestrel.devstack.ports import free_port
@@ -25,19 +24,6 @@ def settings(topics, redis_url: str, **overrides) -> FeatureWriterSettings:
     return FeatureWriterSettings(**{**base, **overrides})
 
 
-async def dead_letters(bootstrap: str, topic: str, expected: int) -> list:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        records: list = []
-        async with asyncio.timeout(20):
-            while len(records) < expected:
-                records += [r for batch in (await consumer.getmany(timeout_ms=200)).values() for r in batch]
-        return records
-    finally:
-        await consumer.stop()
-
-
 async def test_writes_the_newest_vector_per_entity_and_dead_letters_bad_records(kafka, redis_server, topics,
                                                                                   send, make_vectors):
     vectors = make_vectors(3000, entities=200)
@@ -49,7 +35,7 @@ async def test_writes_the_newest_vector_per_entity_and_dead_letters_bad_records(
     try:
         await send(vectors, raw=[b"not avro"])
         await topics.wait_for_state(client, topics.expected(vectors[:-1]))
-        records = await dead_letters(kafka.bootstrap, topics.dead_letters, 2)
+        records = await topics.read(topics.dead_letters, 2)
         assert len(records) == 2 and app.handler.redis_ok
     finally:
         await app.stop()

@@ -11,9 +11,8 @@ import pytest
 from kestrel.common.features import offline
 from kestrel.common.model.artifact import load as load_artifact
 from kestrel.common.model.artifact import versions
-from kestrel.common.topics import TopicCatalogue, dead_letter_topic, load_catalogue
+from kestrel.common.topics import dead_letter_topic
 from kestrel.devstack.paths import model_repository
-from kestrel.devstack.topics import apply_topics
 
 from .support import CARD, MODEL, Topics
 
@@ -27,10 +26,8 @@ def artifact():
 
 @pytest.fixture
 async def topics(kafka) -> Topics:
-    catalogue = load_catalogue()
     t = Topics(kafka.bootstrap)
-    names = ("kestrel.predictions.v1", "kestrel.features.v1", dead_letter_topic("inference"))
-    await apply_topics(kafka.bootstrap, TopicCatalogue(tuple(catalogue[n] for n in names)), prefix=t.prefix)
+    await t.apply("kestrel.predictions.v1", "kestrel.features.v1", dead_letter_topic("inference"))
     return t
 
 

@@ -2,67 +2,44 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pytest
-from aiokafka import AIOKafkaConsumer
 
-from kestrel.api.v1 import event_pb2, inference_pb2
+from kestrel.api.v1 import inference_pb2
 from kestrel.common.convert import record_to_event
 from kestrel.common.features import load_feature_set, offline
-from kestrel.common.model.artifact import load as load_artifact
-from kestrel.common.model.artifact import versions
 from kestrel.common.online_store import OnlineStoreWriter, VectorWrite, redis_client
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
-from kestrel.common.topics import TopicCatalogue, dead_letter_topic, load_catalogue
-from kestrel.devstack.paths import model_repository
-from kestrel.devstack.topics import apply_topics
+from kestrel.common.topics import dead_letter_topic
+from kestrel.devstack.topics import PrefixedTopics
 from kestrel.inference.settings import InferenceSettings
 
 MODEL = "kestrel_fraud"
 CARD = load_feature_set("card")
 
 
-@dataclass
-class Topics:
-    bootstrap: str
-    prefix: str = field(default_factory=lambda: f"t-{uuid.uuid4().hex[:10]}.")
-    key_prefix: str = field(default_factory=lambda: f"t-{uuid.uuid4().hex[:10]}:fs")
-
+class Topics(PrefixedTopics):
     @property
     def predictions(self) -> str:
-        return self.prefix + "kestrel.predictions.v1"
+        return self.name("kestrel.predictions.v1")
 
     @property
     def features(self) -> str:
-        return self.prefix + "kestrel.features.v1"
+        return self.name("kestrel.features.v1")
 
     @property
     def dead_letters(self) -> str:
-        return self.prefix + dead_letter_topic("inference")
+        return self.name(dead_letter_topic("inference"))
 
-    async def read(self, topic: str, expected: int, timeout_s: float = 30) -> list[dict[str, Any]]:
-        """The first `expected` records of a topic, decoded (raw bytes for dead letters are decoded too)."""
+    async def read(self, topic: str, expected: int, timeout_s: float = 30) -> list[dict[str, Any]]:  # type: ignore[override]
+        """The first `expected` records of a topic, decoded (predictions, or dead letters)."""
         name = "dead_letter" if topic == self.dead_letters else "prediction"
         serde = serde_for_topic(FileSchemaRegistry(), topic, name)
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=self.bootstrap, auto_offset_reset="earliest")
-        await consumer.start()
-        try:
-            out: list[dict[str, Any]] = []
-            async with asyncio.timeout(timeout_s):
-                while len(out) < expected:
-                    batches = await consumer.getmany(timeout_ms=200)
-                    out += [serde.deserialize(r.value) for recs in batches.values() for r in recs]
-            return out
-        finally:
-            await consumer.stop()
+        return [serde.deserialize(r.value) for r in await super().read(topic, expected, timeout_s)]
 
 
 def settings(topics: Topics, redis_url: str, triton_url: str, **overrides: Any) -> InferenceSettings:
@@ -114,8 +91,3 @@ async def store_vectors(redis_url: str, key_prefix: str, events: list[dict[str, 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-__all__ = ["CARD", "MODEL", "Topics", "event", "event_pb2", "history", "now_ms", "request", "settings",
-           "store_vectors"]
-

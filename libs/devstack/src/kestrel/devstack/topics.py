@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from kestrel.common.errors import KestrelError
-from kestrel.common.topics import TopicCatalogue, TopicSpec
+from kestrel.common.topics import TopicCatalogue, TopicSpec, load_catalogue
 
 log = structlog.get_logger()
 
@@ -141,3 +143,38 @@ def _raise_resource_errors(response: Any, action: str) -> None:
         code, message = resource[0], resource[1]
         if code:
             raise TopicApplyError(f"cannot {action} {resource[3]}: {for_code(code).__name__} {message or ''}")
+
+
+def _test_prefix(suffix: str) -> str:
+    return f"t-{uuid.uuid4().hex[:10]}{suffix}"
+
+
+@dataclass
+class PrefixedTopics:
+    """Catalogue topics under a prefix of one test's own, plus an online-store key prefix, so tests sharing a
+    broker and a Redis never see each other's records. Services take `prefix` as KESTREL_TOPIC_PREFIX."""
+
+    bootstrap: str
+    prefix: str = field(default_factory=lambda: _test_prefix("."))
+    key_prefix: str = field(default_factory=lambda: _test_prefix(":fs"))
+
+    def name(self, topic: str) -> str:
+        return self.prefix + topic
+
+    async def apply(self, *topics: str) -> None:
+        """Creates these catalogue topics (infra/topics.yaml names) under the prefix."""
+        catalogue = load_catalogue()
+        await apply_topics(self.bootstrap, TopicCatalogue(tuple(catalogue[t] for t in topics)), prefix=self.prefix)
+
+    async def read(self, topic: str, expected: int, timeout_s: float = 30) -> list[Any]:
+        """The first `expected` records of a (full, prefixed) topic, from the beginning, as aiokafka records."""
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=self.bootstrap, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            records: list[Any] = []
+            async with asyncio.timeout(timeout_s):
+                while len(records) < expected:
+                    records += [r for batch in (await consumer.getmany(timeout_ms=200)).values() for r in batch]
+            return records
+        finally:
+            await consumer.stop()
