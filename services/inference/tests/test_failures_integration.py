@@ -13,7 +13,7 @@ from kestrel.common.breaker import State
 from kestrel.devstack.paths import model_repository
 from kestrel.devstack.redis_server import RedisServer
 from kestrel.devstack.triton import TritonServer
-from kestrel.inference.app import InferenceApp
+from kestrel.inference.app import ConfigurationError, InferenceApp
 
 from .support import MODEL, event, now_ms, request, settings
 
@@ -109,3 +109,18 @@ async def test_redis_down_scores_with_defaults_flagged(kafka, fraud_model, topic
         await channel.close()
         await app.stop()
         await redis.stop()
+
+
+async def test_a_model_that_does_not_take_the_feature_vector_refuses_to_start(kafka, redis_server, fraud_model,
+                                                                               topics):
+    if hasattr(fraud_model, "load_model"):
+        await fraud_model.load_model("kestrel_smoke")  # 8 inputs named INPUT__0: not a Kestrel scoring model
+    app = InferenceApp(settings(topics, redis_server.url, fraud_model.grpc_url, role="api", model_name="kestrel_smoke"))
+    try:
+        with pytest.raises(ConfigurationError, match="no FEATURES input"):
+            await app.start()
+    finally:
+        await app.producer.stop()
+        await app.model.close()
+        if hasattr(fraud_model, "unload_model"):
+            await fraud_model.unload_model("kestrel_smoke")

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 import structlog
+from tritonclient.utils import InferenceServerException
 
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
 from kestrel.common.breaker import CircuitBreaker
@@ -16,6 +17,7 @@ from kestrel.common.grpc.server import GrpcServer, ServiceBinding
 from kestrel.common.health import HealthEndpoint
 from kestrel.common.kafka import BatchConsumer, DeadLetterPublisher, Producer, aiokafka_config, librdkafka_config
 from kestrel.common.metrics import MetricsEndpoint
+from kestrel.common.model.triton_config import INPUT
 from kestrel.common.service import LoopWatch
 from kestrel.common.online_store import OnlineStore
 from kestrel.common.serde import make_registry, serde_for_topic
@@ -131,12 +133,15 @@ class InferenceApp:
             await self.redis.aclose()
 
     async def _check_model(self) -> None:
-        """A model that takes a different number of features than the feature set is a deployment error."""
+        """A model without the FEATURES input, or taking another number of features than the feature set, is a
+        deployment error; Triton (or the model) not being up yet is not: the breaker covers calls meanwhile."""
         try:
             width = await self.model.input_width()
-        except Exception as exc:  # noqa: BLE001 - Triton may come up later; the breaker covers calls meanwhile
+        except InferenceServerException as exc:
             log.warning("model_width_unchecked", model=self.model.name, error=str(exc))
             return
+        if width is None:
+            raise ConfigurationError(f"model {self.model.name} has no {INPUT} input: not a Kestrel scoring model")
         if width != len(self.feature_set.names):
             raise ConfigurationError(
                 f"model {self.model.name} takes {width} features but feature set {self.feature_set.version_id} "

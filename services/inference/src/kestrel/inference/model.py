@@ -69,12 +69,13 @@ class TritonModel:
         except InferenceServerException:
             return False
 
-    async def input_width(self) -> int:
-        """Features per row the model takes (from Triton's metadata): checked against the feature set at start."""
+    async def input_width(self) -> int | None:
+        """Features per row the model takes, from Triton's metadata; None when the model has no FEATURES input
+        (not a Kestrel model). InferenceServerException when Triton or the model is not there (yet)."""
         assert self._client is not None, "start() first"
         meta = await self._client.get_model_metadata(self.name, self.version, client_timeout=self._timeout)
-        (inp,) = [i for i in meta.inputs if i.name == INPUT]
-        return int(inp.shape[-1])
+        shapes = [i.shape for i in meta.inputs if i.name == INPUT]
+        return int(shapes[0][-1]) if shapes else None
 
     async def score(self, matrix: np.ndarray, concurrency: int = 8) -> Scores:
         """Scores every row; more rows than max_rows go as several requests, at most `concurrency` at a time.
