@@ -127,8 +127,10 @@ class Scorer:
         try:
             scores = await self._model.score(matrix)
             model_name = self._model.name
-        except UnavailableError:
+        except UnavailableError as exc:
             if self._fallback is None:
+                log.warning("predict_unavailable", error=str(exc), requests=len(items),
+                            request_ids=[i.request_id for i in items[:10] if i.request_id])
                 raise
             scores = Scores(np.full(len(items), self._fallback), [""] * len(items))
             model_name = FALLBACK_MODEL
@@ -142,6 +144,10 @@ class Scorer:
         latency_us = int((time.perf_counter() - started) * 1e6)
         SCORE_SECONDS.observe(latency_us / 1e6)
         self._count(predictions)
+        for p in predictions:
+            if p.flags:  # request ids are for tracing: logged where a prediction is out of the ordinary
+                log.debug("prediction_flagged", request_id=p.item.request_id, entity_id=p.item.entity_id,
+                          prediction_id=p.prediction_id, flags=p.flags)
         if self._publish is not None:
             await self._publish([self._out(p, latency_us) for p in predictions])
         return predictions
