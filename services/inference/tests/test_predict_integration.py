@@ -167,3 +167,17 @@ async def test_reflection_lets_a_client_without_the_protos_call_predict(api):
                                    response_deserializer=response_cls.FromString)
         reply = json_format.MessageToDict(await call(json_format.ParseDict(body, request_cls()), timeout=10))
     assert reply["modelName"] == MODEL and 0 <= reply.get("score", 0) <= 1 and reply["flags"] == ["missing_features"]
+
+
+async def test_predict_stream_whose_first_request_is_invalid_answers_nothing_and_names_it(api):
+    app, stub = api
+
+    async def feed():
+        yield inference_pb2.PredictRequest()
+        yield request(event("card-s", now_ms(), 5.0))
+
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for _ in stub.PredictStream(feed(), timeout=10):
+            pytest.fail("nothing comes before the invalid first request")
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "requests[0].event" in info.value.details()
+    assert app.model.breaker.state.name == "CLOSED"

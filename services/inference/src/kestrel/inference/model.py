@@ -81,6 +81,8 @@ class TritonModel:
         """Scores every row; more rows than max_rows go as several requests, at most `concurrency` at a time.
         UnavailableError (CircuitOpenError included) when Triton cannot score them."""
         rows = np.ascontiguousarray(matrix, dtype=np.float32)
+        if not len(rows):  # Triton rejects a zero-row request, and that must not count against the breaker
+            return Scores(np.empty(0), [])
         if len(rows) <= self._max_rows:
             values, version = await self._infer(rows)
             return Scores(values, [version] * len(rows))

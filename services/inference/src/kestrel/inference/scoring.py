@@ -120,6 +120,8 @@ class Scorer:
         return self._version
 
     async def score(self, items: Sequence[Item]) -> list[Prediction]:
+        if not items:
+            return []
         started = time.perf_counter()
         BATCH_ROWS.observe(len(items))
         online, store_down = await self._online([item.entity_id for item in items])
