@@ -33,9 +33,8 @@ async def topics(kafka) -> Topics:
 
 @pytest.fixture(scope="session")
 async def fraud_model(triton):
-    """Triton with the fraud model loaded (loading is idempotent; no test unloads it)."""
-    if hasattr(triton, "load_model"):
-        await triton.load_model(MODEL)
+    """Triton with the fraud model loaded (no test unloads it), whether started here or already running."""
+    await triton.ensure_loaded(MODEL)
     return triton
 
 

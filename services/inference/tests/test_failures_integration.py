@@ -113,8 +113,7 @@ async def test_redis_down_scores_with_defaults_flagged(kafka, fraud_model, topic
 
 async def test_a_model_that_does_not_take_the_feature_vector_refuses_to_start(kafka, redis_server, fraud_model,
                                                                                topics):
-    if hasattr(fraud_model, "load_model"):
-        await fraud_model.load_model("kestrel_smoke")  # 8 inputs named INPUT__0: not a Kestrel scoring model
+    await fraud_model.load_model("kestrel_smoke")  # 8 inputs named INPUT__0: not a Kestrel scoring model
     app = InferenceApp(settings(topics, redis_server.url, fraud_model.grpc_url, role="api", model_name="kestrel_smoke"))
     try:
         with pytest.raises(ConfigurationError, match="no FEATURES input"):
@@ -122,5 +121,4 @@ async def test_a_model_that_does_not_take_the_feature_vector_refuses_to_start(ka
     finally:
         await app.producer.stop()
         await app.model.close()
-        if hasattr(fraud_model, "unload_model"):
-            await fraud_model.unload_model("kestrel_smoke")
+        await fraud_model.unload_model("kestrel_smoke")

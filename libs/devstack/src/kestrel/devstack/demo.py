@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
@@ -26,7 +25,7 @@ from kestrel.common.serde import make_registry, serde_for_topic
 from kestrel.common.settings import KafkaSettings
 from kestrel.common.topics import dead_letter_topic, load_catalogue
 from kestrel.devstack.ports import pick_port
-from kestrel.devstack.triton import TritonError, _http
+from kestrel.devstack.triton import TritonEndpoint
 from kestrel.feature_writer.app import FeatureWriterApp
 from kestrel.feature_writer.settings import FeatureWriterSettings
 from kestrel.features.app import FeaturesApp
@@ -75,7 +74,7 @@ async def run(env: dict[str, str], keep_serving: bool = True, seconds: float = 5
     if not triton_url:
         raise DemoError("the demo scores with tritonserver: start the stack without --no-triton")
     if http_url := env.get("KESTREL_TRITON_HTTP_URL"):
-        await ensure_model(http_url, MODEL)
+        await TritonEndpoint(triton_url, http_url).ensure_loaded(MODEL)
     bootstrap, redis_url = env["KESTREL_KAFKA_BOOTSTRAP"], env["KESTREL_REDIS_URL"]
     shared = {"kafka_bootstrap": bootstrap, "schema_registry_store": env.get("KESTREL_SCHEMA_REGISTRY_STORE")}
     async with contextlib.AsyncExitStack() as apps:  # stops every started app, in reverse order
@@ -121,21 +120,6 @@ async def _start(apps: contextlib.AsyncExitStack, app: A) -> A:
     await app.start()
     apps.push_async_callback(app.stop)
     return app
-
-
-async def ensure_model(http_url: str, name: str) -> None:
-    """Load `name` into tritonserver (explicit model control) unless it is ready already."""
-    base = f"{http_url}/v2/models/{urllib.parse.quote(name, safe='')}"
-    try:
-        status, _ = await asyncio.to_thread(_http, "GET", f"{base}/ready", None, 5.0)
-        if status == 200:
-            return
-        load = f"{http_url}/v2/repository/models/{urllib.parse.quote(name, safe='')}/load"
-        status, body = await asyncio.to_thread(_http, "POST", load, {}, 300.0)
-    except OSError as exc:
-        raise TritonError(f"tritonserver at {http_url} unreachable: {exc}") from exc
-    if status != 200:
-        raise TritonError(f"load of model {name!r} failed ({status}): {body}")
 
 
 class Offsets:

@@ -26,7 +26,7 @@ from kestrel.devstack.postgres import PostgresServer
 from kestrel.devstack.record import read_env_file
 from kestrel.devstack.redis_server import RedisServer
 from kestrel.devstack.topics import apply_topics
-from kestrel.devstack.triton import TritonServer
+from kestrel.devstack.triton import TritonEndpoint, TritonServer
 
 STACK_ENV = "KESTREL_STACK_ENV"
 
@@ -46,12 +46,6 @@ class RedisEndpoint:
 @dataclass(frozen=True)
 class PostgresEndpoint:
     dsn: str
-
-
-@dataclass(frozen=True)
-class TritonEndpoint:
-    grpc_url: str
-    http_url: str
 
 
 def pytest_configure(config: pytest.Config) -> None:

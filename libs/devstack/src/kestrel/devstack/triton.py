@@ -12,6 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -43,7 +44,62 @@ def _http(method: str, url: str, body: Any = None, timeout: float = 60.0) -> tup
     return status, json.loads(raw) if raw else None
 
 
-class TritonServer(ServerProcess):
+class TritonModelControl:
+    """Model control and statistics over Triton's HTTP API (explicit model control mode), for anything with an
+    `http_url`: a TritonServer started here or the endpoint of one already running."""
+
+    http_url: str
+
+    async def ensure_loaded(self, name: str) -> None:
+        """Load `name` unless Triton already reports it ready."""
+        if not await self.model_ready(name):
+            await self.load_model(name)
+
+    async def load_model(self, name: str) -> None:
+        """Load (or reload) a model from the repository; TritonError with Triton's reason on failure."""
+        await self._repository(name, "load")
+
+    async def unload_model(self, name: str, timeout: float = 30.0) -> None:
+        """Unload a model and wait until Triton no longer reports it ready."""
+        await self._repository(name, "unload")
+        deadline = time.monotonic() + timeout
+        while await self.model_ready(name):
+            if time.monotonic() > deadline:
+                raise TritonError(f"model {name!r} still ready {timeout:.0f}s after unload")
+            await asyncio.sleep(0.05)
+
+    async def model_ready(self, name: str) -> bool:
+        status, _ = await self._call("GET", f"/v2/models/{_quote(name)}/ready", timeout=5.0)
+        return status == 200
+
+    async def model_stats(self, name: str) -> dict[str, Any]:
+        """Triton's statistics per model version: inference/execution counts and server-side times (ns)."""
+        status, body = await self._call("GET", f"/v2/models/{_quote(name)}/stats")
+        if status != 200:
+            raise TritonError(f"stats of model {name!r} failed ({status}): {_reason(body)}")
+        return body
+
+    async def _repository(self, name: str, action: str) -> None:
+        status, body = await self._call("POST", f"/v2/repository/models/{_quote(name)}/{action}", {}, timeout=300.0)
+        if status != 200:
+            raise TritonError(f"{action} of model {name!r} failed ({status}): {_reason(body)}")
+
+    async def _call(self, method: str, path: str, body: Any = None, timeout: float = 60.0) -> tuple[int, Any]:
+        try:
+            return await asyncio.to_thread(_http, method, f"{self.http_url}{path}", body, timeout)
+        except OSError as exc:
+            raise TritonError(f"tritonserver at {self.http_url} unreachable: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class TritonEndpoint(TritonModelControl):
+    """A tritonserver this process did not start (e.g. the running local stack)."""
+
+    grpc_url: str
+    http_url: str
+
+
+class TritonServer(ServerProcess, TritonModelControl):
     """tritonserver with explicit model control on 127.0.0.1; state and triton.log under `<state_dir>/triton`."""
 
     name = "triton"
@@ -144,41 +200,6 @@ class TritonServer(ServerProcess):
         _kill_group(pid)  # Python backend stubs orphaned if tritonserver crashed or was killed
         for leftover in Path("/dev/shm").glob(f"{self.shm_prefix}*"):
             leftover.unlink(missing_ok=True)
-
-    async def load_model(self, name: str) -> None:
-        """Load (or reload) a model from the repository; TritonError with Triton's reason on failure."""
-        await self._repository(name, "load")
-
-    async def unload_model(self, name: str, timeout: float = 30.0) -> None:
-        """Unload a model and wait until Triton no longer reports it ready."""
-        await self._repository(name, "unload")
-        deadline = time.monotonic() + timeout
-        while await self.model_ready(name):
-            if time.monotonic() > deadline:
-                raise TritonError(f"model {name!r} still ready {timeout:.0f}s after unload")
-            await asyncio.sleep(0.05)
-
-    async def model_ready(self, name: str) -> bool:
-        status, _ = await self._call("GET", f"/v2/models/{_quote(name)}/ready", timeout=5.0)
-        return status == 200
-
-    async def model_stats(self, name: str) -> dict[str, Any]:
-        """Triton's statistics per model version: inference/execution counts and server-side times (ns)."""
-        status, body = await self._call("GET", f"/v2/models/{_quote(name)}/stats")
-        if status != 200:
-            raise TritonError(f"stats of model {name!r} failed ({status}): {_reason(body)}")
-        return body
-
-    async def _repository(self, name: str, action: str) -> None:
-        status, body = await self._call("POST", f"/v2/repository/models/{_quote(name)}/{action}", {}, timeout=300.0)
-        if status != 200:
-            raise TritonError(f"{action} of model {name!r} failed ({status}): {_reason(body)}")
-
-    async def _call(self, method: str, path: str, body: Any = None, timeout: float = 60.0) -> tuple[int, Any]:
-        try:
-            return await asyncio.to_thread(_http, method, f"{self.http_url}{path}", body, timeout)
-        except OSError as exc:
-            raise TritonError(f"tritonserver at {self.http_url} unreachable: {exc}") from exc
 
 
 def _error_lines(log_path: Path, limit: int = 10) -> str:
