@@ -5,7 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from kestrel.common.errors import SerializationError
-from kestrel.feature_writer.vectors import VectorCheck, prepare
+from kestrel.common.features.check import VectorCheck
+from kestrel.feature_writer.vectors import prepare
 
 
 def record(version: str = "card.v1", **features: float) -> dict:

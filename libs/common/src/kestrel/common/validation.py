@@ -34,13 +34,17 @@ class Limits:
     max_event_bytes: int = 16_384
 
 
-def _check_id(event: dict[str, Any], name: str) -> Violation | None:
-    value = event.get(name, "")
+def check_id(value: str, name: str) -> Violation | None:
+    """An id (event, entity, merchant): required, 1-128 printable ASCII characters without spaces."""
     if not value:
         return Violation(name, "is required")
     if not _ID.match(value):
         return Violation(name, "must be 1-128 printable ASCII characters without spaces")
     return None
+
+
+def _check_id(event: dict[str, Any], name: str) -> Violation | None:
+    return check_id(event.get(name, ""), name)
 
 
 def _check_pattern(event: dict[str, Any], name: str, pattern: re.Pattern[str], what: str) -> Violation | None:

@@ -19,7 +19,7 @@ from kestrel.common.topics import dead_letter_topic
 from kestrel.feature_writer.handler import VectorBatchHandler
 from kestrel.common.health import HealthEndpoint
 from kestrel.feature_writer.settings import FeatureWriterSettings
-from kestrel.feature_writer.vectors import VectorCheck
+from kestrel.common.features.check import VectorCheck
 
 log = structlog.get_logger()
 

@@ -13,7 +13,8 @@ from prometheus_client import Counter, Gauge, Histogram
 from kestrel.common.errors import UnavailableError
 from kestrel.common.kafka import Rejection
 from kestrel.common.online_store import OnlineStoreWriter
-from kestrel.feature_writer.vectors import VectorCheck, prepare
+from kestrel.common.features.check import VectorCheck
+from kestrel.feature_writer.vectors import prepare
 
 log = structlog.get_logger()
 

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from kestrel.common.errors import SerializationError
+from kestrel.common.features.check import VectorCheck
 from kestrel.common.kafka import Rejection
 from kestrel.common.online_store import VectorWrite
-
-
-class VectorCheck:
-    """Vectors of the known feature-set version must carry exactly its features; other versions pass,
-    because during a rollout the writer may be older or newer than the features service."""
-
-    def __init__(self, version: str | None = None, names: Iterable[str] = ()) -> None:
-        self.version = version
-        self._names = frozenset(names)
-
-    def problem(self, record: dict[str, Any]) -> str | None:
-        if record["feature_set_version"] != self.version or record["features"].keys() == self._names:
-            return None
-        missing = sorted(self._names - record["features"].keys())
-        extra = sorted(record["features"].keys() - self._names)
-        return f"features do not match {self.version}: missing {missing}, unexpected {extra}"
 
 
 def prepare(records: Sequence[Any], decoded: Sequence[Any], check: VectorCheck,

@@ -61,14 +61,6 @@ class TritonModel:
         if self._client is not None:
             await self._client.close()
 
-    async def ready(self) -> bool:
-        if self._client is None:
-            return False
-        try:
-            return bool(await self._client.is_model_ready(self.name, self.version, client_timeout=self._timeout))
-        except InferenceServerException:
-            return False
-
     async def input_width(self) -> int | None:
         """Features per row the model takes, from Triton's metadata; None when the model has no FEATURES input
         (not a Kestrel model). InferenceServerException when Triton or the model is not there (yet)."""

@@ -27,7 +27,7 @@ from kestrel.common.features.request import RequestFeatures
 from kestrel.common.features.wire import PredictionEncoder
 from kestrel.common.kafka import OutRecord
 from kestrel.common.online_store import OnlineBatch, OnlineStore
-from kestrel.common.validation import Limits, Violation, validate_event
+from kestrel.common.validation import Limits, Violation, check_id, validate_event
 from kestrel.inference.model import Scores, TritonModel
 
 log = structlog.get_logger()
@@ -85,17 +85,13 @@ def parse(requests: Sequence[inference_pb2.PredictRequest], limits: Limits, now_
         for v in validate_event(record, now_ms, limits, size=request.event.ByteSize()):
             violations.append(Violation(f"{prefix}event.{v.field}", v.reason))
         entity_id = request.entity_id or record["entity_id"]
-        if request.entity_id and not _printable_id(request.entity_id):
-            violations.append(Violation(f"{prefix}entity_id", "must be 1-128 printable ASCII characters without spaces"))
+        if request.entity_id and (bad := check_id(request.entity_id, f"{prefix}entity_id")):
+            violations.append(bad)
         items.append(Item(entity_id, record, request.request_id))
     if violations:
         first, *rest = violations
         raise InvalidArgumentError(first.field, first.reason, [(v.field, v.reason) for v in rest])
     return items
-
-
-def _printable_id(value: str) -> bool:
-    return 0 < len(value) <= 128 and value.isascii() and value.isprintable() and " " not in value
 
 
 class Scorer:

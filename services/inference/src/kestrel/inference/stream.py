@@ -25,6 +25,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from kestrel.common.avro import AvroSerde
 from kestrel.common.errors import SerializationError, UnavailableError
 from kestrel.common.features import FeatureSet
+from kestrel.common.features.check import VectorCheck
 from kestrel.common.features.wire import PredictionEncoder, VectorDecoder
 from kestrel.common.kafka import Delivery, OutRecord, Producer, Rejection
 from kestrel.inference.model import TritonModel
@@ -66,7 +67,7 @@ class StreamScorer:
         self._model = model
         self._producer = producer
         self._names = list(feature_set.names)
-        self._name_set = frozenset(self._names)
+        self._check = VectorCheck(feature_set.version_id, feature_set.names)
         self._pick = operator.itemgetter(*self._names)
         self._version = feature_set.version_id
         self._topic = topic
@@ -117,10 +118,8 @@ class StreamScorer:
         if value["feature_set_version"] != self._version:
             return (f"feature set version {value['feature_set_version']!r} is not the one this scorer's model "
                     f"takes ({self._version}); replay it to a scorer of that version")
-        if value["features"].keys() != self._name_set:
-            missing = sorted(self._name_set - value["features"].keys())
-            extra = sorted(value["features"].keys() - self._name_set)
-            return f"features do not match {self._version}: missing {missing}, unexpected {extra}"
+        if problem := self._check.problem(value):
+            return problem
         rows.append(Row(value["entity_id"], value["event_id"], value["event_time"], self._pick(value["features"])))
         return None
 
