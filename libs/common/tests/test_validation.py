@@ -69,3 +69,10 @@ def test_size_limit():
 def test_amount_accepted_iff_finite_in_range(amount):
     ok = math.isfinite(amount) and 0 <= amount <= Limits().max_amount
     assert ("amount" not in fields(good(amount=amount))) == ok
+
+
+@pytest.mark.parametrize("name,value", [("event_id", "e-1\n"), ("entity_id", "card-1\n"), ("currency", "EUR\n"),
+                                        ("country", "DE\n"), ("merchant_category", "5411\n"),
+                                        ("channel", "pos\n"), ("merchant_id", "m-1\n")])
+def test_a_trailing_newline_is_not_a_valid_value(name, value):
+    assert fields(good(**{name: value})) == [name]

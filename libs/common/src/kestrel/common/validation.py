@@ -7,11 +7,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-_MCC = re.compile(r"^[0-9]{4}$")
-_CHANNEL = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-_ID = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces: safe as Kafka keys and SQL ids
+_CURRENCY = re.compile(r"^[A-Z]{3}\Z")
+_COUNTRY = re.compile(r"^[A-Z]{2}\Z")
+_MCC = re.compile(r"^[0-9]{4}\Z")
+_CHANNEL = re.compile(r"^[a-z][a-z0-9_]{0,31}\Z")
+_ID = re.compile(r"^[\x21-\x7e]{1,128}\Z")  # printable ASCII, no spaces: safe as Kafka keys and SQL ids
 _MIN_EVENT_TIME_MS = 946_684_800_000  # 2000-01-01: anything older is a unit mistake, not a late event
 
 
