@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.fixtures import REPO, fresh_catalogue
 from bench.report import Row, latency_ms
-from bench.triton import PROCESSES, Phase, _Measure, _Result, _share, server_time
+from bench.triton import PROCESSES, Phase, Measure, Result, share, server_time
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
 from kestrel.common.convert import record_to_event
 from kestrel.common.features import load_feature_set
@@ -293,7 +293,7 @@ class PredictResult:
 
 
 class PredictMeasure:
-    """Like bench.triton._Measure, with Predict/PredictBatch calls to the service instead of Triton infer."""
+    """Like bench.triton.Measure, with Predict/PredictBatch calls to the service instead of Triton infer."""
 
     def __init__(self, triton: TritonServer, pool: Any, seeded: Seeded, duration: float) -> None:
         self.triton, self.pool, self.seeded, self.duration = triton, pool, seeded, duration
@@ -307,7 +307,7 @@ class PredictMeasure:
         metrics = (lambda: service_metrics(service.metrics_url)) if service.metrics_url else _no_metrics
         before, ours = await self.triton.model_stats(MODEL), await metrics()
         start_at = time.time() + 1.5  # protos built, connected and warm before the clock starts
-        jobs = [(service.target, events[i], per_call, _share(phase, i), start_at, self.duration)
+        jobs = [(service.target, events[i], per_call, share(phase, i), start_at, self.duration)
                 for i in range(processes)]
         parts = await asyncio.to_thread(self.pool.map, _predict_client, jobs)
         after, ours_after = await self.triton.model_stats(MODEL), await metrics()
@@ -399,7 +399,7 @@ def floor_row(concurrency: int, result: PredictResult) -> Row:
                result.p50, result.p99, baseline=direct_name(concurrency), notes=notes, extra={"calls": result.calls})
 
 
-def direct_row(name: str, result: _Result, baseline: str | None = None) -> Row:
+def direct_row(name: str, result: Result, baseline: str | None = None) -> Row:
     row = result.row(name, baseline)
     row.group = GROUP
     row.notes = f"same model, same run; {row.notes}"
@@ -487,7 +487,7 @@ async def stream_run(bootstrap: str, triton: TritonServer, redis_url: str, seede
     return StreamResult(rate, now - started, dead, server_time(before, after), log)
 
 
-def stream_row(result: StreamResult, n: int, cards: int, direct: _Result) -> Row:
+def stream_row(result: StreamResult, n: int, cards: int, direct: Result) -> Row:
     s = result.server
     raw = direct.requests * direct.phase.rows / direct.elapsed
     busy = result.rate * s["infer_us_per_row"] / 1e6
@@ -524,7 +524,7 @@ async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
         prefix = await fresh_catalogue(bootstrap)
         # spawn: a forked child would inherit the parent's event loop and gRPC state.
         pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(PROCESSES))
-        direct = _Measure(triton, pool, width, duration)
+        direct = Measure(triton, pool, width, duration)
         predict = PredictMeasure(triton, pool, seeded, duration)
         rows: list[Row] = []
         with inference_process("api", bootstrap, prefix, redis.url, triton.grpc_url,
@@ -532,7 +532,7 @@ async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
                 floor_process(workdir / "inference-floor.log") as floor:
             await wait_serving(service)
             await wait_serving(floor)
-            results: dict[int, tuple[_Result, PredictResult, PredictResult | None]] = {}
+            results: dict[int, tuple[Result, PredictResult, PredictResult | None]] = {}
             for c in CONCURRENCY:  # each Predict phase right after its baseline: noise hits both alike
                 results[c] = (await direct(Phase(MODEL, c, processes=min(PROCESSES, c))), await predict(service, c),
                               await predict(floor, c) if c in FLOOR_AT else None)

@@ -65,12 +65,12 @@ async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
     async with TritonServer(workdir / "triton-bench", repo, load_models=[ON, OFF]) as server:
         # spawn: a forked child would inherit the parent's event loop and gRPC state.
         with multiprocessing.get_context("spawn").Pool(PROCESSES) as pool:
-            measure = _Measure(server, pool, width, duration)
+            measure = Measure(server, pool, width, duration)
             results = {(p.model, p.concurrency, p.rows): await measure(p) for p in phases}
     return _rows(results)
 
 
-def _rows(results: dict[tuple[str, int, int], _Result]) -> list[Row]:
+def _rows(results: dict[tuple[str, int, int], Result]) -> list[Row]:
     rows = []
     for (model, concurrency, n), result in results.items():
         if n == 1:
@@ -89,7 +89,7 @@ def _rows(results: dict[tuple[str, int, int], _Result]) -> list[Row]:
 
 
 @dataclass
-class _Result:
+class Result:
     phase: Phase
     requests: int
     elapsed: float
@@ -108,23 +108,23 @@ class _Result:
                    notes=notes, extra=self.server)
 
 
-class _Measure:
+class Measure:
     def __init__(self, server: TritonServer, pool: Any, width: int, duration: float) -> None:
         self.server, self.pool, self.width, self.duration = server, pool, width, duration
 
-    async def __call__(self, phase: Phase) -> _Result:
+    async def __call__(self, phase: Phase) -> Result:
         before = await self.server.model_stats(phase.model)
         start_at = time.time() + 1.0  # every process connected and warmed up before the clock starts
-        jobs = [(self.server.grpc_url, phase.model, self.width, phase.rows, _share(phase, i), start_at,
+        jobs = [(self.server.grpc_url, phase.model, self.width, phase.rows, share(phase, i), start_at,
                  self.duration, i) for i in range(phase.processes)]
         parts = await asyncio.to_thread(self.pool.map, _client, jobs)
         after = await self.server.model_stats(phase.model)
         latencies = [s for samples, _ in parts for s in samples]
         p50, p99 = latency_ms(latencies)
-        return _Result(phase, len(latencies), max(e for _, e in parts), p50, p99, server_time(before, after))
+        return Result(phase, len(latencies), max(e for _, e in parts), p50, p99, server_time(before, after))
 
 
-def _share(phase: Phase, i: int) -> int:
+def share(phase: Phase, i: int) -> int:
     """In-flight requests of client process i: the concurrency spread evenly."""
     return phase.concurrency // phase.processes + (1 if i < phase.concurrency % phase.processes else 0)
 
