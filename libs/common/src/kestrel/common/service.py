@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
+from kestrel.common.logs import configure_logging
+from kestrel.common.settings import KestrelSettings, load_settings
+
 log = structlog.get_logger()
+
+S = TypeVar("S", bound=KestrelSettings)
 
 
 class Component(Protocol):
@@ -76,3 +81,24 @@ class LoopWatch:
             self.failed = True
             if self._stop_event is not None:
                 self._stop_event.set()
+
+
+class FailingApp(Component, Protocol):
+    failed: bool
+    """True when the app stopped because its work loop died (not because it was asked to)."""
+
+
+def serve(name: str, settings_cls: type[S], make_app: Callable[[S, asyncio.Event], FailingApp]) -> None:
+    """A service's `main()`: settings (exit 2 naming a bad variable), logging, run until SIGTERM/SIGINT or until
+    the app sets the stop event itself; exit 1 when it stopped because it failed, so its supervisor restarts it."""
+    settings = load_settings(settings_cls)
+    configure_logging(name, settings.log_format, settings.log_level)
+
+    async def run() -> bool:
+        stop = asyncio.Event()
+        app = make_app(settings, stop)
+        await run_until_signalled([app], stop)
+        return not app.failed
+
+    if not asyncio.run(run()):
+        raise SystemExit(1)
