@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import structlog
@@ -47,13 +48,16 @@ class TritonModel:
         self.breaker = breaker or CircuitBreaker(f"triton {url}")
         self._ssl = ssl
         self._client: InferenceServerClient | None = None
+        self._metadata: Any = None
+        """Triton's model metadata as read at start (None when Triton was not reachable then)."""
         self._outputs = [InferRequestedOutput(OUTPUT)]
 
     async def start(self) -> None:
         self._client = InferenceServerClient(self.url, ssl=self._ssl)
         try:
-            meta = await self._client.get_model_metadata(self.name, self.version, client_timeout=self._timeout)
-            log.info("triton_model_found", url=self.url, model=self.name, versions=list(meta.versions))
+            self._metadata = await self._client.get_model_metadata(self.name, self.version,
+                                                                   client_timeout=self._timeout)
+            log.info("triton_model_found", url=self.url, model=self.name, versions=list(self._metadata.versions))
         except InferenceServerException as exc:  # not fatal: Triton may start later; calls fail fast until then
             log.warning("triton_model_unavailable_at_start", url=self.url, model=self.name, error=_describe(exc))
 
@@ -65,7 +69,8 @@ class TritonModel:
         """Features per row the model takes, from Triton's metadata; None when the model has no FEATURES input
         (not a Kestrel model). InferenceServerException when Triton or the model is not there (yet)."""
         assert self._client is not None, "start() first"
-        meta = await self._client.get_model_metadata(self.name, self.version, client_timeout=self._timeout)
+        meta = self._metadata or await self._client.get_model_metadata(self.name, self.version,
+                                                                       client_timeout=self._timeout)
         shapes = [i.shape for i in meta.inputs if i.name == INPUT]
         return int(shapes[0][-1]) if shapes else None
 
