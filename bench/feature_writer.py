@@ -17,7 +17,8 @@ from kestrel.common.online_store import OnlineStore, OnlineStoreWriter, VectorWr
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
 from kestrel.devstack.redis_server import RedisServer
-from kestrel.feature_writer.app import FeatureWriterApp
+from kestrel.common.runtime.app import Watched
+from kestrel.feature_writer.service import SERVICE
 from kestrel.feature_writer.settings import FeatureWriterSettings
 
 GROUP = "feature-writer"
@@ -71,15 +72,16 @@ async def kafka_to_redis(bootstrap: str, redis_url: str, vectors: list[dict[str,
         await producer.send_many(OutRecord(topic, v, r["entity_id"].encode())
                                  for v, r in zip(serde.serialize_many(chunk), chunk))
     await producer.stop()
-    app = FeatureWriterApp(FeatureWriterSettings(
+    app = SERVICE.app(FeatureWriterSettings(
         kafka_bootstrap=bootstrap, topic_prefix=prefix, redis_url=redis_url, key_prefix=f"{prefix}fs",
         group_id=f"{prefix}writer", metrics_port=0, health_port=0, log_level="WARNING"))
     await app.start()
+    consumer = app.part(Watched).loop
     try:
-        while app.consumer.processed == 0:
+        while consumer.processed == 0:
             await asyncio.sleep(0.002)
-        first, start = app.consumer.processed, time.perf_counter()
-        while app.consumer.processed < len(vectors):
+        first, start = consumer.processed, time.perf_counter()
+        while consumer.processed < len(vectors):
             await asyncio.sleep(0.002)
         return (len(vectors) - first) / (time.perf_counter() - start)
     finally:

@@ -11,7 +11,8 @@ import pytest
 from kestrel.common.online_store import redis_client
 from kestrel.devstack.ports import free_port
 from kestrel.devstack.redis_server import RedisServer
-from kestrel.feature_writer.app import FeatureWriterApp
+from kestrel.common.runtime.app import Watched
+from kestrel.feature_writer.service import SERVICE
 from kestrel.feature_writer.settings import FeatureWriterSettings
 
 pytestmark = pytest.mark.integration
@@ -29,14 +30,14 @@ async def test_writes_the_newest_vector_per_entity_and_dead_letters_bad_records(
     vectors = make_vectors(3000, entities=200)
     vectors.append(dict(vectors[0], features={"alpha": 1.0}))  # claims card.v1 but lacks its features
     vectors[-1]["feature_set_version"] = "card.v1"
-    app = FeatureWriterApp(settings(topics, redis_server.url))
+    app = SERVICE.app(settings(topics, redis_server.url))
     client = redis_client(redis_server.url)
     await app.start()
     try:
         await send(vectors, raw=[b"not avro"])
         await topics.wait_for_state(client, topics.expected(vectors[:-1]))
         records = await topics.read(topics.dead_letters, 2)
-        assert len(records) == 2 and app.handler.redis_ok
+        assert len(records) == 2 and app.runtime.ready()
     finally:
         await app.stop()
         await client.aclose()
@@ -53,7 +54,7 @@ async def test_redis_outage_pauses_writing_and_loses_nothing(tmp_path: Path, top
     server = PersistentRedis(tmp_path)
     await server.start()
     port = free_port()
-    app = FeatureWriterApp(settings(topics, server.url, health_port=port))
+    app = SERVICE.app(settings(topics, server.url, health_port=port))
     client = redis_client(server.url)
     vectors = make_vectors(2000, entities=150, seed=2)
     await app.start()
@@ -63,16 +64,17 @@ async def test_redis_outage_pauses_writing_and_loses_nothing(tmp_path: Path, top
         await server.stop()
         await send(vectors[1000:])
         async with asyncio.timeout(20):
-            while app.handler.redis_ok is not False:
+            while app.runtime.ready():
                 await asyncio.sleep(0.05)
-        processed = app.consumer.processed
+        consumer = app.part(Watched).loop
+        processed = consumer.processed
         await asyncio.sleep(1.0)
-        assert app.consumer.processed == processed  # retrying the same batch, nothing committed
+        assert consumer.processed == processed  # retrying the same batch, nothing committed
         assert await asyncio.to_thread(http_status, port, "/readyz") == 503
         assert await asyncio.to_thread(http_status, port, "/healthz") == 200
         await server.start()
         await topics.wait_for_state(client, topics.expected(vectors))
-        assert app.handler.redis_ok and await asyncio.to_thread(http_status, port, "/readyz") == 200
+        assert app.runtime.ready() and await asyncio.to_thread(http_status, port, "/readyz") == 200
     finally:
         await app.stop()
         await client.aclose()

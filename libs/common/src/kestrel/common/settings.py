@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -24,13 +25,15 @@ class KestrelSettings(BaseSettings):
     while a deployment can still point one service elsewhere.
     """
 
-    model_config = SettingsConfigDict(extra="ignore", validate_default=True)
+    model_config = SettingsConfigDict(extra="ignore", validate_default=True, use_attribute_docstrings=True)
 
     log_format: Literal["auto", "json", "console"] = "auto"
     """json in containers, console on a TTY; auto picks by isatty."""
     log_level: str = "INFO"
     metrics_port: int = 9100
     """Prometheus /metrics port; 0 disables the endpoint."""
+    startup_deadline_s: float = Field(30.0, ge=0)
+    """How long start-up waits for an unreachable dependency (Kafka, Redis, Triton) before exiting non-zero."""
 
     @classmethod
     def settings_customise_sources(
@@ -66,6 +69,24 @@ class KafkaSettings(KestrelSettings):
     schema_registry_password: SecretStr | None = None
     topic_prefix: str = ""
     """Prepended to every catalogue topic name (isolated test copies, multi-tenant clusters)."""
+
+
+def setting_name(settings: BaseSettings, field: str) -> str:
+    """The environment variable an operator sets for `field`: the service's own name when that is set,
+    else the shared KESTREL_ fallback that stack.env and compose files use."""
+    prefix = type(settings).model_config.get("env_prefix") or GLOBAL_PREFIX
+    own = f"{prefix}{field}".upper()
+    return own if own in os.environ or prefix == GLOBAL_PREFIX else f"{GLOBAL_PREFIX}{field}".upper()
+
+
+def env_help(cls: type[BaseSettings]) -> list[tuple[str, str, str]]:
+    """(variable, default, description) for each setting of `cls`, for `--help`."""
+    prefix = cls.model_config.get("env_prefix") or GLOBAL_PREFIX
+    rows = []
+    for name, field in cls.model_fields.items():
+        default = "(required)" if field.is_required() else repr(field.get_default(call_default_factory=True))
+        rows.append((f"{prefix}{name}".upper(), default, (field.description or "").split("\n")[0]))
+    return rows
 
 
 def load_settings(cls: type[S], **overrides: object) -> S:

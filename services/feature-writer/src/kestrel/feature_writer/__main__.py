@@ -1,15 +1,11 @@
 """Entry point: `kestrel-feature-writer` / `python -m kestrel.feature_writer`."""
 
-from __future__ import annotations
-
-from kestrel.common.service import serve
-from kestrel.feature_writer.app import FeatureWriterApp
-from kestrel.feature_writer.settings import FeatureWriterSettings
+from kestrel.feature_writer.service import SERVICE
 
 
 def main() -> None:
-    """Exits 1 when the consumer loop failed, so the supervisor restarts the process."""
-    serve("feature-writer", FeatureWriterSettings, FeatureWriterApp)
+    """Exits 1 when Kafka never answered within the start-up deadline or the consumer loop failed."""
+    SERVICE.main()
 
 
 if __name__ == "__main__":
