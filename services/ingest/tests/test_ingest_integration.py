@@ -17,7 +17,9 @@ from kestrel.common.serde import serde_for_topic
 from kestrel.common.topics import load_catalogue
 from kestrel.devstack.kafka import KafkaBroker
 from kestrel.devstack.topics import apply_topics
-from kestrel.ingest.app import IngestApp
+from kestrel.common.grpc.server import GrpcServer
+from kestrel.common.runtime.runner import ServiceApp
+from kestrel.ingest.service import SERVICE
 from kestrel.ingest.settings import IngestSettings
 
 pytestmark = pytest.mark.integration
@@ -34,20 +36,20 @@ def make_event(i: int = 0, **overrides: object) -> event_pb2.Event:
     return event
 
 
-async def start_ingest(bootstrap: str, **overrides: object) -> tuple[IngestApp, str]:
+async def start_ingest(bootstrap: str, **overrides: object) -> tuple[ServiceApp, str]:
     prefix = f"t-{uuid.uuid4().hex[:10]}."
     await apply_topics(bootstrap, load_catalogue(), prefix=prefix)
     settings = IngestSettings(kafka_bootstrap=bootstrap, topic_prefix=prefix, grpc_host="127.0.0.1",
                               grpc_port=0, metrics_port=0, **overrides)
-    app = IngestApp(settings)
+    app = SERVICE.app(settings)
     await app.start()
     return app, prefix
 
 
 @pytest.fixture
-async def ingest(kafka) -> AsyncIterator[tuple[ingest_pb2_grpc.IngestServiceStub, IngestApp, str]]:
+async def ingest(kafka) -> AsyncIterator[tuple[ingest_pb2_grpc.IngestServiceStub, ServiceApp, str]]:
     app, prefix = await start_ingest(kafka.bootstrap)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.server.port}") as channel:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.part(GrpcServer).port}") as channel:
         yield ingest_pb2_grpc.IngestServiceStub(channel), app, prefix
     await app.stop()
 
@@ -135,7 +137,7 @@ async def test_broker_outage_gives_unavailable_then_recovers(tmp_path):
     await broker.start()
     app, _ = await start_ingest(broker.bootstrap, delivery_timeout_s=3.0)
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.server.port}") as channel:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.part(GrpcServer).port}") as channel:
             stub = ingest_pb2_grpc.IngestServiceStub(channel)
             await stub.Publish(ingest_pb2.PublishRequest(event=make_event()))
             await broker.stop()

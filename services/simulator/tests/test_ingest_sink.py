@@ -13,7 +13,9 @@ from prometheus_client import REGISTRY
 from kestrel.common.errors import KestrelError
 from kestrel.common.topics import load_catalogue
 from kestrel.devstack.topics import apply_topics
-from kestrel.ingest.app import IngestApp
+from kestrel.common.grpc.server import GrpcServer
+from kestrel.common.runtime.runner import ServiceApp
+from kestrel.ingest.service import SERVICE
 from kestrel.ingest.settings import IngestSettings
 from kestrel.simulator.generator import GeneratorConfig
 from kestrel.simulator.runner import RunConfig, run
@@ -30,10 +32,10 @@ async def ingest(kafka):
     """The real ingest service with token auth on the real broker, on an isolated copy of the topics."""
     prefix = f"t-{uuid.uuid4().hex[:10]}."
     await apply_topics(kafka.bootstrap, load_catalogue(), prefix=prefix)
-    app = IngestApp(IngestSettings(kafka_bootstrap=kafka.bootstrap, topic_prefix=prefix, grpc_host="127.0.0.1",
+    app = SERVICE.app(IngestSettings(kafka_bootstrap=kafka.bootstrap, topic_prefix=prefix, grpc_host="127.0.0.1",
                                    grpc_port=0, metrics_port=0, auth_tokens=[SecretStr(TOKEN)]))
     await app.start()
-    yield f"127.0.0.1:{app.server.port}", app
+    yield f"127.0.0.1:{app.part(GrpcServer).port}", app
     await app.stop()
 
 
