@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -56,12 +57,23 @@ def _rewrap(handler: grpc.RpcMethodHandler, wrap: Callable[[Any, bool], Any]) ->
     return handler
 
 
+_CLIENT_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)
+
+
 async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str) -> None:
     code = status_for(exc)
     if code == grpc.StatusCode.INTERNAL:
         log.exception("rpc_failed", method=method)
         await context.abort(code, "internal error")
+    # A caller's mistake is the caller's to log; our own trouble (UNAVAILABLE, overload) is a warning.
+    (log.debug if code in _CLIENT_ERRORS else log.warning)("rpc_error", code=code.name, error=str(exc))
     await context.abort(code, str(exc))
+
+
+def request_context(method: str, metadata: Sequence[tuple[str, Any]] | None) -> dict[str, str]:
+    """What every log line of one call carries: the method and the caller's x-request-id (or a fresh one)."""
+    request_id = next((v for k, v in metadata or () if k == "x-request-id" and isinstance(v, str)), None)
+    return {"rpc": method.rsplit("/", 1)[-1], "request_id": request_id or uuid.uuid4().hex[:16]}
 
 
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
@@ -83,22 +95,24 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         def wrap(behaviour: Any, streaming_response: bool) -> Any:
             if streaming_response:
                 async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                    with structlog.contextvars.bound_contextvars(**request_context(method, context.invocation_metadata())):
+                        try:
+                            async for item in behaviour(request, context):
+                                yield item
+                        except grpc.aio.AbortError:
+                            raise
+                        except Exception as exc:  # noqa: BLE001 - unknown errors become INTERNAL, logged
+                            await _abort(context, exc, method)
+                return stream
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                with structlog.contextvars.bound_contextvars(**request_context(method, context.invocation_metadata())):
                     try:
-                        async for item in behaviour(request, context):
-                            yield item
+                        return await behaviour(request, context)
                     except grpc.aio.AbortError:
                         raise
                     except Exception as exc:  # noqa: BLE001 - unknown errors become INTERNAL, logged
                         await _abort(context, exc, method)
-                return stream
-
-            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                try:
-                    return await behaviour(request, context)
-                except grpc.aio.AbortError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - unknown errors become INTERNAL, logged
-                    await _abort(context, exc, method)
             return unary
 
         return _rewrap(handler, wrap)
