@@ -9,17 +9,17 @@ from dataclasses import dataclass
 import structlog
 from redis.exceptions import RedisError
 
-from kestrel.common.features import load_feature_set
+from kestrel.featureset import load_feature_set
 from kestrel.common.kafka import BatchConsumer, DeadLetterPublisher, Producer, aiokafka_config, librdkafka_config
 from kestrel.common.metrics import MetricsEndpoint
 from kestrel.common.service import LoopWatch
-from kestrel.common.online_store import OnlineStoreWriter
+from kestrel.online_store import OnlineStoreWriter, client_for
 from kestrel.common.serde import make_registry, serde_for_topic
 from kestrel.common.topics import dead_letter_topic
 from kestrel.feature_writer.handler import VectorBatchHandler
 from kestrel.common.health import HealthEndpoint
 from kestrel.feature_writer.settings import FeatureWriterSettings
-from kestrel.common.features.check import VectorCheck
+from kestrel.featureset.check import VectorCheck
 
 log = structlog.get_logger()
 
@@ -49,7 +49,7 @@ class FeatureWriterApp:
         self.serdes = [serde_for_topic(registry, self.topic, "feature_vector"),
                        serde_for_topic(registry, self.dlq_topic, "dead_letter")]
         self.producer = Producer(librdkafka_config(s))
-        self.redis = s.redis_client()
+        self.redis = client_for(s)
         self.handler = VectorBatchHandler(
             functools.partial(self.serdes[0].deserialize_many, errors="return"),
             OnlineStoreWriter(self.redis, ttl_s=s.ttl_s, chunk=s.script_chunk),
