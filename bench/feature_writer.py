@@ -11,9 +11,9 @@ import numpy as np
 
 from bench.fixtures import fresh_catalogue
 from bench.report import Row, latency_ms
-from kestrel.common.features import load_feature_set
+from kestrel.featureset import load_feature_set
 from kestrel.common.kafka import OutRecord, Producer
-from kestrel.common.online_store import OnlineStore, OnlineStoreWriter, VectorWrite, redis_client
+from kestrel.online_store import OnlineStore, OnlineStoreWriter, VectorWrite, redis_client
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
 from kestrel.devstack.redis_server import RedisServer

@@ -16,8 +16,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.fixtures import fresh_catalogue, sample_events
 from bench.report import Row
-from kestrel.common.features import load_feature_set
-from kestrel.common.features.state import FeatureComputer
+from kestrel.featureset import load_feature_set
+from kestrel.featureset.state import FeatureComputer
 from kestrel.common.kafka import OutRecord, Producer
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic

@@ -34,12 +34,12 @@ from bench.report import Row, latency_ms
 from bench.triton import PROCESSES, Phase, Measure, Result, share, server_time
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
 from kestrel.common.convert import record_to_event
-from kestrel.common.features import load_feature_set
-from kestrel.common.features.state import FeatureComputer
+from kestrel.featureset import load_feature_set
+from kestrel.featureset.state import FeatureComputer
 from kestrel.common.grpc.server import GrpcServer, GrpcServerSettings, ServiceBinding
 from kestrel.common.kafka import OutRecord, Producer
-from kestrel.common.model.triton_config import input_width
-from kestrel.common.online_store import OnlineStoreWriter, VectorWrite, redis_client
+from kestrel.model.triton_config import input_width
+from kestrel.online_store import OnlineStoreWriter, VectorWrite, redis_client
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
 from kestrel.common.topics import dead_letter_topic, load_catalogue

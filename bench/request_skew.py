@@ -14,11 +14,11 @@ import time
 
 import numpy as np
 
-from kestrel.common.features import load_feature_set
-from kestrel.common.features.request import RequestFeatures
-from kestrel.common.features.state import FeatureComputer
-from kestrel.common.model.artifact import load, versions
-from kestrel.common.model.metrics import pr_auc, roc_auc
+from kestrel.featureset import load_feature_set
+from kestrel.featureset.request import RequestFeatures
+from kestrel.featureset.state import FeatureComputer
+from kestrel.model.artifact import load, versions
+from kestrel.model.metrics import pr_auc, roc_auc
 from kestrel.devstack.paths import model_repository
 from kestrel.simulator.generator import Generator, GeneratorConfig
 

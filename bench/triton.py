@@ -18,8 +18,8 @@ from tritonclient.grpc.aio import InferenceServerClient
 
 from bench.fixtures import REPO
 from bench.report import Row, latency_ms
-from kestrel.common.model.artifact import versions
-from kestrel.common.model.triton_config import INPUT, OUTPUT, input_width
+from kestrel.model.artifact import versions
+from kestrel.model.triton_config import INPUT, OUTPUT, input_width
 from kestrel.devstack.triton import TritonServer
 
 SOURCE = REPO / "infra" / "triton" / "models" / "kestrel_fraud"

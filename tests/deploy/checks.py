@@ -63,7 +63,7 @@ DEPLOYABLES = (
     Deployable("topics", "KESTREL_", "compose/tools/Dockerfile", "libs/devstack/pyproject.toml"),
 )
 SHARED_ENV = frozenset({"KESTREL_FEATURES_DIR"})
-"""Repo-wide names read outside any settings class (kestrel.common.features.loader) that happen to start with
+"""Repo-wide names read outside any settings class (kestrel.featureset.loader) that happen to start with
 a service prefix (KESTREL_FEATURES_): not typos of a settings field."""
 TOPICS_FILE = REPO_ROOT / "infra" / "topics.yaml"
 STATEFUL = ("kafka", "schema-registry", "redis", "postgres", "triton")

@@ -33,16 +33,14 @@ def test_secret_not_in_repr(monkeypatch):
 
 
 def test_service_mixins_share_fields_and_build_their_clients_config(monkeypatch):
-    from kestrel.common.online_store import DEFAULT_PREFIX
-    from kestrel.common.settings import ConsumerSettings, GrpcSettings, RedisSettings
+    from kestrel.common.settings import ConsumerSettings, GrpcSettings
 
-    class Service(KafkaSettings, GrpcSettings, RedisSettings, ConsumerSettings):
+    class Service(KafkaSettings, GrpcSettings, ConsumerSettings):
         model_config = SettingsConfigDict(env_prefix="KESTREL_SVC_")
         grpc_port: int = 50099
 
     monkeypatch.setenv("KESTREL_SVC_MAX_BATCH", "17")
-    monkeypatch.setenv("KESTREL_REDIS_URL", "redis://shared:6379/0")  # the shared fallback reaches mixin fields
+    monkeypatch.setenv("KESTREL_KAFKA_BOOTSTRAP", "shared:9092")  # the shared fallback reaches mixin fields
     s = Service()
     assert s.grpc_server().port == 50099 and s.consumer_options().max_batch == 17
-    assert s.consumer_options().heartbeat_interval_ms == 1000 and s.redis_url == "redis://shared:6379/0"
-    assert RedisSettings().key_prefix == DEFAULT_PREFIX
+    assert s.consumer_options().heartbeat_interval_ms == 1000 and s.kafka_bootstrap == "shared:9092"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kestrel.common.kafka import OutRecord, Producer
-from kestrel.common.online_store import VectorWrite, newest_per_key
+from kestrel.online_store import VectorWrite, newest_per_key
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
 from kestrel.common.topics import dead_letter_topic

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kestrel.common.online_store import redis_client
+from kestrel.online_store import redis_client
 
 pytestmark = pytest.mark.integration
 

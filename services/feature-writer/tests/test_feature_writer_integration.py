@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kestrel.common.online_store import redis_client
+from kestrel.online_store import redis_client
 from kestrel.devstack.ports import free_port
 from kestrel.devstack.redis_server import RedisServer
 from kestrel.common.runtime.app import Watched

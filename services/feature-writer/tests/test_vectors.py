@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from kestrel.common.errors import SerializationError
-from kestrel.common.features.check import VectorCheck
+from kestrel.featureset.check import VectorCheck
 from kestrel.feature_writer.vectors import prepare
 
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from kestrel.common.avro import AvroSerde, load_schema
-from kestrel.common.features import load_feature_set
-from kestrel.common.features.offline import compute
+from kestrel.featureset import load_feature_set
+from kestrel.featureset.offline import compute
 from kestrel.common.registry import FileSchemaRegistry
 
 from .conftest import EVENTS, VECTORS

@@ -14,9 +14,9 @@ from uuid import uuid4
 import numpy as np
 import pytest
 
-from kestrel.common.features import load_feature_set
-from kestrel.common.features.offline import compute
-from kestrel.common.online_store import OnlineStore, redis_client
+from kestrel.featureset import load_feature_set
+from kestrel.featureset.offline import compute
+from kestrel.online_store import OnlineStore, redis_client
 
 from .streams import catalogue, fixed_events, produce
 

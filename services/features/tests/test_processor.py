@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from kestrel.common.features import load_feature_set
-from kestrel.common.features.state import FeatureComputer
+from kestrel.featureset import load_feature_set
+from kestrel.featureset.state import FeatureComputer
 from kestrel.features.processor import BatchProcessor
 from kestrel.features.store import StateStore
-from kestrel.common.features.wire import VectorEncoder
+from kestrel.featureset.wire import VectorEncoder
 
 from .conftest import EVENTS, T0, VECTORS, Record, event
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kestrel.common.features import load_feature_set
-from kestrel.common.features.codec import pack_state
-from kestrel.common.features.state import FeatureComputer
+from kestrel.featureset import load_feature_set
+from kestrel.featureset.codec import pack_state
+from kestrel.featureset.state import FeatureComputer
 from kestrel.features.store import StateStore
 
 from .conftest import T0, event

@@ -9,12 +9,12 @@ import pytest
 from aiokafka import TopicPartition
 
 from kestrel.common.errors import UnavailableError
-from kestrel.common.features import load_feature_set
-from kestrel.common.features.state import FeatureComputer
+from kestrel.featureset import load_feature_set
+from kestrel.featureset.state import FeatureComputer
 from kestrel.common.kafka import Delivery
 from kestrel.features.processor import BatchProcessor
 from kestrel.features.store import StateStore
-from kestrel.common.features.wire import VectorEncoder
+from kestrel.featureset.wire import VectorEncoder
 from kestrel.features.worker import StreamWorker, WorkerOptions
 
 from .conftest import EVENTS, T0, VECTORS, Record, event

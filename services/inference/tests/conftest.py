@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from kestrel.common.features import offline
-from kestrel.common.model.artifact import load as load_artifact
-from kestrel.common.model.artifact import versions
+from kestrel.featureset import offline
+from kestrel.model.artifact import load as load_artifact
+from kestrel.model.artifact import versions
 from kestrel.common.topics import dead_letter_topic
 from kestrel.devstack.paths import model_repository
 

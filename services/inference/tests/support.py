@@ -10,8 +10,8 @@ import numpy as np
 
 from kestrel.api.v1 import inference_pb2
 from kestrel.common.convert import record_to_event
-from kestrel.common.features import load_feature_set, offline
-from kestrel.common.online_store import OnlineStoreWriter, VectorWrite, redis_client
+from kestrel.featureset import load_feature_set, offline
+from kestrel.online_store import OnlineStoreWriter, VectorWrite, redis_client
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
 from kestrel.common.topics import dead_letter_topic

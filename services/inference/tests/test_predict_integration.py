@@ -10,8 +10,8 @@ import pytest
 from .support import CARD, MODEL, event, history, now_ms, request, settings, store_vectors
 
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
-from kestrel.common.features import offline
-from kestrel.common.features.request import RequestFeatures
+from kestrel.featureset import offline
+from kestrel.featureset.request import RequestFeatures
 from kestrel.inference.app import InferenceApp
 
 pytestmark = pytest.mark.integration

@@ -2,7 +2,7 @@
 
 Published as `<repository>/<model>/<version>/model.py` beside that version's weights.npz and
 manifest.json. It runs in Triton's own Python (3.10 in the official 24.x image, numpy 1.x), so it
-uses numpy alone and no syntax newer than 3.10. The formula is kestrel.common.model.network's.
+uses numpy alone and no syntax newer than 3.10. The formula is kestrel.model.network's.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
@@ -147,23 +147,3 @@ class ConsumerSettings(KestrelSettings):
                                retry_max_s=self.retry_max_s, session_timeout_ms=self.session_timeout_ms,
                                heartbeat_interval_ms=min(1000, self.session_timeout_ms // 3))
 
-
-class RedisSettings(KestrelSettings):
-    """Connection to the Redis online store (redis_client() arguments) and its key prefix."""
-
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    """redis:// or rediss:// (TLS); put the password in redis_password, not in the URL."""
-    redis_password: SecretStr | None = None
-    redis_cluster: bool = False
-    """Redis Cluster: script calls are grouped per hash slot (keys carry the entity as hash tag)."""
-    redis_timeout_s: float = Field(5.0, gt=0)
-    key_prefix: str = "kestrel:fs"
-    """Online store keys are <key_prefix>:<feature set version>:{<entity>}."""
-
-    def redis_client(self) -> Any:
-        """A client for the online store (decode_responses off: values are packed bytes)."""
-        from kestrel.common.online_store import redis_client
-
-        password = self.redis_password.get_secret_value() if self.redis_password else None
-        return redis_client(self.redis_url, password=password, cluster=self.redis_cluster,
-                            timeout_s=self.redis_timeout_s)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from kestrel.common.features import load_feature_set
-from kestrel.common.features.check import VectorCheck
-from kestrel.common.online_store import OnlineStoreWriter
+from kestrel.featureset import load_feature_set
+from kestrel.featureset.check import VectorCheck
+from kestrel.online_store import OnlineStoreWriter
+from kestrel.online_store.client import client_for
 from kestrel.common.runtime.app import Runtime
 from kestrel.common.runtime.consumer import batch_consumer, producer
 from kestrel.feature_writer.handler import VectorBatchHandler
@@ -19,7 +20,7 @@ def components(rt: Runtime[FeatureWriterSettings]) -> list[Any]:
     s = rt.settings
     assert rt.topics is not None
     vectors = rt.topics.bind(s.features_topic)
-    redis = s.redis_client()
+    redis = client_for(s)
     handler = VectorBatchHandler(
         functools.partial(rt.topics.serde(vectors).deserialize_many, errors="return"),
         OnlineStoreWriter(redis, ttl_s=s.ttl_s, chunk=s.script_chunk), vector_check(s.feature_set), s.key_prefix,

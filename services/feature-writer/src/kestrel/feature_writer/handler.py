@@ -12,8 +12,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from kestrel.common.errors import UnavailableError
 from kestrel.common.kafka import Rejection
-from kestrel.common.online_store import OnlineStoreWriter
-from kestrel.common.features.check import VectorCheck
+from kestrel.online_store import OnlineStoreWriter
+from kestrel.featureset.check import VectorCheck
 from kestrel.feature_writer.vectors import prepare
 
 log = structlog.get_logger()

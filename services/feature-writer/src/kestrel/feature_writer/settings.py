@@ -5,7 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from kestrel.common.settings import ConsumerSettings, KafkaSettings, RedisSettings
+from kestrel.common.settings import ConsumerSettings, KafkaSettings
+from kestrel.online_store.settings import RedisSettings
 
 
 class FeatureWriterSettings(KafkaSettings, RedisSettings, ConsumerSettings):

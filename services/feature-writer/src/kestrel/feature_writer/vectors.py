@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from kestrel.common.errors import SerializationError
-from kestrel.common.features.check import VectorCheck
+from kestrel.featureset.check import VectorCheck
 from kestrel.common.kafka import Rejection
-from kestrel.common.online_store import VectorWrite
+from kestrel.online_store import VectorWrite
 
 
 def prepare(records: Sequence[Any], decoded: Sequence[Any], check: VectorCheck,

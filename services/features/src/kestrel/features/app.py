@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer
 
-from kestrel.common.features import FeatureDefinitionError, load_feature_set
-from kestrel.common.features.state import FeatureComputer
+from kestrel.featureset import FeatureDefinitionError, load_feature_set
+from kestrel.featureset.state import FeatureComputer
 from kestrel.common.kafka import DeadLetterPublisher, Producer, aiokafka_config, librdkafka_config
 from kestrel.common.metrics import MetricsEndpoint
 from kestrel.common.serde import make_registry, serde_for_topic
@@ -16,7 +16,7 @@ from kestrel.features.changelog import Changelog, changelog_topic, ensure_change
 from kestrel.features.processor import BatchProcessor
 from kestrel.features.settings import FeaturesSettings
 from kestrel.features.store import StateStore
-from kestrel.common.features.wire import VectorEncoder
+from kestrel.featureset.wire import VectorEncoder
 from kestrel.features.worker import StreamWorker, WorkerOptions
 
 

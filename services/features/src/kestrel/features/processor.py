@@ -11,10 +11,10 @@ from aiokafka import ConsumerRecord
 from prometheus_client import Counter
 
 from kestrel.common.errors import SerializationError
-from kestrel.common.features.state import FeatureComputer, Late
+from kestrel.featureset.state import FeatureComputer, Late
 from kestrel.common.kafka import OutRecord, Rejection
 from kestrel.features.store import StateStore
-from kestrel.common.features.wire import VectorEncoder
+from kestrel.featureset.wire import VectorEncoder
 
 EVENTS = Counter("kestrel_features_events_total", "Event records by outcome", ["outcome"])
 TRUNCATED = Counter("kestrel_features_state_truncated_total",

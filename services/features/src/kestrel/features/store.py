@@ -6,8 +6,8 @@ from collections.abc import Iterable, Mapping
 
 from prometheus_client import Gauge
 
-from kestrel.common.features.codec import pack_state, packed_watermark, unpack_state
-from kestrel.common.features.state import EntityState, FeatureComputer
+from kestrel.featureset.codec import pack_state, packed_watermark, unpack_state
+from kestrel.featureset.state import EntityState, FeatureComputer
 
 ENTITIES = Gauge("kestrel_features_entities", "Entities held in the state store")
 

@@ -11,15 +11,15 @@ from tritonclient.utils import InferenceServerException
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
 from kestrel.common.breaker import CircuitBreaker
 from kestrel.common.errors import KestrelError
-from kestrel.common.features import load_feature_set
-from kestrel.common.features.wire import PredictionEncoder
+from kestrel.featureset import load_feature_set
+from kestrel.featureset.wire import PredictionEncoder
 from kestrel.common.grpc.server import GrpcServer, ServiceBinding
 from kestrel.common.health import HealthEndpoint
 from kestrel.common.kafka import BatchConsumer, DeadLetterPublisher, Producer, aiokafka_config, librdkafka_config
 from kestrel.common.metrics import MetricsEndpoint
-from kestrel.common.model.triton_config import INPUT
+from kestrel.model.triton_config import INPUT
 from kestrel.common.service import LoopWatch
-from kestrel.common.online_store import OnlineStore
+from kestrel.online_store import OnlineStore, client_for
 from kestrel.common.serde import make_registry, serde_for_topic
 from kestrel.common.topics import dead_letter_topic
 from kestrel.common.validation import Limits
@@ -80,7 +80,7 @@ class InferenceApp:
         self.health = HealthEndpoint(s.health_port if self.stream else 0, {"/healthz": self._live, "/readyz": self._ready})
 
     def _build_api(self, s: InferenceSettings) -> None:
-        self.redis = s.redis_client()
+        self.redis = client_for(s)
         store = OnlineStore(self.redis, self.feature_set, prefix=s.key_prefix, max_age_ms=int(s.max_feature_age_s * 1000))
         self.publisher = PredictionPublisher(self.producer, capacity=s.publish_buffer, batch=s.publish_batch,
                                              block_s=s.publish_block_s, delivery_timeout_s=s.delivery_timeout_s)

@@ -19,7 +19,7 @@ from tritonclient.utils import InferenceServerException
 
 from kestrel.common.breaker import CircuitBreaker
 from kestrel.common.errors import UnavailableError
-from kestrel.common.model.triton_config import INPUT, OUTPUT
+from kestrel.model.triton_config import INPUT, OUTPUT
 
 log = structlog.get_logger()
 

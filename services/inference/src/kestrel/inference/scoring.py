@@ -22,11 +22,11 @@ from prometheus_client import Counter, Histogram
 from kestrel.api.v1 import inference_pb2
 from kestrel.common.convert import event_to_record
 from kestrel.common.errors import InvalidArgumentError, UnavailableError
-from kestrel.common.features import FeatureSet
-from kestrel.common.features.request import RequestFeatures
-from kestrel.common.features.wire import PredictionEncoder
+from kestrel.featureset import FeatureSet
+from kestrel.featureset.request import RequestFeatures
+from kestrel.featureset.wire import PredictionEncoder
 from kestrel.common.kafka import OutRecord
-from kestrel.common.online_store import OnlineBatch, OnlineStore
+from kestrel.online_store import OnlineBatch, OnlineStore
 from kestrel.common.validation import Limits, Violation, check_id, validate_event
 from kestrel.inference.model import Scores, TritonModel
 

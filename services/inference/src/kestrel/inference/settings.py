@@ -7,7 +7,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from kestrel.common.settings import ConsumerSettings, GrpcSettings, KafkaSettings, RedisSettings
+from kestrel.common.settings import ConsumerSettings, GrpcSettings, KafkaSettings
+from kestrel.online_store.settings import RedisSettings
 
 
 class InferenceSettings(KafkaSettings, GrpcSettings, RedisSettings, ConsumerSettings):

@@ -1,7 +1,7 @@
 """The stream scorer: every feature vector on kestrel.features.v1 scored through Triton, as source=stream.
 
 BatchConsumer handler. Vectors of the current schema are decoded straight into rows and predictions encoded
-straight from them (kestrel.common.features.wire: bytes identical to fastavro's, 5-10x cheaper); anything
+straight from them (kestrel.featureset.wire: bytes identical to fastavro's, 5-10x cheaper); anything
 else goes through the generic serde. A consumer batch (thousands of vectors) goes to Triton as requests of up to the
 model's max_batch_size rows, several in flight; the prediction records are produced and acknowledged before
 the batch's offsets are committed. Triton or Kafka down: UnavailableError, so the consumer retries the batch
@@ -24,9 +24,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from kestrel.common.avro import AvroSerde
 from kestrel.common.errors import SerializationError, UnavailableError
-from kestrel.common.features import FeatureSet
-from kestrel.common.features.check import VectorCheck
-from kestrel.common.features.wire import PredictionEncoder, VectorDecoder
+from kestrel.featureset import FeatureSet
+from kestrel.featureset.check import VectorCheck
+from kestrel.featureset.wire import PredictionEncoder, VectorDecoder
 from kestrel.common.kafka import Delivery, OutRecord, Producer, Rejection
 from kestrel.inference.model import TritonModel
 

@@ -1,0 +1,123 @@
+"""Per-entity streaming state and the feature math over it: pure, synchronous, no I/O.
+
+Semantics (docs/features.md): an event at time t of entity e sees e's events that arrived before it
+(in arrival order: offset order within the partition) with event_time in (t - W, t], plus itself.
+Events more than `allowed_lateness_s` behind e's newest event time are rejected as late.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kestrel.featureset.definition import CATEGORICAL_SOURCE, NUMERIC_SOURCE, FeatureSet
+from kestrel.featureset.plan import compile_vector
+
+Event = Mapping[str, Any]
+
+_MS = 1000
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+class EntityState:
+    """The entity's recent events, sorted by event time (ties in arrival order), as parallel columns."""
+
+    __slots__ = ("watermark", "offset", "times", "numeric", "categorical")
+
+    def __init__(self, n_numeric: int, n_categorical: int) -> None:
+        self.watermark: int | None = None
+        """Newest event time seen (ms)."""
+        self.offset = -1
+        """Source offset of the last event applied: a replay at or below it is skipped, not double-counted."""
+        self.times: list[int] = []
+        self.numeric: list[list[float]] = [[] for _ in range(n_numeric)]
+        self.categorical: list[list[str]] = [[] for _ in range(n_categorical)]
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+@dataclass(frozen=True, slots=True)
+class Late:
+    """An event too far behind its entity's newest event time to update any window."""
+
+    event_time: int
+    watermark: int
+    allowed_lateness_ms: int
+
+    @property
+    def reason(self) -> str:
+        behind = self.watermark - self.event_time
+        return (f"late event: {behind} ms behind the entity's newest event time {self.watermark}, "
+                f"allowed lateness {self.allowed_lateness_ms} ms")
+
+
+class FeatureComputer:
+    """A feature set compiled for the stream: which columns the state keeps and how each feature reads them."""
+
+    def __init__(self, feature_set: FeatureSet) -> None:
+        self.feature_set = feature_set
+        fs = feature_set
+        self.numeric_sources = sorted({f.source for f in fs.features if f.aggregation in NUMERIC_SOURCE})
+        self.categorical_sources = sorted({f.source for f in fs.features if f.aggregation in CATEGORICAL_SOURCE})
+        self.lateness_ms = fs.allowed_lateness_s * _MS
+        self.retention_ms = (fs.max_window_s + fs.allowed_lateness_s) * _MS
+        self._time, self._cap = fs.time, fs.max_events_per_entity
+        self._defaults = fs.defaults
+        self._fill, self.source = compile_vector(fs.features, self.numeric_sources, self.categorical_sources)
+        self.truncated = 0
+        """Events forgotten because an entity exceeded max_events_per_entity (windows undercount then)."""
+
+    def new_state(self) -> EntityState:
+        return EntityState(len(self.numeric_sources), len(self.categorical_sources))
+
+    def invalid(self, event: Event) -> str | None:
+        """Why an event cannot be used (a missing field, a non-finite number, a non-integer time), or None."""
+        if not isinstance(event.get(self._time), int):
+            return f"{self._time} must be integer milliseconds"
+        bad = [s for s in self.numeric_sources if not _finite(event.get(s))]
+        bad += [s for s in self.categorical_sources if not isinstance(event.get(s), str)]
+        return f"missing, non-finite or mistyped {', '.join(bad)}" if bad else None
+
+    def update(self, state: EntityState, event: Event, offset: int | None = None) -> list[float] | Late | None:
+        """Apply one event: its feature vector, a Late rejection, or None for a replay already applied."""
+        if offset is not None:
+            if offset <= state.offset:
+                return None
+            state.offset = offset
+        t = event[self._time]
+        wm = state.watermark
+        if wm is not None and t < wm - self.lateness_ms:
+            return Late(t, wm, self.lateness_ms)
+        times = state.times
+        end = bisect_right(times, t)
+        numeric = [event[s] for s in self.numeric_sources]
+        categorical = [event[s] for s in self.categorical_sources]
+        vector = self._defaults.copy()
+        self._fill(times, state.numeric, state.categorical, t, end, numeric, categorical, vector)
+        self._insert(state, t, end, numeric, categorical)
+        return vector
+
+    def _insert(self, state: EntityState, t: int, at: int, numeric: list[float], categorical: list[str]) -> None:
+        state.times.insert(at, t)
+        for column, x in zip(state.numeric, numeric):
+            column.insert(at, x)
+        for column, x in zip(state.categorical, categorical):
+            column.insert(at, x)
+        if state.watermark is None or t > state.watermark:
+            state.watermark = t
+        # Events at or before watermark - (max window + lateness) can never fall in a future window.
+        drop = bisect_right(state.times, state.watermark - self.retention_ms)
+        if len(state.times) - drop > self._cap:
+            self.truncated += len(state.times) - drop - self._cap
+            drop = len(state.times) - self._cap
+        if drop:
+            del state.times[:drop]
+            for column in (*state.numeric, *state.categorical):
+                del column[:drop]

@@ -1,0 +1,86 @@
+"""The hand-built FeatureVector encoder writes exactly what fastavro writes, for any names and values."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kestrel.common.avro import AvroSerde, load_schema
+from kestrel.common.errors import SerializationError
+from kestrel.common.registry import FileSchemaRegistry
+from kestrel.featureset.wire import PredictionEncoder, VectorDecoder, VectorEncoder, zigzag
+
+SERDE = AvroSerde(FileSchemaRegistry(), "t-value", load_schema("feature_vector"))
+LONG = st.integers(-(2**63), 2**63 - 1)
+
+
+@given(names=st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=40, unique=True),
+       data=st.data(), entity=st.text(max_size=30), event_id=st.text(max_size=40), event_time=LONG, at=LONG)
+def test_bytes_match_fastavro(names: list[str], data: st.DataObject, entity: str, event_id: str,
+                              event_time: int, at: int) -> None:
+    values = data.draw(st.lists(st.floats(allow_nan=False), min_size=len(names), max_size=len(names)))
+    encoded = VectorEncoder(SERDE, names, "card.v9").encode(entity, event_id, event_time, values, at)
+    expected = SERDE.serialize({"entity_id": entity, "event_id": event_id, "event_time": event_time,
+                                "feature_set_version": "card.v9", "features": dict(zip(names, values)),
+                                "computed_at": at})
+    assert encoded == expected
+    assert SERDE.deserialize(encoded)["features"] == dict(zip(names, values))
+
+
+@given(LONG)
+def test_zigzag_round_trips_through_avro(n: int) -> None:
+    import io
+
+    from fastavro.io.binary_decoder import BinaryDecoder
+
+    assert BinaryDecoder(io.BytesIO(zigzag(n))).read_long() == n
+
+
+def test_wrong_length_and_wrong_serde_are_refused() -> None:
+    with pytest.raises(SerializationError, match="2 values"):
+        VectorEncoder(SERDE, ["a"], "v").encode("e", "i", 0, [1.0, 2.0], 0)
+    with pytest.raises(ValueError, match="FeatureVector"):
+        VectorEncoder(AvroSerde(FileSchemaRegistry(), "x", load_schema("event")), ["a"], "v")
+
+
+PREDICTIONS = AvroSerde(FileSchemaRegistry(), "t-predictions", load_schema("prediction"))
+TEXT = st.text(max_size=30)
+
+
+@given(names=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=30, unique=True), data=st.data(),
+       ids=st.tuples(TEXT, TEXT, TEXT), times=st.tuples(LONG, LONG, LONG, LONG),
+       flags=st.lists(TEXT, max_size=4), decision=st.booleans(), degraded=st.booleans(),
+       strings=st.tuples(TEXT, TEXT, TEXT, TEXT), numbers=st.tuples(st.floats(allow_nan=False), st.floats(allow_nan=False)))
+def test_prediction_bytes_match_fastavro(names, data, ids, times, flags, decision, degraded, strings, numbers) -> None:
+    values = data.draw(st.lists(st.floats(allow_nan=False), min_size=len(names), max_size=len(names)))
+    record = {"prediction_id": ids[0], "event_id": ids[1], "entity_id": ids[2], "event_time": times[0],
+              "model_name": strings[0], "model_version": strings[1], "score": numbers[0], "threshold": numbers[1],
+              "decision": decision, "feature_set_version": strings[2], "features": dict(zip(names, values)),
+              "features_age_ms": times[1], "degraded": degraded, "flags": flags, "latency_us": times[2],
+              "source": strings[3], "predicted_at": times[3]}
+    encoded = PredictionEncoder(PREDICTIONS, names).encode_record(record, names)
+    assert encoded == PREDICTIONS.serialize(record)
+
+
+@given(names=st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=40, unique=True), data=st.data(),
+       entity=TEXT, event_id=TEXT, event_time=LONG, at=LONG)
+def test_vector_decoder_reads_what_the_encoder_and_fastavro_write(names, data, entity, event_id, event_time, at):
+    values = data.draw(st.lists(st.floats(allow_nan=False), min_size=len(names), max_size=len(names)))
+    record = {"entity_id": entity, "event_id": event_id, "event_time": event_time, "feature_set_version": "card.v9",
+              "features": dict(zip(names, values)), "computed_at": at}
+    decoded = VectorDecoder(SERDE, names).decode(SERDE.serialize(record))
+    assert decoded == (entity, event_id, event_time, "card.v9", tuple(values), at)
+
+
+def test_vector_decoder_declines_what_it_cannot_read_exactly() -> None:
+    names = ["a", "b", "c"]
+    decoder = VectorDecoder(SERDE, names)
+    base = {"entity_id": "e", "event_id": "i", "event_time": 5, "feature_set_version": "v", "computed_at": 6}
+    good = SERDE.serialize({**base, "features": {"a": 1.0, "b": 2.0, "c": 3.0}})
+    assert decoder.decode(good) == ("e", "i", 5, "v", (1.0, 2.0, 3.0), 6)
+    assert decoder.decode(SERDE.serialize({**base, "features": {"b": 2.0, "a": 1.0, "c": 3.0}})) is None  # order
+    assert decoder.decode(SERDE.serialize({**base, "features": {"a": 1.0, "b": 2.0}})) is None  # missing key
+    assert decoder.decode(good[:-1]) is None and decoder.decode(good + b"\x00") is None  # truncated, trailing
+    other = AvroSerde(FileSchemaRegistry(), "t-other", load_schema("event"))
+    assert decoder.decode(b"\x00" + (other.schema_id + 1).to_bytes(4, "big") + good[5:]) is None  # other schema id

@@ -1,0 +1,64 @@
+"""Online store layout: key names, hash fields and the packed value encoding, shared by writer and reader."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Protocol
+
+DEFAULT_PREFIX = "kestrel:fs"
+
+TS, EVENT_ID, VERSION, VALUES, WRITTEN = "_ts", "_e", "_v", "x", "_w"
+"""Hash fields: event time (ms), event id (tie-break), feature-set version, packed values, written-at (ms)."""
+READ_FIELDS = (TS, VERSION, VALUES, EVENT_ID)
+
+
+class FeatureLayout(Protocol):
+    """What the store needs of a feature set (kestrel.featureset.FeatureSet fits)."""
+
+    @property
+    def version_id(self) -> str: ...
+    @property
+    def names(self) -> list[str]: ...
+    @property
+    def defaults(self) -> list[float]: ...
+
+
+@lru_cache(maxsize=256)
+def key_prefix(prefix: str, version: str) -> str:
+    """Everything of an entity's key before the entity id: `<prefix>:<version>:{`."""
+    if "{" in prefix or "}" in prefix or "{" in version or "}" in version:
+        raise ValueError(f"key prefix {prefix!r} and version {version!r} may not contain braces (hash tags)")
+    return f"{prefix}:{version}:{{"
+
+
+def entity_key(prefix: str, version: str, entity_id: str) -> str:
+    """`kestrel:fs:card.v1:{card-42}`: the braces make the entity the Redis Cluster hash tag.
+
+    The version (which names the feature set too, `card.v1`) is part of the key, so a new feature-set
+    version never overwrites vectors laid out for the old one while both are served.
+    """
+    return f"{key_prefix(prefix, version)}{entity_id}}}"
+
+
+def storage_order(names: Sequence[str]) -> list[str]:
+    """Values are stored sorted by feature name: the writer needs no definitions to store any version."""
+    return sorted(names)
+
+
+def to_definition_order(names: Sequence[str]) -> list[int]:
+    """Index into stored values that yields definition order: `stored[perm]`."""
+    position = {name: i for i, name in enumerate(storage_order(names))}
+    return [position[name] for name in names]
+
+
+@lru_cache(maxsize=64)
+def _packer(n: int) -> struct.Struct:
+    return struct.Struct(f"<{n}d")
+
+
+def pack_features(features: Mapping[str, float]) -> tuple[list[str], bytes]:
+    """The record's feature names in storage order, and their values as little-endian float64s."""
+    names = sorted(features)
+    return names, _packer(len(names)).pack(*[features[n] for n in names])

@@ -1,0 +1,94 @@
+"""Writes feature vectors to the online store: newest event time wins, inside Redis, in one round trip."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from kestrel.common.errors import UnavailableError
+from kestrel.online_store.layout import DEFAULT_PREFIX, entity_key, pack_features
+from kestrel.online_store.scripts import WRITE_NEWEST, LuaScript, command_groups, is_cluster
+
+_WRITE = LuaScript(WRITE_NEWEST)
+
+
+@dataclass(frozen=True, slots=True)
+class VectorWrite:
+    """One vector, ready for Redis: its key, ordering fields and packed values."""
+
+    key: str
+    event_time_ms: int
+    event_id: str
+    version: str
+    values: bytes
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], prefix: str = DEFAULT_PREFIX) -> VectorWrite:
+        """From a decoded kestrel.v1.FeatureVector (event_time as int milliseconds)."""
+        version = record["feature_set_version"]
+        _, values = pack_features(record["features"])
+        return cls(entity_key(prefix, version, record["entity_id"]), record["event_time"], record["event_id"],
+                   version, values)
+
+    def newer_than(self, other: VectorWrite) -> bool:
+        # Same rule as the script: event time, then event id in byte order (Python's str order is that).
+        return (self.event_time_ms, self.event_id) > (other.event_time_ms, other.event_id)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    written: int
+    """Vectors stored."""
+    older: int
+    """Vectors Redis kept out because it already held a newer (or the same) one."""
+    superseded: int
+    """Vectors dropped before sending because the same batch had a newer one for the key."""
+
+
+def newest_per_key(writes: Iterable[VectorWrite]) -> list[VectorWrite]:
+    """The newest vector of each key: fewer commands, and the same final state as sending them all."""
+    newest: dict[str, VectorWrite] = {}
+    for write in writes:
+        current = newest.get(write.key)
+        if current is None or write.newer_than(current):
+            newest[write.key] = write
+    return list(newest.values())
+
+
+class OnlineStoreWriter:
+    """Compare-and-set writes of whole batches; idempotent, so a failed batch is simply sent again."""
+
+    def __init__(self, client: Any, *, ttl_s: float, chunk: int = 64) -> None:
+        self._client = client
+        self._ttl_ms = int(ttl_s * 1000)
+        self._chunk = chunk
+        """Keys per script call: a script blocks Redis while it runs (~10 us per key), so readers wait."""
+        self._cluster = is_cluster(client)
+
+    async def write(self, writes: Sequence[VectorWrite]) -> WriteResult:
+        """Store each key's newest vector unless Redis holds a newer one; UnavailableError when Redis fails."""
+        newest = newest_per_key(writes)
+        if not newest:
+            return WriteResult(0, 0, len(writes))
+        try:
+            written = sum(await _WRITE.run(self._client, self._calls(newest)))
+        except RedisError as exc:
+            raise UnavailableError(f"redis write failed: {type(exc).__name__}: {exc}") from exc
+        return WriteResult(written, len(newest) - written, len(writes) - len(newest))
+
+    def _calls(self, writes: list[VectorWrite]) -> list[tuple[list[str], list[Any]]]:
+        now_ms = int(time.time() * 1000)
+        calls = []
+        for group in command_groups([w.key for w in writes], self._chunk, self._cluster):
+            keys: list[str] = []
+            args: list[Any] = [self._ttl_ms, now_ms]
+            for i in group:
+                w = writes[i]
+                keys.append(w.key)
+                args += (w.event_time_ms, w.event_id, w.version, w.values)
+            calls.append((keys, args))
+        return calls
