@@ -11,15 +11,15 @@ import numpy as np
 
 from bench.fixtures import fresh_catalogue
 from bench.report import Row, latency_ms
-from kestrel.featureset import load_feature_set
 from kestrel.common.kafka import OutRecord, Producer
-from kestrel.online_store import OnlineStore, OnlineStoreWriter, VectorWrite, redis_client
 from kestrel.common.registry import FileSchemaRegistry
+from kestrel.common.runtime.app import Watched
 from kestrel.common.serde import serde_for_topic
 from kestrel.devstack.redis_server import RedisServer
-from kestrel.common.runtime.app import Watched
 from kestrel.feature_writer.service import SERVICE
 from kestrel.feature_writer.settings import FeatureWriterSettings
+from kestrel.featureset import load_feature_set
+from kestrel.online_store import OnlineStore, OnlineStoreWriter, VectorWrite, redis_client
 
 GROUP = "feature-writer"
 RAW_WRITE = "raw pipelined HSET (packed vector)"
@@ -33,9 +33,17 @@ def sample_vectors(n: int, names: list[str], version: str, entities: int, seed: 
     values = rng.normal(size=(n, len(names))).tolist()
     cards = rng.integers(0, entities, n)
     now = int(time.time() * 1000) - n
-    return [{"entity_id": f"card-{cards[i]}", "event_id": f"e-{i}", "event_time": now + i,
-             "feature_set_version": version, "features": dict(zip(names, values[i])), "computed_at": now + i}
-            for i in range(n)]
+    return [
+        {
+            "entity_id": f"card-{cards[i]}",
+            "event_id": f"e-{i}",
+            "event_time": now + i,
+            "feature_set_version": version,
+            "features": dict(zip(names, values[i])),
+            "computed_at": now + i,
+        }
+        for i in range(n)
+    ]
 
 
 async def raw_hset(client: Any, writes: list[VectorWrite], per_field: list[dict[str, Any]] | None = None) -> float:
@@ -56,7 +64,7 @@ async def ours(client: Any, writes: list[VectorWrite]) -> float:
     writer = OnlineStoreWriter(client, ttl_s=86_400)
     start = time.perf_counter()
     for i in range(0, len(writes), BATCH):
-        await writer.write(writes[i:i + BATCH])
+        await writer.write(writes[i : i + BATCH])
     return len(writes) / (time.perf_counter() - start)
 
 
@@ -68,13 +76,23 @@ async def kafka_to_redis(bootstrap: str, redis_url: str, vectors: list[dict[str,
     producer = Producer({"bootstrap.servers": bootstrap})
     await producer.start()
     for i in range(0, len(vectors), 5000):
-        chunk = vectors[i:i + 5000]
-        await producer.send_many(OutRecord(topic, v, r["entity_id"].encode())
-                                 for v, r in zip(serde.serialize_many(chunk), chunk))
+        chunk = vectors[i : i + 5000]
+        await producer.send_many(
+            OutRecord(topic, v, r["entity_id"].encode()) for v, r in zip(serde.serialize_many(chunk), chunk)
+        )
     await producer.stop()
-    app = SERVICE.app(FeatureWriterSettings(
-        kafka_bootstrap=bootstrap, topic_prefix=prefix, redis_url=redis_url, key_prefix=f"{prefix}fs",
-        group_id=f"{prefix}writer", metrics_port=0, health_port=0, log_level="WARNING"))
+    app = SERVICE.app(
+        FeatureWriterSettings(
+            kafka_bootstrap=bootstrap,
+            topic_prefix=prefix,
+            redis_url=redis_url,
+            key_prefix=f"{prefix}fs",
+            group_id=f"{prefix}writer",
+            metrics_port=0,
+            health_port=0,
+            log_level="WARNING",
+        )
+    )
     await app.start()
     consumer = app.part(Watched).loop
     try:
@@ -111,20 +129,44 @@ async def fetch_rows(client: Any, store: OnlineStore, entities: list[str], quick
     keys = [store.key(e) for e in entities]
     picks = np.random.default_rng(5).integers(0, len(keys), (calls, 100))
     cases = [
-        (1, RAW_GET, lambda i: client.hgetall(keys[picks[i, 0]]),
-         "OnlineStore.get, 1 entity", lambda i: store.get(entities[picks[i, 0]])),
-        (100, RAW_GET_100, lambda i: raw_get_many(client, [keys[k] for k in picks[i]]),
-         "OnlineStore.get_many, 100 entities", lambda i: store.get_many([entities[k] for k in picks[i]])),
+        (
+            1,
+            RAW_GET,
+            lambda i: client.hgetall(keys[picks[i, 0]]),
+            "OnlineStore.get, 1 entity",
+            lambda i: store.get(entities[picks[i, 0]]),
+        ),
+        (
+            100,
+            RAW_GET_100,
+            lambda i: raw_get_many(client, [keys[k] for k in picks[i]]),
+            "OnlineStore.get_many, 100 entities",
+            lambda i: store.get_many([entities[k] for k in picks[i]]),
+        ),
     ]
     rows = []
     for size, raw_name, raw, name, ours in cases:
         await paired(200, raw, ours)  # warm up connections and the script cache
         raw_samples, our_samples = await paired(calls // (10 if size > 1 else 1), raw, ours)
-        rows.append(Row(GROUP, raw_name, size * len(raw_samples) / sum(raw_samples), *latency_ms(raw_samples),
-                        notes="concurrency 1; entities/s; bytes as Redis returns them"))
-        rows.append(Row(GROUP, name, size * len(our_samples) / sum(our_samples), *latency_ms(our_samples),
-                        baseline=raw_name, notes="concurrency 1; entities/s; float64 arrays in definition "
-                                                 "order, with age"))
+        rows.append(
+            Row(
+                GROUP,
+                raw_name,
+                size * len(raw_samples) / sum(raw_samples),
+                *latency_ms(raw_samples),
+                notes="concurrency 1; entities/s; bytes as Redis returns them",
+            )
+        )
+        rows.append(
+            Row(
+                GROUP,
+                name,
+                size * len(our_samples) / sum(our_samples),
+                *latency_ms(our_samples),
+                baseline=raw_name,
+                notes="concurrency 1; entities/s; float64 arrays in definition order, with age",
+            )
+        )
     return rows
 
 
@@ -143,12 +185,28 @@ async def write_rows(client: Any, vectors: list[dict[str, Any]], width: int, rou
     await client.flushall()
     unpacked = await raw_hset(client, raw[:quarter], per_field)
     await client.flushall()
-    return [Row(GROUP, RAW_WRITE, best["raw"], notes=f"{len(vectors):,} vectors of {width} features, "
-                f"{BATCH}/pipeline, pre-packed; best of {rounds}"),
-            Row(GROUP, "raw pipelined HSET (one field per feature)", unpacked, baseline=RAW_WRITE,
-                notes="the unpacked layout, for comparison"),
-            Row(GROUP, "OnlineStoreWriter (compare-and-set + TTL)", best["ours"], baseline=RAW_WRITE,
-                notes=f"Lua, 64 vectors per call, one pipeline per batch; best of {rounds}")]
+    return [
+        Row(
+            GROUP,
+            RAW_WRITE,
+            best["raw"],
+            notes=f"{len(vectors):,} vectors of {width} features, {BATCH}/pipeline, pre-packed; best of {rounds}",
+        ),
+        Row(
+            GROUP,
+            "raw pipelined HSET (one field per feature)",
+            unpacked,
+            baseline=RAW_WRITE,
+            notes="the unpacked layout, for comparison",
+        ),
+        Row(
+            GROUP,
+            "OnlineStoreWriter (compare-and-set + TTL)",
+            best["ours"],
+            baseline=RAW_WRITE,
+            notes=f"Lua, 64 vectors per call, one pipeline per batch; best of {rounds}",
+        ),
+    ]
 
 
 async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
@@ -160,8 +218,15 @@ async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
     client = redis_client(server.url)
     try:
         rows = await write_rows(client, vectors, len(card.names), rounds=2 if quick else 3)
-        rows.append(Row(GROUP, "feature-writer Kafka to Redis", await kafka_to_redis(bootstrap, server.url, vectors),
-                        baseline=RAW_WRITE, notes="consume + Avro decode + write + commit, one process"))
+        rows.append(
+            Row(
+                GROUP,
+                "feature-writer Kafka to Redis",
+                await kafka_to_redis(bootstrap, server.url, vectors),
+                baseline=RAW_WRITE,
+                notes="consume + Avro decode + write + commit, one process",
+            )
+        )
         store = OnlineStore(client, card)
         rows += await fetch_rows(client, store, sorted({v["entity_id"] for v in vectors}), quick)
         return rows

@@ -16,19 +16,24 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.fixtures import fresh_catalogue, sample_events
 from bench.report import Row
-from kestrel.featureset import load_feature_set
-from kestrel.featureset.state import FeatureComputer
 from kestrel.common.kafka import OutRecord, Producer
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
+from kestrel.featureset import load_feature_set
+from kestrel.featureset.state import FeatureComputer
 
 BARE = "bare aiokafka consume loop"
 
 
 async def bare_consume(bootstrap: str, topic: str, n: int) -> float:
     """Records/s of a group consumer doing nothing but getmany over the topic (no decode)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"bench-{uuid.uuid4().hex}",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         seen, start = 0, None
@@ -45,10 +50,16 @@ async def bare_consume(bootstrap: str, topic: str, n: int) -> float:
 @contextlib.contextmanager
 def features_processes(bootstrap: str, prefix: str, workers: int, log_path: Path) -> Iterator[Callable[[], bool]]:
     """`kestrel-features` workers in their own processes (as deployed), one consumer group."""
-    env = {**os.environ, "KESTREL_FEATURES_KAFKA_BOOTSTRAP": bootstrap, "KESTREL_FEATURES_TOPIC_PREFIX": prefix,
-           "KESTREL_FEATURES_GROUP_ID": f"bench-{uuid.uuid4().hex}", "KESTREL_FEATURES_METRICS_PORT": "0",
-           "KESTREL_FEATURES_CHANGELOG_REPLICATION": "1", "KESTREL_FEATURES_LOG_FORMAT": "json",
-           "KESTREL_FEATURES_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "KESTREL_FEATURES_KAFKA_BOOTSTRAP": bootstrap,
+        "KESTREL_FEATURES_TOPIC_PREFIX": prefix,
+        "KESTREL_FEATURES_GROUP_ID": f"bench-{uuid.uuid4().hex}",
+        "KESTREL_FEATURES_METRICS_PORT": "0",
+        "KESTREL_FEATURES_CHANGELOG_REPLICATION": "1",
+        "KESTREL_FEATURES_LOG_FORMAT": "json",
+        "KESTREL_FEATURES_LOG_LEVEL": "WARNING",
+    }
     log_path.parent.mkdir(parents=True, exist_ok=True)
     procs = []
     with log_path.open("ab") as log:
@@ -103,22 +114,42 @@ async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
     n = 100_000 if quick else 300_000
     records = sample_events(n)
     features = len(load_feature_set().names)
-    rows = [Row("features", "feature math only (FeatureComputer.update)", math_only(records),
-                notes=f"{features} features, in-process, no Kafka")]
+    rows = [
+        Row(
+            "features",
+            "feature math only (FeatureComputer.update)",
+            math_only(records),
+            notes=f"{features} features, in-process, no Kafka",
+        )
+    ]
     for workers in (1, 2):
         prefix = await fresh_catalogue(bootstrap)
         topic = f"{prefix}kestrel.events.v1"
         await _produce(bootstrap, topic, records)
         if workers == 1:
-            rows.insert(0, Row("features", BARE, await bare_consume(bootstrap, topic, n),
-                               notes=f"{n:,} Avro events, 6 partitions, getmany, no decode"))
+            rows.insert(
+                0,
+                Row(
+                    "features",
+                    BARE,
+                    await bare_consume(bootstrap, topic, n),
+                    notes=f"{n:,} Avro events, 6 partitions, getmany, no decode",
+                ),
+            )
         with features_processes(bootstrap, prefix, workers, workdir / "features.log") as alive:
             rate = await vectors_rate(bootstrap, f"{prefix}kestrel.features.v1", n, alive)
         notes = f"per worker; decode + {features} windowed features + vector produce + changelog + commits"
         if workers > 1:
             notes += f"; {rate:,.0f}/s in all"
-        rows.append(Row("features", f"features service, {workers} worker{'s' * (workers > 1)}", rate / workers,
-                        baseline=BARE, notes=notes))
+        rows.append(
+            Row(
+                "features",
+                f"features service, {workers} worker{'s' * (workers > 1)}",
+                rate / workers,
+                baseline=BARE,
+                notes=notes,
+            )
+        )
     return rows
 
 
@@ -128,8 +159,9 @@ async def _produce(bootstrap: str, topic: str, records: list[dict]) -> None:
     await producer.start()
     try:
         for i in range(0, len(records), 10_000):
-            chunk = records[i:i + 10_000]
-            await producer.send_many(OutRecord(topic, v, r["entity_id"].encode())
-                                     for v, r in zip(serde.serialize_many(chunk), chunk))
+            chunk = records[i : i + 10_000]
+            await producer.send_many(
+                OutRecord(topic, v, r["entity_id"].encode()) for v, r in zip(serde.serialize_many(chunk), chunk)
+            )
     finally:
         await producer.stop()

@@ -52,10 +52,18 @@ def sample_events(n: int, seed: int = 7, cards: int = 10_000) -> list[dict[str, 
     country = rng.choice(["DE", "FR", "NL", "US", "GB"], n)
     channel = rng.choice(["pos", "ecommerce", "contactless", "atm"], n)
     return [
-        {"event_id": f"e-{uuid.uuid4().hex}", "entity_id": f"card-{card[i]}", "event_time": now - (n - i),
-         "amount": float(amount[i]), "currency": "EUR", "merchant_id": f"m-{card[i] % 997}",
-         "merchant_category": str(mcc[i]), "country": str(country[i]), "channel": str(channel[i]),
-         "attributes": {"device": "bench"}}
+        {
+            "event_id": f"e-{uuid.uuid4().hex}",
+            "entity_id": f"card-{card[i]}",
+            "event_time": now - (n - i),
+            "amount": float(amount[i]),
+            "currency": "EUR",
+            "merchant_id": f"m-{card[i] % 997}",
+            "merchant_category": str(mcc[i]),
+            "country": str(country[i]),
+            "channel": str(channel[i]),
+            "attributes": {"device": "bench"},
+        }
         for i in range(n)
     ]
 
@@ -64,9 +72,15 @@ def sample_events(n: int, seed: int = 7, cards: int = 10_000) -> list[dict[str, 
 def ingest_process(bootstrap: str, prefix: str, log_path: Path) -> Iterator[str]:
     """`kestrel-ingest` in its own process (as deployed), so client load does not share its loop."""
     port = free_port()
-    env = {**os.environ, "KESTREL_INGEST_KAFKA_BOOTSTRAP": bootstrap, "KESTREL_INGEST_TOPIC_PREFIX": prefix,
-           "KESTREL_INGEST_GRPC_PORT": str(port), "KESTREL_INGEST_METRICS_PORT": "0",
-           "KESTREL_INGEST_LOG_FORMAT": "json", "KESTREL_INGEST_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "KESTREL_INGEST_KAFKA_BOOTSTRAP": bootstrap,
+        "KESTREL_INGEST_TOPIC_PREFIX": prefix,
+        "KESTREL_INGEST_GRPC_PORT": str(port),
+        "KESTREL_INGEST_METRICS_PORT": "0",
+        "KESTREL_INGEST_LOG_FORMAT": "json",
+        "KESTREL_INGEST_LOG_LEVEL": "WARNING",
+    }
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "kestrel.ingest"], env=env, stdout=log, stderr=log)

@@ -42,7 +42,9 @@ def attach_ratios(rows: list[Row]) -> None:
 def machine() -> str:
     import os
 
-    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
+    )
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -52,21 +54,33 @@ def _fmt(value: float | None, spec: str) -> str:
 def render(rows: list[Row]) -> str:
     header = ("group", "benchmark", "throughput/s", "p50 ms", "p99 ms", "vs baseline", "notes")
     lines = [
-        (r.group, r.name, _fmt(r.throughput, ",.0f"), _fmt(r.p50_ms, ".2f"), _fmt(r.p99_ms, ".2f"),
-         f"{r.ratio:.2f}x {r.baseline}" if r.ratio else "", r.notes)
+        (
+            r.group,
+            r.name,
+            _fmt(r.throughput, ",.0f"),
+            _fmt(r.p50_ms, ".2f"),
+            _fmt(r.p99_ms, ".2f"),
+            f"{r.ratio:.2f}x {r.baseline}" if r.ratio else "",
+            r.notes,
+        )
         for r in rows
     ]
     widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
-    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |",
-           "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out = [
+        "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |",
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
     out += ["| " + " | ".join(str(c).ljust(w) for c, w in zip(line, widths)) + " |" for line in lines]
     return "\n".join(out)
 
 
 def write_json(rows: list[Row], directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    doc = {"machine": machine(), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "rows": [asdict(r) for r in rows]}
+    doc = {
+        "machine": machine(),
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "rows": [asdict(r) for r in rows],
+    }
     path = directory / f"bench-{int(time.time())}.json"
     path.write_text(json.dumps(doc, indent=2))
     (directory / "latest.json").write_text(json.dumps(doc, indent=2))

@@ -14,12 +14,12 @@ import time
 
 import numpy as np
 
+from kestrel.devstack.paths import model_repository
 from kestrel.featureset import load_feature_set
 from kestrel.featureset.request import RequestFeatures
 from kestrel.featureset.state import FeatureComputer
 from kestrel.model.artifact import load, versions
 from kestrel.model.metrics import pr_auc, roc_auc
-from kestrel.devstack.paths import model_repository
 from kestrel.simulator.generator import Generator, GeneratorConfig
 
 DAY_MS = 86_400_000
@@ -51,8 +51,15 @@ def vectors(events: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         if event["event_id"] not in label_of:
             continue
         stored, t0 = (np.asarray(previous[1]), previous[0]) if previous else (defaults, 0)
-        served.append(merge.merge(stored[None, :], np.array([previous is not None]), np.array([t0]),
-                                  np.array([event["amount"]]), np.array([event["event_time"]]))[0])
+        served.append(
+            merge.merge(
+                stored[None, :],
+                np.array([previous is not None]),
+                np.array([t0]),
+                np.array([event["amount"]]),
+                np.array([event["event_time"]]),
+            )[0]
+        )
         exact.append(vector)
         y.append(label_of[event["event_id"]])
     return np.asarray(exact, dtype=np.float32), np.asarray(served, dtype=np.float32), np.asarray(y)
@@ -72,8 +79,11 @@ def main() -> None:
     with_sets[:, sets] = X[:, sets]
     print(f"{len(y):,} labelled events, {int(y.sum()):,} fraud; model {model.model_name} v{model.version}\n")
     print("| vectors | PR-AUC | ROC-AUC |\n|---|---|---|")
-    for name, matrix in (("stream (exact)", X), ("Predict (request-time merge)", M),
-                         ("Predict with exact set features", with_sets)):
+    for name, matrix in (
+        ("stream (exact)", X),
+        ("Predict (request-time merge)", M),
+        ("Predict with exact set features", with_sets),
+    ):
         p = model.predict(matrix)
         print(f"| {name} | {pr_auc(y, p):.4f} | {roc_auc(y, p):.4f} |")
     differs = np.abs(X - M) > 1e-6 * np.maximum(1.0, np.abs(X))

@@ -18,9 +18,9 @@ from tritonclient.grpc.aio import InferenceServerClient
 
 from bench.fixtures import REPO
 from bench.report import Row, latency_ms
+from kestrel.devstack.triton import TritonServer
 from kestrel.model.artifact import versions
 from kestrel.model.triton_config import INPUT, OUTPUT, input_width
-from kestrel.devstack.triton import TritonServer
 
 SOURCE = REPO / "infra" / "triton" / "models" / "kestrel_fraud"
 ON, OFF = "kestrel_fraud_batched", "kestrel_fraud_unbatched"
@@ -77,12 +77,26 @@ def _rows(results: dict[tuple[str, int, int], Result]) -> list[Row]:
             name = (on_name if model == ON else off_name)(concurrency)
             rows.append(result.row(name, off_name(64) if model == ON and concurrency == 64 else None))
     off1, on1 = results[(OFF, 1, 1)], results[(ON, 1, 1)]
-    rows.append(Row(GROUP, "Triton batcher added p50, concurrency 1", None, on1.p50 - off1.p50,
-                    notes=f"batching on {on1.p50:.2f} ms minus off {off1.p50:.2f} ms (p50, same run)"))
+    rows.append(
+        Row(
+            GROUP,
+            "Triton batcher added p50, concurrency 1",
+            None,
+            on1.p50 - off1.p50,
+            notes=f"batching on {on1.p50:.2f} ms minus off {off1.p50:.2f} ms (p50, same run)",
+        )
+    )
     off_us, on_us = (results[(m, 64, 1)].server["infer_us_per_request"] for m in (OFF, ON))
-    rows.append(Row(GROUP, "Triton compute per request, concurrency 64", None,
-                    notes=f"batching off {off_us:.0f} us, on {on_us:.0f} us: {off_us / on_us:.1f}x less server "
-                          f"time per inference (Triton statistics)", extra={"off_us": off_us, "on_us": on_us}))
+    rows.append(
+        Row(
+            GROUP,
+            "Triton compute per request, concurrency 64",
+            None,
+            notes=f"batching off {off_us:.0f} us, on {on_us:.0f} us: {off_us / on_us:.1f}x less server "
+            f"time per inference (Triton statistics)",
+            extra={"off_us": off_us, "on_us": on_us},
+        )
+    )
     for model, label in ((OFF, "batching off"), (ON, "dynamic batching")):
         rows.append(results[(model, 8, 256)].row(f"Triton {label}, 256 rows/request, concurrency 8", off_name(64)))
     return rows
@@ -100,12 +114,22 @@ class Result:
     def row(self, name: str, baseline: str | None) -> Row:
         p = self.phase
         s = self.server
-        notes = (f"{p.rows} row(s)/request, {p.processes} client process(es); Triton: "
-                 f"{s['requests_per_execution']:.1f} requests/execution, queue {s['queue_us_per_request']:.0f} us"
-                 f"/request, compute {s['infer_us_per_execution']:.0f} us/execution = "
-                 f"{s['infer_us_per_request']:.0f} us/request ({s['infer_us_per_row']:.1f} us/row)")
-        return Row(GROUP, name, self.requests * p.rows / self.elapsed, self.p50, self.p99, baseline=baseline,
-                   notes=notes, extra=self.server)
+        notes = (
+            f"{p.rows} row(s)/request, {p.processes} client process(es); Triton: "
+            f"{s['requests_per_execution']:.1f} requests/execution, queue {s['queue_us_per_request']:.0f} us"
+            f"/request, compute {s['infer_us_per_execution']:.0f} us/execution = "
+            f"{s['infer_us_per_request']:.0f} us/request ({s['infer_us_per_row']:.1f} us/row)"
+        )
+        return Row(
+            GROUP,
+            name,
+            self.requests * p.rows / self.elapsed,
+            self.p50,
+            self.p99,
+            baseline=baseline,
+            notes=notes,
+            extra=self.server,
+        )
 
 
 class Measure:
@@ -115,8 +139,10 @@ class Measure:
     async def __call__(self, phase: Phase) -> Result:
         before = await self.server.model_stats(phase.model)
         start_at = time.time() + 1.0  # every process connected and warmed up before the clock starts
-        jobs = [(self.server.grpc_url, phase.model, self.width, phase.rows, share(phase, i), start_at,
-                 self.duration, i) for i in range(phase.processes)]
+        jobs = [
+            (self.server.grpc_url, phase.model, self.width, phase.rows, share(phase, i), start_at, self.duration, i)
+            for i in range(phase.processes)
+        ]
         parts = await asyncio.to_thread(self.pool.map, _client, jobs)
         after = await self.server.model_stats(phase.model)
         latencies = [s for samples, _ in parts for s in samples]
@@ -141,19 +167,22 @@ def server_time(before: dict[str, Any], after: dict[str, Any]) -> dict[str, floa
     rows = a["inference_count"] - b["inference_count"]  # rows, for a batching model
     requests = a["inference_stats"]["success"]["count"] - b["inference_stats"]["success"]["count"]
     queue_ns = a["inference_stats"]["queue"]["ns"] - b["inference_stats"]["queue"]["ns"]
-    return {"rows_per_execution": rows / max(executions, 1),
-            "requests_per_execution": requests / max(executions, 1),
-            "queue_us_per_request": queue_ns / max(requests, 1) / 1000,
-            "infer_us_per_execution": infer_ns / max(executions, 1) / 1000,
-            "infer_us_per_request": infer_ns / max(requests, 1) / 1000,
-            "infer_us_per_row": infer_ns / max(rows, 1) / 1000}
+    return {
+        "rows_per_execution": rows / max(executions, 1),
+        "requests_per_execution": requests / max(executions, 1),
+        "queue_us_per_request": queue_ns / max(requests, 1) / 1000,
+        "infer_us_per_execution": infer_ns / max(executions, 1) / 1000,
+        "infer_us_per_request": infer_ns / max(requests, 1) / 1000,
+        "infer_us_per_row": infer_ns / max(rows, 1) / 1000,
+    }
 
 
 def _executions(after: list[dict[str, Any]], before: list[dict[str, Any]]) -> tuple[int, int]:
     """Executions and their compute_infer nanoseconds between two batch_stats snapshots."""
+
     def totals(stats: list[dict[str, Any]]) -> tuple[int, int]:
-        return (sum(int(s["compute_infer"]["count"]) for s in stats),
-                sum(int(s["compute_infer"]["ns"]) for s in stats))
+        return (sum(int(s["compute_infer"]["count"]) for s in stats), sum(int(s["compute_infer"]["ns"]) for s in stats))
+
     (count_a, ns_a), (count_b, ns_b) = totals(after), totals(before)
     return count_a - count_b, ns_a - ns_b
 
@@ -163,8 +192,9 @@ def _client(job: tuple[str, str, int, int, int, float, float, int]) -> tuple[lis
     return asyncio.run(_client_loop(*job))
 
 
-async def _client_loop(url: str, model: str, width: int, rows: int, inflight: int, start_at: float,
-                       duration: float, seed: int) -> tuple[list[float], float]:
+async def _client_loop(
+    url: str, model: str, width: int, rows: int, inflight: int, start_at: float, duration: float, seed: int
+) -> tuple[list[float], float]:
     client = InferenceServerClient(url)
     x = np.random.default_rng(seed).gamma(2.0, 20.0, size=(rows, width)).astype(np.float32)
     inputs = [InferInput(INPUT, list(x.shape), "FP32")]

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("grpc_tools")
 
-from kestrel.common import codegen  # noqa: E402  (after the skip: needs the dev dependency)
+from kestrel.common import codegen
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOS = ROOT / "protos"
@@ -23,8 +23,9 @@ def test_generated_code_is_fresh():
 
 
 def test_check_command_exits_zero():
-    done = subprocess.run([sys.executable, "-m", "kestrel.common.codegen", "--check"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "kestrel.common.codegen", "--check"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -32,8 +33,11 @@ def test_check_fails_when_a_proto_changes(tmp_path):
     protos = tmp_path / "protos"
     shutil.copytree(PROTOS, protos)
     event = protos / "kestrel" / "api" / "v1" / "event.proto"
-    event.write_text(event.read_text().replace("map<string, string> attributes = 10;",
-                                               "map<string, string> attributes = 10;\n  string extra = 11;"))
+    event.write_text(
+        event.read_text().replace(
+            "map<string, string> attributes = 10;", "map<string, string> attributes = 10;\n  string extra = 11;"
+        )
+    )
     assert "stale: kestrel/api/v1/event_pb2.py" in codegen.stale_files(protos, codegen.SRC_ROOT)
     assert codegen.main(["--check", "--protos", str(protos)]) == 1
 

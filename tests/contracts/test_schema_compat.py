@@ -84,9 +84,14 @@ def test_current_schema_reads_old_data(path, commit, old_text, data, avro_record
 # The checks above must be able to fail: run them against a throwaway repository.
 
 EVENT_V1 = {
-    "type": "record", "name": "Event", "namespace": "kestrel.v1", "doc": "test",
-    "fields": [{"name": "event_id", "type": "string", "doc": "id"},
-               {"name": "amount", "type": "double", "doc": "amount"}],
+    "type": "record",
+    "name": "Event",
+    "namespace": "kestrel.v1",
+    "doc": "test",
+    "fields": [
+        {"name": "event_id", "type": "string", "doc": "id"},
+        {"name": "amount", "type": "double", "doc": "amount"},
+    ],
 }
 
 
@@ -96,8 +101,7 @@ def repo(tmp_path):
         pytest.skip("git unavailable")
     (tmp_path / "schemas").mkdir()
     _write(tmp_path, EVENT_V1)
-    for args in (["init", "-q"], ["add", "."],
-                 ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v1"]):
+    for args in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v1"]):
         subprocess.run(["git", *args], cwd=tmp_path, check=True)
     return tmp_path
 
@@ -113,7 +117,7 @@ def _problems(repo: Path) -> list[str]:
         problems += check_backward_compatible(json.loads(text), new)
         try:
             read_old_with_new(json.loads(text), new, [{"event_id": "e", "amount": 1.5}])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure to read is a compatibility problem to report
             problems.append(f"{commit[:10]}: {type(exc).__name__}: {exc}")
     return problems
 

@@ -52,7 +52,8 @@ def test_timestamps_are_timestamp_millis(path):
         for field in record["fields"]:
             if TIMESTAMP_NAME.search(field["name"]):
                 assert _non_null(field["type"]) == {"type": "long", "logicalType": "timestamp-millis"}, (
-                    f"{record['name']}.{field['name']} must be a timestamp-millis long")
+                    f"{record['name']}.{field['name']} must be a timestamp-millis long"
+                )
 
 
 def test_catalogue_schemas_exist():

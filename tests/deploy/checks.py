@@ -55,11 +55,18 @@ class Deployable:
 DEPLOYABLES = (
     Deployable.service("ingest", "KESTREL_INGEST_", k8s=True, settings="kestrel.ingest.settings:IngestSettings"),
     Deployable.service("simulator", "KESTREL_SIM_", settings="kestrel.simulator.settings:SimulatorSettings"),
-    Deployable.service("feature-writer", "KESTREL_FEATURE_WRITER_", k8s=True,
-                       settings="kestrel.feature_writer.settings:FeatureWriterSettings"),
-    Deployable.service("features", "KESTREL_FEATURES_", k8s=True, settings="kestrel.features.settings:FeaturesSettings"),
-    Deployable.service("inference", "KESTREL_INFERENCE_", k8s=True,
-                       settings="kestrel.inference.settings:InferenceSettings"),
+    Deployable.service(
+        "feature-writer",
+        "KESTREL_FEATURE_WRITER_",
+        k8s=True,
+        settings="kestrel.feature_writer.settings:FeatureWriterSettings",
+    ),
+    Deployable.service(
+        "features", "KESTREL_FEATURES_", k8s=True, settings="kestrel.features.settings:FeaturesSettings"
+    ),
+    Deployable.service(
+        "inference", "KESTREL_INFERENCE_", k8s=True, settings="kestrel.inference.settings:InferenceSettings"
+    ),
     Deployable("topics", "KESTREL_", "compose/tools/Dockerfile", "libs/devstack/pyproject.toml"),
 )
 SHARED_ENV = frozenset({"KESTREL_FEATURES_DIR"})

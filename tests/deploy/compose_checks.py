@@ -73,8 +73,9 @@ def depends_on_problems(compose: Mapping[str, Any], base: Path) -> list[str]:
     return problems
 
 
-def _dependency_problem(compose: Mapping[str, Any], base: Path, svc: Mapping[str, Any], dep: str,
-                        spec: Mapping[str, Any]) -> str | None:
+def _dependency_problem(
+    compose: Mapping[str, Any], base: Path, svc: Mapping[str, Any], dep: str, spec: Mapping[str, Any]
+) -> str | None:
     target = services(compose).get(dep)
     condition = spec.get("condition", "service_started")
     if target is None:
@@ -193,8 +194,11 @@ def address_problems(compose: Mapping[str, Any], names: Iterable[str]) -> list[s
         for key, value in env_values(services(compose).get(name, {})).items():
             if not key.upper().endswith(ADDRESS_SUFFIXES):
                 continue
-            problems += [f"{name}: {key}={value}: {host} is not a compose service, hostname or alias"
-                         for host in address_hosts(value) if host not in known]
+            problems += [
+                f"{name}: {key}={value}: {host} is not a compose service, hostname or alias"
+                for host in address_hosts(value)
+                if host not in known
+            ]
     return problems
 
 
@@ -213,7 +217,7 @@ def _host_path(svc: Mapping[str, Any], base: Path, inside: str) -> Path | None:
     """The repository path bind-mounted at (or above) the in-container path `inside`."""
     for kind, source, target in mounts(svc):
         if kind == "bind" and (inside == target or inside.startswith(target.rstrip("/") + "/")):
-            return (base / source).resolve() / inside[len(target):].lstrip("/")
+            return (base / source).resolve() / inside[len(target) :].lstrip("/")
     return None
 
 
@@ -268,8 +272,11 @@ def triton_problems(compose: Mapping[str, Any], base: Path) -> list[str]:
             problems.append(f"{name}: --model-repository is not a bind-mounted folder of the repository")
         elif not models:
             problems.append(f"{name}: loads no model at start-up")
-        problems += [f"{name}: loads {model}, which is not in the repository or has no config.pbtxt"
-                     for model, config in models.items() if not config.is_file()]
+        problems += [
+            f"{name}: loads {model}, which is not in the repository or has no config.pbtxt"
+            for model, config in models.items()
+            if not config.is_file()
+        ]
         for variant in _flag_values(command, "--model-config-name")[-1:]:
             if not any(config.parent.name == "configs" for config in models.values()):
                 problems.append(f"{name}: --model-config-name={variant}, but no model has configs/{variant}.pbtxt")

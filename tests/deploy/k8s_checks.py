@@ -20,8 +20,11 @@ def kustomization_problems(folder: Path) -> list[str]:
     for entry in listed:
         target = folder / entry
         if target.is_dir():
-            problems += kustomization_problems(target) if (target / "kustomization.yaml").is_file() else [
-                f"{folder}: resource {entry} is a folder without kustomization.yaml"]
+            problems += (
+                kustomization_problems(target)
+                if (target / "kustomization.yaml").is_file()
+                else [f"{folder}: resource {entry} is a folder without kustomization.yaml"]
+            )
         elif not target.is_file():
             problems.append(f"{folder}: resource {entry} does not exist")
     for manifest in sorted(folder.glob("*.yaml")):
@@ -74,8 +77,11 @@ def _selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
 def selector_problems(docs: Iterable[Mapping[str, Any]]) -> list[str]:
     """A workload's selector matches its own pod template, and a PDB selects some workload."""
     docs = list(docs)
-    problems = [f"{_ident(w)}: spec.selector does not match the pod template labels" for w in workloads(docs)
-                if not _selects(w["spec"].get("selector", {}).get("matchLabels", {}), pod_labels(w))]
+    problems = [
+        f"{_ident(w)}: spec.selector does not match the pod template labels"
+        for w in workloads(docs)
+        if not _selects(w["spec"].get("selector", {}).get("matchLabels", {}), pod_labels(w))
+    ]
     for pdb in (d for d in docs if d.get("kind") == "PodDisruptionBudget"):
         selector = pdb["spec"].get("selector", {}).get("matchLabels", {})
         if not any(_selects(selector, pod_labels(w)) for w in workloads(docs)):
@@ -97,8 +103,11 @@ def service_problems(docs: Iterable[Mapping[str, Any]]) -> list[str]:
             problems.append(f"{_ident(svc)}: selector matches no workload's pod labels")
         for port in svc["spec"].get("ports", []):
             target = port.get("targetPort", port.get("port"))
-            problems += [f"{_ident(svc)}: targetPort {target} is not a container port of {_ident(w)}" for w in matched
-                         if not _port_known(target, [p for c in containers(w) for p in c.get("ports", [])])]
+            problems += [
+                f"{_ident(svc)}: targetPort {target} is not a container port of {_ident(w)}"
+                for w in matched
+                if not _port_known(target, [p for c in containers(w) for p in c.get("ports", [])])
+            ]
     return problems
 
 
@@ -107,13 +116,17 @@ def overlap_problems(docs: Iterable[Mapping[str, Any]]) -> list[str]:
     fight over the pods), at most one PDB covers a workload's pods (the eviction API refuses pods with several),
     and at most one HPA scales a workload."""
     docs = list(docs)
-    problems = [f"{_ident(w)}: spec.selector also matches the pods of {_ident(other)}"
-                for w in workloads(docs) for other in workloads(docs)
-                if other is not w and _selects(w["spec"].get("selector", {}).get("matchLabels", {}), pod_labels(other))]
+    problems = [
+        f"{_ident(w)}: spec.selector also matches the pods of {_ident(other)}"
+        for w in workloads(docs)
+        for other in workloads(docs)
+        if other is not w and _selects(w["spec"].get("selector", {}).get("matchLabels", {}), pod_labels(other))
+    ]
     pdbs = [d for d in docs if d.get("kind") == "PodDisruptionBudget"]
     for w in workloads(docs):
-        covering = [_ident(p) for p in pdbs if _selects(p["spec"].get("selector", {}).get("matchLabels", {}),
-                                                        pod_labels(w))]
+        covering = [
+            _ident(p) for p in pdbs if _selects(p["spec"].get("selector", {}).get("matchLabels", {}), pod_labels(w))
+        ]
         if len(covering) > 1:
             problems.append(f"{_ident(w)}: its pods are selected by more than one PodDisruptionBudget: {covering}")
         scalers = [_ident(h) for h in _hpas_of(w, docs)]
@@ -123,9 +136,13 @@ def overlap_problems(docs: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 def _hpas_of(workload: Mapping[str, Any], docs: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [d for d in docs if d.get("kind") == "HorizontalPodAutoscaler"
-            and (d["spec"].get("scaleTargetRef", {}).get("kind"), d["spec"].get("scaleTargetRef", {}).get("name"))
-            == (workload.get("kind"), workload["metadata"].get("name"))]
+    return [
+        d
+        for d in docs
+        if d.get("kind") == "HorizontalPodAutoscaler"
+        and (d["spec"].get("scaleTargetRef", {}).get("kind"), d["spec"].get("scaleTargetRef", {}).get("name"))
+        == (workload.get("kind"), workload["metadata"].get("name"))
+    ]
 
 
 CONSUMES = "kestrel.io/consumes"
@@ -139,22 +156,30 @@ def consumer_scaling_problems(docs: Iterable[Mapping[str, Any]], partitions: Map
     for w in workloads(docs):
         annotation = ((w.get("metadata") or {}).get("annotations") or {}).get(CONSUMES) or ""
         topics = [t.strip() for t in annotation.split(",") if t.strip()]
-        problems += [f"{_ident(w)}: consumes {t}, which is not in the topic catalogue" for t in topics
-                     if t not in partitions]
+        problems += [
+            f"{_ident(w)}: consumes {t}, which is not in the topic catalogue" for t in topics if t not in partitions
+        ]
         ceiling = min((partitions[t] for t in topics if t in partitions), default=None)
         if ceiling is None:
             continue
         counts = [("replicas", w["spec"]["replicas"])] if "replicas" in w["spec"] else []
         counts += [(f"{_ident(h)} maxReplicas", h["spec"].get("maxReplicas", 0)) for h in _hpas_of(w, docs)]
-        problems += [f"{_ident(w)}: {what} {count} exceeds the {ceiling} partitions of {', '.join(topics)}"
-                     for what, count in counts if count > ceiling]
+        problems += [
+            f"{_ident(w)}: {what} {count} exceeds the {ceiling} partitions of {', '.join(topics)}"
+            for what, count in counts
+            if count > ceiling
+        ]
     return problems
 
 
 def image_problems(docs: Iterable[Mapping[str, Any]], kustomization: Mapping[str, Any], image: str) -> list[str]:
     """Every container runs `image` (untagged in the manifests), and the kustomization pins its tag or digest."""
-    problems = [f"{_ident(w)}/{c.get('name')}: image {c.get('image')} is not {image}"
-                for w in workloads(docs) for c in containers(w) if c.get("image") != image]
+    problems = [
+        f"{_ident(w)}/{c.get('name')}: image {c.get('image')} is not {image}"
+        for w in workloads(docs)
+        for c in containers(w)
+        if c.get("image") != image
+    ]
     pins = [i for i in kustomization.get("images") or [] if i.get("name") == image]
     if not any(i.get("newTag") or i.get("digest") for i in pins):
         problems.append(f"kustomization: images does not pin a newTag or digest for {image}")
@@ -163,8 +188,12 @@ def image_problems(docs: Iterable[Mapping[str, Any]], kustomization: Mapping[str
 
 def _env_values(container: Mapping[str, Any], maps: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     """Literal env of a container: its ConfigMaps (envFrom) first, then `env` values, which win."""
-    values = {k: str(v) for s in container.get("envFrom", []) if "configMapRef" in s
-              for k, v in maps.get(s["configMapRef"].get("name"), {}).items()}
+    values = {
+        k: str(v)
+        for s in container.get("envFrom", [])
+        if "configMapRef" in s
+        for k, v in maps.get(s["configMapRef"].get("name"), {}).items()
+    }
     values |= {e["name"]: str(e["value"]) for e in container.get("env", []) if "value" in e}
     return values
 
@@ -180,10 +209,11 @@ def port_setting_problems(docs: Iterable[Mapping[str, Any]], prefix: str) -> lis
             for key, value in _env_values(c, maps).items():
                 if not (key.startswith(prefix) and key.endswith("_PORT")):
                     continue
-                name = key[len(prefix):-len("_PORT")].lower()
+                name = key[len(prefix) : -len("_PORT")].lower()
                 if name in declared and str(declared[name]) != value:
-                    problems.append(f"{_ident(w)}/{c.get('name')}: {key}={value} but container port {name} is "
-                                    f"{declared[name]}")
+                    problems.append(
+                        f"{_ident(w)}/{c.get('name')}: {key}={value} but container port {name} is {declared[name]}"
+                    )
     return problems
 
 
@@ -215,8 +245,12 @@ def _probe_problems(where: str, container: Mapping[str, Any]) -> list[str]:
 
 def _resource_problems(where: str, container: Mapping[str, Any]) -> list[str]:
     resources = container.get("resources") or {}
-    return [f"{where}: resources.{kind}.{res} is not set" for kind in ("requests", "limits")
-            for res in ("cpu", "memory") if not (resources.get(kind) or {}).get(res)]
+    return [
+        f"{where}: resources.{kind}.{res} is not set"
+        for kind in ("requests", "limits")
+        for res in ("cpu", "memory")
+        if not (resources.get(kind) or {}).get(res)
+    ]
 
 
 def _security_problems(where: str, ctx: Mapping[str, Any], pod: Mapping[str, Any]) -> list[str]:
@@ -237,8 +271,11 @@ def reference_problems(docs: Iterable[Mapping[str, Any]]) -> list[str]:
     problems = [p for hpa in docs if hpa.get("kind") == "HorizontalPodAutoscaler" for p in _hpa_problems(hpa, names)]
     for workload in workloads(docs):
         refs = [s["configMapRef"] for c in containers(workload) for s in c.get("envFrom", []) if "configMapRef" in s]
-        problems += [f"{_ident(workload)}: envFrom ConfigMap {ref['name']} does not exist" for ref in refs
-                     if not ref.get("optional") and ("ConfigMap", ref["name"]) not in names]
+        problems += [
+            f"{_ident(workload)}: envFrom ConfigMap {ref['name']} does not exist"
+            for ref in refs
+            if not ref.get("optional") and ("ConfigMap", ref["name"]) not in names
+        ]
     return problems
 
 

@@ -3,12 +3,11 @@
 import copy
 import textwrap
 
-import pytest
-import yaml
-
 import checks
 import compose_checks
 import k8s_checks
+import pytest
+import yaml
 
 GOOD_DOCKERFILE = """\
 # syntax=docker/dockerfile:1
@@ -63,11 +62,14 @@ def test_copy_of_a_missing_or_ignored_path_fails(context):
     assert "excluded by .dockerignore" in checks.dockerfile_copy_problems(context / "Dockerfile", context)[0]
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ('["kestrel-demo"]', '["kestrel-other"]', "not in"),
-    ('ENTRYPOINT ["kestrel-demo"]', "ENTRYPOINT kestrel-demo", "exec-form"),
-    ("--package kestrel-demo", "--package kestrel-other", "uv sync --package"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ('["kestrel-demo"]', '["kestrel-other"]', "not in"),
+        ('ENTRYPOINT ["kestrel-demo"]', "ENTRYPOINT kestrel-demo", "exec-form"),
+        ("--package kestrel-demo", "--package kestrel-other", "uv sync --package"),
+    ],
+)
 def test_entrypoint_not_declared_by_the_package_fails(context, old, new, message):
     rewrite(context / "Dockerfile", old, new)
     assert message in " ".join(checks.entrypoint_problems(context / "Dockerfile", context / "pyproject.toml"))
@@ -80,7 +82,7 @@ def test_root_final_stage_fails(context, user):
 
 
 def test_env_names_of_the_final_stage(context):
-    rewrite(context / "Dockerfile", "USER 10001:10001\n", "ENV A=1 B=\"two words\"\nENV LEGACY value\nUSER 1\n")
+    rewrite(context / "Dockerfile", "USER 10001:10001\n", 'ENV A=1 B="two words"\nENV LEGACY value\nUSER 1\n')
     assert checks.dockerfile_env_names(context / "Dockerfile") == ["A", "B", "LEGACY"]
 
 
@@ -143,12 +145,18 @@ def compose(context):
 
 
 def all_compose_problems(compose, base):
-    return (compose_checks.compose_build_problems(compose, base) + compose_checks.depends_on_problems(compose, base)
-            + compose_checks.mount_problems(compose, base) + compose_checks.healthcheck_problems(compose, ["db"])
-            + compose_checks.host_port_problems(compose) + compose_checks.gpu_profile_problems(compose)
-            + compose_checks.reads_file_problems(compose, base, "job", base / "conf" / "topics.yaml")
-            + checks.env_problems("api", compose_checks.env_names(compose["services"]["api"]), "KESTREL_API_")
-            + compose_checks.address_problems(compose, ["api"]) + compose_checks.triton_problems(compose, base))
+    return (
+        compose_checks.compose_build_problems(compose, base)
+        + compose_checks.depends_on_problems(compose, base)
+        + compose_checks.mount_problems(compose, base)
+        + compose_checks.healthcheck_problems(compose, ["db"])
+        + compose_checks.host_port_problems(compose)
+        + compose_checks.gpu_profile_problems(compose)
+        + compose_checks.reads_file_problems(compose, base, "job", base / "conf" / "topics.yaml")
+        + checks.env_problems("api", compose_checks.env_names(compose["services"]["api"]), "KESTREL_API_")
+        + compose_checks.address_problems(compose, ["api"])
+        + compose_checks.triton_problems(compose, base)
+    )
 
 
 def test_good_compose_passes(compose, context):
@@ -158,13 +166,16 @@ def test_good_compose_passes(compose, context):
     assert compose_checks.triton_models(compose["services"]["gpu"], context)["m"].name == "gpu.pbtxt"
 
 
-@pytest.mark.parametrize("value, hosts", [
-    ("kafka:9092", ["kafka"]),
-    ("k1:9092, k2:9092", ["k1", "k2"]),
-    ("http://schema-registry:8081", ["schema-registry"]),
-    ("rediss://:secret@redis:6380/0", ["redis"]),
-    ("", []),
-])
+@pytest.mark.parametrize(
+    "value, hosts",
+    [
+        ("kafka:9092", ["kafka"]),
+        ("k1:9092, k2:9092", ["k1", "k2"]),
+        ("http://schema-registry:8081", ["schema-registry"]),
+        ("rediss://:secret@redis:6380/0", ["redis"]),
+        ("", []),
+    ],
+)
 def test_address_hosts(value, hosts):
     assert compose_checks.address_hosts(value) == hosts
 
@@ -189,37 +200,49 @@ def broken(compose, path, value):
     return doc
 
 
-@pytest.mark.parametrize("path, value, message", [
-    ("services.db.image", None, "needs `image` or `build`"),
-    ("services.db.image", "postgres", "pin image"),
-    ("services.job.build.dockerfile", "Missing.Dockerfile", "does not exist"),
-    ("version", "3.9", "obsolete"),
-    ("services.api.depends_on.nope", {"condition": "service_started"}, "undefined service"),
-    ("services.db.healthcheck", None, "has no healthcheck"),
-    ("services.job.restart", "unless-stopped", "restarts forever"),
-    ("services.db.profiles", ["extra"], "only runs under a profile"),
-    ("services.db.volumes", ["./missing:/x"], "does not exist"),
-    ("services.db.volumes", ["undeclared:/x"], "not declared"),
-    ("services.db.healthcheck", {"test": ["CMD", "true"], "disable": True}, "needs a healthcheck"),
-    ("services.api.ports", ["5432:80"], "already published"),
-    ("services.gpu.ports", ["127.0.0.1:8001:8001"], "already published"),
-    ("services.api.environment", ["KESTREL_OTHER_PORT=1"], "does not start with"),
-    ("services.gpu.profiles", ["cpu"], "reserves a GPU"),
-    ("services.gpu.deploy", {}, "reserves a GPU"),
-    ("services.job.command", ["apply"], "never tells"),
-    ("services.job.volumes", [], "does not mount"),
-    ("services.api.environment", {"KESTREL_API_DB_URL": "postgres://localhost:5432/x"}, "localhost is not a"),
-    ("services.api.environment", {"KESTREL_API_ADDR": "gpu2:8001"}, "gpu2 is not a"),
-    ("services.gpu.volumes", [], "not a bind-mounted folder"),
-    ("services.gpu.command", ["tritonserver", "--model-repository=/models", "--model-control-mode=explicit"],
-     "loads no model"),
-    ("services.gpu.command", ["tritonserver", "--model-repository=/models", "--model-control-mode=explicit",
-                              "--load-model=nope"], "nope, which is"),
-    ("services.gpu.command", ["tritonserver", "--model-repository=/models", "--model-config-name=h100"],
-     "no model has configs/h100.pbtxt"),
-    ("services.gpu.command", ["tritonserver", "--model-repository=/models"], "loads no KIND_GPU"),
-    ("services.gpu.deploy", {}, "without a GPU reserved"),
-])
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        ("services.db.image", None, "needs `image` or `build`"),
+        ("services.db.image", "postgres", "pin image"),
+        ("services.job.build.dockerfile", "Missing.Dockerfile", "does not exist"),
+        ("version", "3.9", "obsolete"),
+        ("services.api.depends_on.nope", {"condition": "service_started"}, "undefined service"),
+        ("services.db.healthcheck", None, "has no healthcheck"),
+        ("services.job.restart", "unless-stopped", "restarts forever"),
+        ("services.db.profiles", ["extra"], "only runs under a profile"),
+        ("services.db.volumes", ["./missing:/x"], "does not exist"),
+        ("services.db.volumes", ["undeclared:/x"], "not declared"),
+        ("services.db.healthcheck", {"test": ["CMD", "true"], "disable": True}, "needs a healthcheck"),
+        ("services.api.ports", ["5432:80"], "already published"),
+        ("services.gpu.ports", ["127.0.0.1:8001:8001"], "already published"),
+        ("services.api.environment", ["KESTREL_OTHER_PORT=1"], "does not start with"),
+        ("services.gpu.profiles", ["cpu"], "reserves a GPU"),
+        ("services.gpu.deploy", {}, "reserves a GPU"),
+        ("services.job.command", ["apply"], "never tells"),
+        ("services.job.volumes", [], "does not mount"),
+        ("services.api.environment", {"KESTREL_API_DB_URL": "postgres://localhost:5432/x"}, "localhost is not a"),
+        ("services.api.environment", {"KESTREL_API_ADDR": "gpu2:8001"}, "gpu2 is not a"),
+        ("services.gpu.volumes", [], "not a bind-mounted folder"),
+        (
+            "services.gpu.command",
+            ["tritonserver", "--model-repository=/models", "--model-control-mode=explicit"],
+            "loads no model",
+        ),
+        (
+            "services.gpu.command",
+            ["tritonserver", "--model-repository=/models", "--model-control-mode=explicit", "--load-model=nope"],
+            "nope, which is",
+        ),
+        (
+            "services.gpu.command",
+            ["tritonserver", "--model-repository=/models", "--model-config-name=h100"],
+            "no model has configs/h100.pbtxt",
+        ),
+        ("services.gpu.command", ["tritonserver", "--model-repository=/models"], "loads no KIND_GPU"),
+        ("services.gpu.deploy", {}, "without a GPU reserved"),
+    ],
+)
 def test_broken_compose_fails(compose, context, path, value, message):
     problems = all_compose_problems(broken(compose, path, value), context)
     assert any(message in p for p in problems), problems
@@ -296,17 +319,26 @@ KUSTOMIZATION = {"images": [{"name": "kestrel/demo", "newTag": "0.1.0"}]}
 
 
 def all_k8s_problems(docs):
-    return (k8s_checks.metadata_problems(docs) + k8s_checks.selector_problems(docs) + k8s_checks.service_problems(docs)
-            + k8s_checks.container_problems(docs) + k8s_checks.reference_problems(docs)
-            + k8s_checks.overlap_problems(docs) + k8s_checks.consumer_scaling_problems(docs, {"demo.v1": 4})
-            + k8s_checks.port_setting_problems(docs, "KESTREL_DEMO_")
-            + k8s_checks.image_problems(docs, KUSTOMIZATION, "kestrel/demo"))
+    return (
+        k8s_checks.metadata_problems(docs)
+        + k8s_checks.selector_problems(docs)
+        + k8s_checks.service_problems(docs)
+        + k8s_checks.container_problems(docs)
+        + k8s_checks.reference_problems(docs)
+        + k8s_checks.overlap_problems(docs)
+        + k8s_checks.consumer_scaling_problems(docs, {"demo.v1": 4})
+        + k8s_checks.port_setting_problems(docs, "KESTREL_DEMO_")
+        + k8s_checks.image_problems(docs, KUSTOMIZATION, "kestrel/demo")
+    )
 
 
 def test_good_manifests_pass(manifests):
     assert all_k8s_problems(manifests) == []
-    assert k8s_checks.container_env_names(manifests) == ["KESTREL_DEMO_TOKEN", "KESTREL_DEMO_PORT",
-                                                         "KESTREL_DEMO_GRPC_PORT"]
+    assert k8s_checks.container_env_names(manifests) == [
+        "KESTREL_DEMO_TOKEN",
+        "KESTREL_DEMO_PORT",
+        "KESTREL_DEMO_GRPC_PORT",
+    ]
 
 
 def test_an_unpinned_image_fails(manifests):
@@ -364,10 +396,14 @@ BREAKAGES = {
     "two hpas": (lambda d: add_copy(d, "HorizontalPodAutoscaler", "demo-2"), "more than one HorizontalPodAutoscaler"),
     "consumer hpa": (lambda d: hpa(d)["spec"].update(maxReplicas=5), "maxReplicas 5 exceeds the 4 partitions"),
     "consumer replicas": (lambda d: kind(d, "Deployment")["spec"].update(replicas=8), "replicas 8 exceeds"),
-    "topic": (lambda d: kind(d, "Deployment")["metadata"]["annotations"].update({"kestrel.io/consumes": "x.v1"}),
-              "x.v1, which is not in the topic catalogue"),
-    "port setting": (lambda d: kind(d, "ConfigMap")["data"].update(KESTREL_DEMO_GRPC_PORT="50052"),
-                     "container port grpc is 50051"),
+    "topic": (
+        lambda d: kind(d, "Deployment")["metadata"]["annotations"].update({"kestrel.io/consumes": "x.v1"}),
+        "x.v1, which is not in the topic catalogue",
+    ),
+    "port setting": (
+        lambda d: kind(d, "ConfigMap")["data"].update(KESTREL_DEMO_GRPC_PORT="50052"),
+        "container port grpc is 50051",
+    ),
     "image": (lambda d: container(d).update(image="kestrel/other"), "image kestrel/other is not kestrel/demo"),
 }
 
@@ -395,11 +431,14 @@ def test_good_kustomization_passes(kustomize_tree):
     assert len(k8s_checks.kustomize_manifests(kustomize_tree)) == 6
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda root: (root / "ns.yaml").unlink(), "ns.yaml does not exist"),
-    (lambda root: (root / "app" / "kustomization.yaml").unlink(), "without kustomization.yaml"),
-    (lambda root: (root / "app" / "extra.yaml").write_text("kind: X\n"), "extra.yaml is not listed"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda root: (root / "ns.yaml").unlink(), "ns.yaml does not exist"),
+        (lambda root: (root / "app" / "kustomization.yaml").unlink(), "without kustomization.yaml"),
+        (lambda root: (root / "app" / "extra.yaml").write_text("kind: X\n"), "extra.yaml is not listed"),
+    ],
+)
 def test_broken_kustomization_fails(kustomize_tree, edit, message):
     edit(kustomize_tree)
     assert any(message in p for p in k8s_checks.kustomization_problems(kustomize_tree))

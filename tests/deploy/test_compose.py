@@ -4,7 +4,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from checks import (
     COMPOSE_FILE,
     DEPLOYABLES,
@@ -85,8 +84,12 @@ def test_triton_servers_load_models_of_the_repository(compose):
 def test_gpu_profile_runs_a_model_on_the_gpu(compose):
     gpu = [name for name, svc in services(compose).items() if "gpu" in (svc.get("profiles") or []) and is_triton(svc)]
     assert gpu, "no tritonserver service in the gpu profile"
-    assert [m for name in gpu for m, config in triton_models(services(compose)[name], BASE).items()
-            if "kind: KIND_GPU" in config.read_text()], "the gpu profile's Triton runs no model on the GPU"
+    assert [
+        m
+        for name in gpu
+        for m, config in triton_models(services(compose)[name], BASE).items()
+        if "kind: KIND_GPU" in config.read_text()
+    ], "the gpu profile's Triton runs no model on the GPU"
 
 
 def roles(compose, deployable):
@@ -155,6 +158,10 @@ def _compose_cli() -> bool:
 @pytest.mark.skipif(not _compose_cli(), reason="the docker compose plugin is not installed")
 def test_docker_compose_config_accepts_the_file():
     for profiles in ([], ["--profile", "gpu", "--profile", "sim"]):
-        result = subprocess.run(["docker", "compose", "-f", str(COMPOSE_FILE), *profiles, "config", "--quiet"],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            ["docker", "compose", "-f", str(COMPOSE_FILE), *profiles, "config", "--quiet"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 0, result.stderr

@@ -1,7 +1,6 @@
 """Every image builds from paths that exist and starts the console script its package declares."""
 
 import pytest
-
 from checks import (
     DEPLOYABLES,
     REPO_ROOT,

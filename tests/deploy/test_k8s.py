@@ -4,7 +4,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from checks import (
     DEPLOYABLES,
     K8S_ROOT,
@@ -47,8 +46,12 @@ def test_kustomizations_list_existing_files_and_nothing_is_left_out():
 
 
 def test_every_manifest_parses_with_identity_and_namespace():
-    docs = [d for path in sorted(K8S_ROOT.rglob("*.yaml")) if path.name != "kustomization.yaml"
-            for d in load_documents(path)]
+    docs = [
+        d
+        for path in sorted(K8S_ROOT.rglob("*.yaml"))
+        if path.name != "kustomization.yaml"
+        for d in load_documents(path)
+    ]
     assert docs
     assert metadata_problems(docs) == []
 

@@ -28,7 +28,12 @@ def states(draw: st.DrawFn) -> EntityState:
 def test_round_trip(state: EntityState) -> None:
     back = unpack_state(pack_state(state), 1, 2)
     assert (back.watermark, back.offset, back.times, back.numeric, back.categorical) == (
-        state.watermark, state.offset, state.times, state.numeric, state.categorical)
+        state.watermark,
+        state.offset,
+        state.times,
+        state.numeric,
+        state.categorical,
+    )
     assert packed_watermark(pack_state(state)) == state.watermark
 
 
@@ -44,6 +49,6 @@ def test_layout_mismatch_and_truncation_are_errors() -> None:
         unpack_state(data[:-3], 1, 2)
     strings = len(data) - len("a\x1fb\x1fc\x1fd") - 1
     with pytest.raises(StateDecodeError, match="encoding"):
-        unpack_state(data[:strings] + b"\x07" + data[strings + 1:], 1, 2)
+        unpack_state(data[:strings] + b"\x07" + data[strings + 1 :], 1, 2)
     with pytest.raises(StateDecodeError, match="header"):
         packed_watermark(b"\x01")

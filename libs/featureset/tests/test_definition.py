@@ -63,8 +63,16 @@ def test_changing_a_definition_without_a_version_bump_fails(tmp_path: Path) -> N
 
 def test_a_bumped_version_with_its_fingerprint_loads(tmp_path: Path) -> None:
     doc = card_document()
-    doc["features"].append({"name": "amount_min_24h", "dtype": "float", "default": 0.0, "source": "amount",
-                            "aggregation": "min", "window_s": 86400})
+    doc["features"].append(
+        {
+            "name": "amount_min_24h",
+            "dtype": "float",
+            "default": 0.0,
+            "source": "amount",
+            "aggregation": "min",
+            "window_s": 86400,
+        }
+    )
     fingerprint = parse_feature_set(doc).fingerprint()
     doc["version"] = 2
     doc["fingerprints"][2] = fingerprint
@@ -94,16 +102,25 @@ def test_fingerprint_covers_order_and_set_level_settings() -> None:
     assert parse_feature_set({**doc, "allowed_lateness_s": 1}).fingerprint() != base
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"aggregation": "median"}, "unknown aggregation"),
-    ({"aggregation": "sum", "window_s": None}, "needs a positive window_s"),
-    ({"aggregation": "value", "window_s": 60}, "takes no window_s"),
-    ({"name": "bad name"}, "identifier"),
-    ({"dtype": "string"}, "dtype"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"aggregation": "median"}, "unknown aggregation"),
+        ({"aggregation": "sum", "window_s": None}, "needs a positive window_s"),
+        ({"aggregation": "value", "window_s": 60}, "takes no window_s"),
+        ({"name": "bad name"}, "identifier"),
+        ({"dtype": "string"}, "dtype"),
+    ],
+)
 def test_bad_specs_name_the_feature_and_the_problem(change: dict, message: str) -> None:
-    spec = {"name": "f", "dtype": "float", "default": 0.0, "source": "amount", "aggregation": "value",
-            "window_s": None} | change
+    spec = {
+        "name": "f",
+        "dtype": "float",
+        "default": 0.0,
+        "source": "amount",
+        "aggregation": "value",
+        "window_s": None,
+    } | change
     with pytest.raises(FeatureDefinitionError, match=message):
         FeatureSpec(**spec)
 

@@ -24,10 +24,17 @@ def arrivals(draw: st.DrawFn) -> list[dict]:
     clock, events = T0, []
     for i in range(draw(st.integers(1, 60))):
         clock += draw(STEP_MS)
-        events.append(event(clock - draw(BEHIND_MS), draw(AMOUNT), entity=draw(st.sampled_from(["a", "b"])),
-                            merchant=draw(st.sampled_from(["m1", "m2", "m3"])),
-                            country=draw(st.sampled_from(["DE", "FR"])),
-                            channel=draw(st.sampled_from(["pos", "ecommerce"])), event_id=f"e{i}"))
+        events.append(
+            event(
+                clock - draw(BEHIND_MS),
+                draw(AMOUNT),
+                entity=draw(st.sampled_from(["a", "b"])),
+                merchant=draw(st.sampled_from(["m1", "m2", "m3"])),
+                country=draw(st.sampled_from(["DE", "FR"])),
+                channel=draw(st.sampled_from(["pos", "ecommerce"])),
+                event_id=f"e{i}",
+            )
+        )
     return events
 
 
@@ -52,8 +59,17 @@ def test_stream_equals_offline(card: FeatureSet, events: list[dict]) -> None:
 
 
 def test_unusable_events_are_rejected_by_both(card: FeatureSet) -> None:
-    events = [event(T0, 1.0), event(T0 + 1, float("nan")), event(T0 + 2, 2.0), event(T0 + 3) | {"country": None},
-              event(T0 + 4) | {"event_time": 4.5}, event(T0 + 5, 3.0)]
-    assert [v is None for v in stream(card, events)] == [v is None for v in compute(events, card)] == [
-        False, True, False, True, True, False]
+    events = [
+        event(T0, 1.0),
+        event(T0 + 1, float("nan")),
+        event(T0 + 2, 2.0),
+        event(T0 + 3) | {"country": None},
+        event(T0 + 4) | {"event_time": 4.5},
+        event(T0 + 5, 3.0),
+    ]
+    assert (
+        [v is None for v in stream(card, events)]
+        == [v is None for v in compute(events, card)]
+        == [False, True, False, True, True, False]
+    )
     assert compute(events, card)[5][card.index["txn_count_1m"]] == 3

@@ -16,22 +16,55 @@ from kestrel.featureset.request import RequestFeatures
 
 T0 = 1_700_000_000_000 + 7 * 3_600_000 + 123
 S, M, H, D = 1000, 60_000, 3_600_000, 86_400_000
-CATEGORICAL = ("merchant_distinct_1h", "merchant_distinct_24h", "country_distinct_1h", "country_distinct_24h",
-               "mcc_distinct_24h", "merchant_new_24h", "country_new_24h", "channel_new_24h")
+CATEGORICAL = (
+    "merchant_distinct_1h",
+    "merchant_distinct_24h",
+    "country_distinct_1h",
+    "country_distinct_24h",
+    "mcc_distinct_24h",
+    "merchant_new_24h",
+    "country_new_24h",
+    "channel_new_24h",
+)
 
 
-def event(t: int, amount: float, i: int = 0, merchant: str = "m1", country: str = "DE",
-          channel: str = "pos", mcc: str = "5411") -> dict[str, Any]:
-    return {"event_id": f"e{i}", "entity_id": "card-1", "event_time": int(t), "amount": float(amount),
-            "currency": "EUR", "merchant_id": merchant, "merchant_category": mcc, "country": country,
-            "channel": channel, "attributes": {}}
+def event(
+    t: int,
+    amount: float,
+    i: int = 0,
+    merchant: str = "m1",
+    country: str = "DE",
+    channel: str = "pos",
+    mcc: str = "5411",
+) -> dict[str, Any]:
+    return {
+        "event_id": f"e{i}",
+        "entity_id": "card-1",
+        "event_time": int(t),
+        "amount": float(amount),
+        "currency": "EUR",
+        "merchant_id": merchant,
+        "merchant_category": mcc,
+        "country": country,
+        "channel": channel,
+        "attributes": {},
+    }
 
 
 def card_events(offsets_ms: list[int], amounts: list[float]) -> list[dict[str, Any]]:
     """One card's payments in time order, cycling merchants, countries and channels."""
-    return [event(T0 + dt, a, i, merchant=f"m{i % 3}", country=("DE", "FR")[i % 5 == 4],
-                  channel=("pos", "ecommerce")[i % 2], mcc=f"54{i % 4}")
-            for i, (dt, a) in enumerate(zip(offsets_ms, amounts))]
+    return [
+        event(
+            T0 + dt,
+            a,
+            i,
+            merchant=f"m{i % 3}",
+            country=("DE", "FR")[i % 5 == 4],
+            channel=("pos", "ecommerce")[i % 2],
+            mcc=f"54{i % 4}",
+        )
+        for i, (dt, a) in enumerate(zip(offsets_ms, amounts))
+    ]
 
 
 def offline(fs: FeatureSet, events: list[dict[str, Any]]) -> np.ndarray:
@@ -78,13 +111,23 @@ def columns(card: FeatureSet, names: list[str]) -> list[int]:
 
 
 # Bursts shorter than 1m, an hour or more apart (a day apart across the 24h gap): nothing ever expires part-way.
-CLEAN_OFFSETS = [0, 10 * S, 25 * S, 40 * S, 59 * S,                 # burst: 1m, 1h, 24h advance
-                 2 * H, 2 * H + 30 * S, 2 * H + 50 * S,             # > 1h gap: 1m and 1h alone, 24h advances
-                 5 * H, 5 * H,                                      # same millisecond twice
-                 5 * H + 61 * M, 5 * H + 61 * M + 1,                # 61 min later, then 1 ms later
-                 5 * H + 61 * M + 1 + 25 * H,                       # > 24h gap: every window alone
-                 5 * H + 61 * M + 1 + 25 * H + 20 * S,
-                 5 * H + 61 * M + 1 + 25 * H + 30 * S]
+CLEAN_OFFSETS = [
+    0,
+    10 * S,
+    25 * S,
+    40 * S,
+    59 * S,  # burst: 1m, 1h, 24h advance
+    2 * H,
+    2 * H + 30 * S,
+    2 * H + 50 * S,  # > 1h gap: 1m and 1h alone, 24h advances
+    5 * H,
+    5 * H,  # same millisecond twice
+    5 * H + 61 * M,
+    5 * H + 61 * M + 1,  # 61 min later, then 1 ms later
+    5 * H + 61 * M + 1 + 25 * H,  # > 24h gap: every window alone
+    5 * H + 61 * M + 1 + 25 * H + 20 * S,
+    5 * H + 61 * M + 1 + 25 * H + 30 * S,
+]
 CLEAN_AMOUNTS = [12.5, 3.99, 250.0, 250.0, 0.0, 80.0, 1200.0, 15.25, 15.25, 15.25, 999.99, 1.0, 42.0, 42.0, 7.5]
 
 
@@ -94,8 +137,10 @@ def test_parity_on_a_card_where_no_event_expires_part_way(card: FeatureSet, rf: 
     assert clean(card, events).all()  # the construction holds, so every exact feature must match everywhere
     merged = chain(rf, events, vectors)
     exact = columns(card, rf.exact)
-    bad = [(k + 1, card.names[j], merged[k, j], vectors[k + 1, j])
-           for k, j in zip(*np.nonzero(~close(merged[:, exact], vectors[1:, exact])))]
+    bad = [
+        (k + 1, card.names[j], merged[k, j], vectors[k + 1, j])
+        for k, j in zip(*np.nonzero(~close(merged[:, exact], vectors[1:, exact])))
+    ]
     assert not bad
     gaps = np.diff([e["event_time"] for e in events])
     for w in (M, H, D):  # both rules of every window are exercised
@@ -105,15 +150,19 @@ def test_parity_on_a_card_where_no_event_expires_part_way(card: FeatureSet, rf: 
     assert (vectors[1:, card.index["amount_rel_mean_24h"]] != 1).sum() >= 5
 
 
-@pytest.mark.parametrize(("amounts", "rel", "z"), [
-    ([0.1, 0.1, 0.1, 0.1, 7.0], 70.0, None),           # float noise (std ~1e-17) is no spread
-    ([0.5, 0.5 + 1.5e-9, 2.0], 2.0 / (0.5 + 0.75e-9), None),  # spread under FLAT_SPREAD x max(1, mean)
-    ([0.0, 0.0, 3.0], None, None),                     # zero prior mean: ratio and zscore at their defaults
-    ([0.0, 0.0002, 5.0], 50_000.0, (5.0 - 0.0001) / 0.0001),  # a tiny mean still divides
-    ([40.0, 9.0], 9.0 / 40.0, None),                   # one prior payment: no zscore
-])
-def test_prior_edges_follow_offline(card: FeatureSet, rf: RequestFeatures, amounts: list[float],
-                                    rel: float | None, z: float | None) -> None:
+@pytest.mark.parametrize(
+    ("amounts", "rel", "z"),
+    [
+        ([0.1, 0.1, 0.1, 0.1, 7.0], 70.0, None),  # float noise (std ~1e-17) is no spread
+        ([0.5, 0.5 + 1.5e-9, 2.0], 2.0 / (0.5 + 0.75e-9), None),  # spread under FLAT_SPREAD x max(1, mean)
+        ([0.0, 0.0, 3.0], None, None),  # zero prior mean: ratio and zscore at their defaults
+        ([0.0, 0.0002, 5.0], 50_000.0, (5.0 - 0.0001) / 0.0001),  # a tiny mean still divides
+        ([40.0, 9.0], 9.0 / 40.0, None),  # one prior payment: no zscore
+    ],
+)
+def test_prior_edges_follow_offline(
+    card: FeatureSet, rf: RequestFeatures, amounts: list[float], rel: float | None, z: float | None
+) -> None:
     events = card_events([i * S for i in range(len(amounts))], amounts)
     vectors = offline(card, events)
     merged = chain(rf, events, vectors)
@@ -158,8 +207,13 @@ def test_first_event_equals_offline_on_every_feature(card: FeatureSet, rf: Reque
     events = [event(T0 + 13 * H, 77.7, 0), event(T0 + 40 * H, 0.0, 1, merchant="m9", country="US")]
     truth = np.array([offline(card, [e])[0] for e in events])
     stored = np.tile(np.array(card.defaults), (2, 1))
-    merged = rf.merge(stored, np.zeros(2, dtype=bool), np.full(2, 123, dtype=np.int64),
-                      np.array([77.7, 0.0]), np.array([T0 + 13 * H, T0 + 40 * H], dtype=np.int64))
+    merged = rf.merge(
+        stored,
+        np.zeros(2, dtype=bool),
+        np.full(2, 123, dtype=np.int64),
+        np.array([77.7, 0.0]),
+        np.array([T0 + 13 * H, T0 + 40 * H], dtype=np.int64),
+    )
     assert np.array_equal(merged, truth)
     assert merged[0, card.index["merchant_new_24h"]] == 1.0 and merged[0, card.index["txn_count_24h"]] == 1.0
 
@@ -169,9 +223,14 @@ def test_rows_already_including_the_event_come_back_as_stored(card: FeatureSet, 
     vectors = offline(card, events)
     stored = vectors[[1, 1]].copy()
     before = stored.copy()
-    merged = rf.merge(stored, np.ones(2, dtype=bool), np.full(2, T0 + 10 * S, dtype=np.int64),
-                      np.array([20.0, 30.0]), np.array([T0 + 10 * S, T0 + 20 * S], dtype=np.int64),
-                      included=np.array([True, False]))
+    merged = rf.merge(
+        stored,
+        np.ones(2, dtype=bool),
+        np.full(2, T0 + 10 * S, dtype=np.int64),
+        np.array([20.0, 30.0]),
+        np.array([T0 + 10 * S, T0 + 20 * S], dtype=np.int64),
+        included=np.array([True, False]),
+    )
     assert np.array_equal(merged[0], vectors[1])
     assert close(merged[1, columns(card, rf.exact)], vectors[2, columns(card, rf.exact)]).all()
     assert np.array_equal(stored, before) and merged is not stored
@@ -183,8 +242,12 @@ def test_late_event_keeps_windows_and_takes_event_level_features(card: FeatureSe
     t = T0 + 20 * S - 4 * M - 59 * M  # 63 minutes behind: another UTC hour
     (merged,) = rf.merge(stored, np.array([True]), np.array([T0 + 20 * S]), np.array([45.0]), np.array([t]))
     mean, std = stored[0, card.index["amount_mean_24h"]], stored[0, card.index["amount_std_24h"]]
-    event_level = {"amount": 45.0, "hour_of_day": float((t // H) % 24), "amount_rel_mean_24h": 45.0 / mean,
-                   "amount_zscore_24h": (45.0 - mean) / std}
+    event_level = {
+        "amount": 45.0,
+        "hour_of_day": float((t // H) % 24),
+        "amount_rel_mean_24h": 45.0 / mean,
+        "amount_zscore_24h": (45.0 - mean) / std,
+    }
     for name, value in event_level.items():
         assert merged[card.index[name]] == pytest.approx(value, rel=1e-12), name
     assert merged[card.index["hour_of_day"]] != stored[0, card.index["hour_of_day"]]
@@ -196,8 +259,9 @@ def test_contract_shape_dtype_and_lists(card: FeatureSet, rf: RequestFeatures) -
     assert sorted(rf.exact + rf.approximate) == sorted(card.names) and not set(rf.exact) & set(rf.approximate)
     assert rf.exact == [n for n in card.names if n in rf.exact]  # definition order
     assert rf.approximate == list(CATEGORICAL) and rf.source == "amount"
-    empty = rf.merge(np.empty((0, len(card.names))), np.empty(0, bool), np.empty(0, np.int64), np.empty(0),
-                     np.empty(0, np.int64))
+    empty = rf.merge(
+        np.empty((0, len(card.names))), np.empty(0, bool), np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
+    )
     assert empty.shape == (0, len(card.names)) and empty.dtype == np.float64
     stored = np.tile(np.array(card.defaults), (3, 1))
     out = rf.merge(stored, np.zeros(3, bool), np.zeros(3, np.int64), np.array([1, 2, 3]), np.full(3, T0))
@@ -213,8 +277,9 @@ AMOUNT = st.one_of(st.sampled_from([0.0, 0.01, 10.0, 10.0, 99.99]), st.integers(
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(GAP_MS, AMOUNT), min_size=2, max_size=14))
-def test_exact_features_match_offline_wherever_nothing_expired(card: FeatureSet, rf: RequestFeatures,
-                                                               steps: list[tuple[int, float]]) -> None:
+def test_exact_features_match_offline_wherever_nothing_expired(
+    card: FeatureSet, rf: RequestFeatures, steps: list[tuple[int, float]]
+) -> None:
     offsets = np.cumsum([gap for gap, _ in steps]).tolist()
     events = card_events(offsets, [a for _, a in steps])
     vectors = offline(card, events)
@@ -226,16 +291,20 @@ def test_exact_features_match_offline_wherever_nothing_expired(card: FeatureSet,
 
 def _custom() -> FeatureSet:
     spec = FeatureSpec
-    return FeatureSet("custom", 1, (
-        spec("amount", "float", 0.0, "amount", "value"),
-        spec("n_10m", "int", 0.0, "merchant_id", "count", 600),  # counts events whatever field it names
-        spec("min_10m", "float", 0.0, "amount", "min", 600),
-        spec("mean_10m", "float", 0.0, "amount", "mean", 600),
-        spec("std_1h", "float", 0.0, "amount", "std", 3600),       # no 1h count: cannot be advanced
-        spec("mean_1h_nocount", "float", 0.0, "amount", "mean", 3600),
-        spec("z_1h", "float", -5.0, "amount", "zscore", 3600),     # exact: reads the stored 1h mean and std
-        spec("rel_10m", "float", 1.0, "amount", "ratio_to_mean", 600),
-    ))
+    return FeatureSet(
+        "custom",
+        1,
+        (
+            spec("amount", "float", 0.0, "amount", "value"),
+            spec("n_10m", "int", 0.0, "merchant_id", "count", 600),  # counts events whatever field it names
+            spec("min_10m", "float", 0.0, "amount", "min", 600),
+            spec("mean_10m", "float", 0.0, "amount", "mean", 600),
+            spec("std_1h", "float", 0.0, "amount", "std", 3600),  # no 1h count: cannot be advanced
+            spec("mean_1h_nocount", "float", 0.0, "amount", "mean", 3600),
+            spec("z_1h", "float", -5.0, "amount", "zscore", 3600),  # exact: reads the stored 1h mean and std
+            spec("rel_10m", "float", 1.0, "amount", "ratio_to_mean", 600),
+        ),
+    )
 
 
 def test_siblings_decide_what_is_exact() -> None:
@@ -254,17 +323,26 @@ def test_siblings_decide_what_is_exact() -> None:
 
 
 def test_a_zscore_without_its_std_takes_its_default_inside_the_window() -> None:
-    fs = FeatureSet("z", 1, (FeatureSpec("m", "float", 0.0, "amount", "mean", 60),
-                             FeatureSpec("z", "float", -5.0, "amount", "zscore", 60)))
+    fs = FeatureSet(
+        "z",
+        1,
+        (FeatureSpec("m", "float", 0.0, "amount", "mean", 60), FeatureSpec("z", "float", -5.0, "amount", "zscore", 60)),
+    )
     rf = RequestFeatures(fs)
     assert rf.approximate == ["m", "z"]
-    out = rf.merge(np.array([[10.0, 3.0], [10.0, 3.0]]), np.array([True, True]), np.array([T0, T0]),
-                   np.array([20.0, 20.0]), np.array([T0 + 1, T0 + M]))
+    out = rf.merge(
+        np.array([[10.0, 3.0], [10.0, 3.0]]),
+        np.array([True, True]),
+        np.array([T0, T0]),
+        np.array([20.0, 20.0]),
+        np.array([T0 + 1, T0 + M]),
+    )
     assert out.tolist() == [[10.0, -5.0], [20.0, -5.0]]
 
 
 def test_more_than_one_numeric_source_is_refused() -> None:
-    fs = FeatureSet("two", 1, (FeatureSpec("a", "float", 0.0, "amount", "value"),
-                               FeatureSpec("b", "float", 0.0, "fee", "sum", 60)))
+    fs = FeatureSet(
+        "two", 1, (FeatureSpec("a", "float", 0.0, "amount", "value"), FeatureSpec("b", "float", 0.0, "fee", "sum", 60))
+    )
     with pytest.raises(FeatureDefinitionError, match="amount, fee"):
         RequestFeatures(fs)

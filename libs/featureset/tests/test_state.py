@@ -58,8 +58,9 @@ def test_equal_amounts_have_zero_spread_and_default_zscore(computer: FeatureComp
 
 
 def test_out_of_order_event_counts_for_later_events_not_earlier_ones(computer: FeatureComputer) -> None:
-    a, b, late_arrival, c = run(computer, [event(T0, 1.0), event(T0 + 10_000, 2.0), event(T0 + 5_000, 4.0),
-                                          event(T0 + 20_000, 8.0)])
+    a, b, late_arrival, c = run(
+        computer, [event(T0, 1.0), event(T0 + 10_000, 2.0), event(T0 + 5_000, 4.0), event(T0 + 20_000, 8.0)]
+    )
     assert b["txn_count_1m"] == 2  # the T0+5s event had not arrived yet
     assert late_arrival["txn_count_1m"] == 2 and late_arrival["amount_sum_1m"] == 5.0  # sees T0, not T0+10s
     assert late_arrival["seconds_since_prev"] == 5.0
@@ -68,8 +69,9 @@ def test_out_of_order_event_counts_for_later_events_not_earlier_ones(computer: F
 
 def test_events_beyond_the_allowed_lateness_are_rejected(computer: FeatureComputer, card: FeatureSet) -> None:
     lateness = card.allowed_lateness_s * 1000
-    _, on_edge, too_late, after = run(computer, [event(T0 + lateness, 1.0), event(T0, 2.0), event(T0 - 1, 4.0),
-                                                 event(T0 + lateness + 1, 8.0)])
+    _, on_edge, too_late, after = run(
+        computer, [event(T0 + lateness, 1.0), event(T0, 2.0), event(T0 - 1, 4.0), event(T0 + lateness + 1, 8.0)]
+    )
     assert isinstance(on_edge, dict) and isinstance(too_late, Late)
     assert too_late.reason.startswith(f"late event: {lateness + 1} ms behind")
     assert f"allowed lateness {lateness} ms" in too_late.reason
@@ -93,22 +95,30 @@ def test_state_keeps_only_what_future_windows_can_see(computer: FeatureComputer,
 
 
 def test_entities_are_bounded_and_truncation_counted(card: FeatureSet) -> None:
-    doc = {"name": "small", "version": 1, "max_events_per_entity": 3,
-           "features": [{"name": "n", "dtype": "int", "default": 0, "source": "event_id", "aggregation": "count",
-                         "window_s": 60}]}
+    doc = {
+        "name": "small",
+        "version": 1,
+        "max_events_per_entity": 3,
+        "features": [
+            {"name": "n", "dtype": "int", "default": 0, "source": "event_id", "aggregation": "count", "window_s": 60}
+        ],
+    }
     computer = FeatureComputer(parse_feature_set(doc))
     state = computer.new_state()
     counts = [computer.update(state, event(T0 + i))[0] for i in range(5)]
     assert counts == [1, 2, 3, 4, 4] and len(state) == 3 and computer.truncated == 2
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    ({"amount": float("nan")}, "non-finite or mistyped amount"),
-    ({"amount": float("inf")}, "mistyped amount"),
-    ({"amount": "12"}, "mistyped amount"),
-    ({"country": None}, "mistyped country"),
-    ({"event_time": 1.5}, "integer milliseconds"),
-])
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"amount": float("nan")}, "non-finite or mistyped amount"),
+        ({"amount": float("inf")}, "mistyped amount"),
+        ({"amount": "12"}, "mistyped amount"),
+        ({"country": None}, "mistyped country"),
+        ({"event_time": 1.5}, "integer milliseconds"),
+    ],
+)
 def test_unusable_events_are_named(computer: FeatureComputer, change: dict, reason: str) -> None:
     assert reason in computer.invalid(event(T0) | change)
     assert computer.invalid(event(T0)) is None

@@ -15,15 +15,29 @@ SERDE = AvroSerde(FileSchemaRegistry(), "t-value", load_schema("feature_vector")
 LONG = st.integers(-(2**63), 2**63 - 1)
 
 
-@given(names=st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=40, unique=True),
-       data=st.data(), entity=st.text(max_size=30), event_id=st.text(max_size=40), event_time=LONG, at=LONG)
-def test_bytes_match_fastavro(names: list[str], data: st.DataObject, entity: str, event_id: str,
-                              event_time: int, at: int) -> None:
+@given(
+    names=st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=40, unique=True),
+    data=st.data(),
+    entity=st.text(max_size=30),
+    event_id=st.text(max_size=40),
+    event_time=LONG,
+    at=LONG,
+)
+def test_bytes_match_fastavro(
+    names: list[str], data: st.DataObject, entity: str, event_id: str, event_time: int, at: int
+) -> None:
     values = data.draw(st.lists(st.floats(allow_nan=False), min_size=len(names), max_size=len(names)))
     encoded = VectorEncoder(SERDE, names, "card.v9").encode(entity, event_id, event_time, values, at)
-    expected = SERDE.serialize({"entity_id": entity, "event_id": event_id, "event_time": event_time,
-                                "feature_set_version": "card.v9", "features": dict(zip(names, values)),
-                                "computed_at": at})
+    expected = SERDE.serialize(
+        {
+            "entity_id": entity,
+            "event_id": event_id,
+            "event_time": event_time,
+            "feature_set_version": "card.v9",
+            "features": dict(zip(names, values)),
+            "computed_at": at,
+        }
+    )
     assert encoded == expected
     assert SERDE.deserialize(encoded)["features"] == dict(zip(names, values))
 
@@ -48,27 +62,60 @@ PREDICTIONS = AvroSerde(FileSchemaRegistry(), "t-predictions", load_schema("pred
 TEXT = st.text(max_size=30)
 
 
-@given(names=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=30, unique=True), data=st.data(),
-       ids=st.tuples(TEXT, TEXT, TEXT), times=st.tuples(LONG, LONG, LONG, LONG),
-       flags=st.lists(TEXT, max_size=4), decision=st.booleans(), degraded=st.booleans(),
-       strings=st.tuples(TEXT, TEXT, TEXT, TEXT), numbers=st.tuples(st.floats(allow_nan=False), st.floats(allow_nan=False)))
+@given(
+    names=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=30, unique=True),
+    data=st.data(),
+    ids=st.tuples(TEXT, TEXT, TEXT),
+    times=st.tuples(LONG, LONG, LONG, LONG),
+    flags=st.lists(TEXT, max_size=4),
+    decision=st.booleans(),
+    degraded=st.booleans(),
+    strings=st.tuples(TEXT, TEXT, TEXT, TEXT),
+    numbers=st.tuples(st.floats(allow_nan=False), st.floats(allow_nan=False)),
+)
 def test_prediction_bytes_match_fastavro(names, data, ids, times, flags, decision, degraded, strings, numbers) -> None:
     values = data.draw(st.lists(st.floats(allow_nan=False), min_size=len(names), max_size=len(names)))
-    record = {"prediction_id": ids[0], "event_id": ids[1], "entity_id": ids[2], "event_time": times[0],
-              "model_name": strings[0], "model_version": strings[1], "score": numbers[0], "threshold": numbers[1],
-              "decision": decision, "feature_set_version": strings[2], "features": dict(zip(names, values)),
-              "features_age_ms": times[1], "degraded": degraded, "flags": flags, "latency_us": times[2],
-              "source": strings[3], "predicted_at": times[3]}
+    record = {
+        "prediction_id": ids[0],
+        "event_id": ids[1],
+        "entity_id": ids[2],
+        "event_time": times[0],
+        "model_name": strings[0],
+        "model_version": strings[1],
+        "score": numbers[0],
+        "threshold": numbers[1],
+        "decision": decision,
+        "feature_set_version": strings[2],
+        "features": dict(zip(names, values)),
+        "features_age_ms": times[1],
+        "degraded": degraded,
+        "flags": flags,
+        "latency_us": times[2],
+        "source": strings[3],
+        "predicted_at": times[3],
+    }
     encoded = PredictionEncoder(PREDICTIONS, names).encode_record(record, names)
     assert encoded == PREDICTIONS.serialize(record)
 
 
-@given(names=st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=40, unique=True), data=st.data(),
-       entity=TEXT, event_id=TEXT, event_time=LONG, at=LONG)
+@given(
+    names=st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=40, unique=True),
+    data=st.data(),
+    entity=TEXT,
+    event_id=TEXT,
+    event_time=LONG,
+    at=LONG,
+)
 def test_vector_decoder_reads_what_the_encoder_and_fastavro_write(names, data, entity, event_id, event_time, at):
     values = data.draw(st.lists(st.floats(allow_nan=False), min_size=len(names), max_size=len(names)))
-    record = {"entity_id": entity, "event_id": event_id, "event_time": event_time, "feature_set_version": "card.v9",
-              "features": dict(zip(names, values)), "computed_at": at}
+    record = {
+        "entity_id": entity,
+        "event_id": event_id,
+        "event_time": event_time,
+        "feature_set_version": "card.v9",
+        "features": dict(zip(names, values)),
+        "computed_at": at,
+    }
     decoded = VectorDecoder(SERDE, names).decode(SERDE.serialize(record))
     assert decoded == (entity, event_id, event_time, "card.v9", tuple(values), at)
 

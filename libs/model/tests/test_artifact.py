@@ -7,8 +7,18 @@ import json
 import numpy as np
 import pytest
 
-from kestrel.model import ModelError, TrainConfig, TritonConfig, build, from_events, load, next_version
-from kestrel.model import publish_to_repository, save, train
+from kestrel.model import (
+    ModelError,
+    TrainConfig,
+    TritonConfig,
+    build,
+    from_events,
+    load,
+    next_version,
+    publish_to_repository,
+    save,
+    train,
+)
 from kestrel.model.learners import MLPConfig
 from kestrel.model.reference import Binning, shares
 from kestrel.model.repository import model_py, pin_versions, write_config
@@ -90,12 +100,24 @@ def test_pinning_versions_rewrites_the_version_policy(tmp_path):
 
 
 def test_from_events_joins_labels_and_orders_by_event_time(feature_set):
-    base = {"amount": 10.0, "currency": "EUR", "merchant_id": "m1", "merchant_category": "5411",
-            "country": "DE", "channel": "pos", "attributes": {}}
-    events = [{**base, "event_id": f"e{i}", "entity_id": f"c{i % 2}", "event_time": 1_000_000 + 1000 * i}
-              for i in range(6)]
-    labels = [{"event_id": "e1", "label": 0}, {"event_id": "e4", "label": 1}, {"event_id": "e1", "label": 1},
-              {"event_id": "e5", "label": 0}]
+    base = {
+        "amount": 10.0,
+        "currency": "EUR",
+        "merchant_id": "m1",
+        "merchant_category": "5411",
+        "country": "DE",
+        "channel": "pos",
+        "attributes": {},
+    }
+    events = [
+        {**base, "event_id": f"e{i}", "entity_id": f"c{i % 2}", "event_time": 1_000_000 + 1000 * i} for i in range(6)
+    ]
+    labels = [
+        {"event_id": "e1", "label": 0},
+        {"event_id": "e4", "label": 1},
+        {"event_id": "e1", "label": 1},
+        {"event_id": "e5", "label": 0},
+    ]
     data = from_events(events, labels, feature_set)
     assert data.y.tolist() == [1, 1, 0]  # e1 (relabelled), e4, e5; unlabelled events left out
     assert data.X[:, feature_set.index["txn_count_1m"]].tolist() == [1.0, 3.0, 3.0]

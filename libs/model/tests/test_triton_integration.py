@@ -63,8 +63,7 @@ async def test_served_scores_equal_the_numpy_reference(server, client):
     assert np.abs(served - v1.predict(rows[: bounds[-1]])).max() < 1e-5
 
 
-async def test_a_published_version_loads_through_the_api_and_the_previous_stays_pinnable(
-        server, client, synthetic):
+async def test_a_published_version_loads_through_the_api_and_the_previous_stays_pinnable(server, client, synthetic):
     await server.load_model(NAME)
     v1 = load(SOURCE / "1")
     v2 = build(train(synthetic, TrainConfig(kind="logreg", mlp=MLPConfig(epochs=1))), synthetic, NAME, 2)

@@ -9,8 +9,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from kestrel.model import TrainConfig, build, publish_to_repository, train
-from kestrel.model import triton_model
+from kestrel.model import TrainConfig, build, publish_to_repository, train, triton_model
 from kestrel.model.learners import MLPConfig
 
 
@@ -53,8 +52,14 @@ def test_execute_scores_every_request_of_a_batch_in_one_pass(published, syntheti
     monkeypatch.setattr(triton_model, "pb_utils", _FakeTriton())
     model = triton_model.TritonPythonModel()
     config = {"input": [{"name": "FEATURES", "dims": [len(synthetic.feature_names)]}]}
-    model.initialize({"model_repository": str(version_dir.parent), "model_version": "1", "model_name": "m",
-                      "model_config": json.dumps(config)})
+    model.initialize(
+        {
+            "model_repository": str(version_dir.parent),
+            "model_version": "1",
+            "model_name": "m",
+            "model_config": json.dumps(config),
+        }
+    )
     calls = []
     scorer = model.scorer
     model.scorer = lambda rows: calls.append(len(rows)) or scorer(rows)
@@ -70,7 +75,11 @@ def test_execute_scores_every_request_of_a_batch_in_one_pass(published, syntheti
 def test_a_config_of_another_width_fails_the_load(published, monkeypatch):
     _, version_dir = published
     monkeypatch.setattr(triton_model, "pb_utils", _FakeTriton())
-    args = {"model_repository": str(version_dir.parent), "model_version": "1", "model_name": "m",
-            "model_config": json.dumps({"input": [{"name": "FEATURES", "dims": [3]}]})}
+    args = {
+        "model_repository": str(version_dir.parent),
+        "model_version": "1",
+        "model_name": "m",
+        "model_config": json.dumps({"input": [{"name": "FEATURES", "dims": [3]}]}),
+    }
     with pytest.raises(ValueError, match="takes 3 features"):
         triton_model.TritonPythonModel().initialize(args)

@@ -12,8 +12,7 @@ from kestrel.online_store import VectorWrite, entity_key, newest_per_key
 from kestrel.online_store.layout import pack_features, to_definition_order
 from kestrel.online_store.scripts import command_groups
 
-names_strategy = st.lists(st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True), min_size=1, max_size=40,
-                          unique=True)
+names_strategy = st.lists(st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True), min_size=1, max_size=40, unique=True)
 
 
 def test_key_makes_the_entity_the_cluster_hash_tag():
@@ -51,8 +50,14 @@ def test_cluster_groups_hold_one_slot_each(keys, chunk):
     assert all(len({key_slot(keys[i].encode()) for i in g}) == 1 and len(g) <= chunk for g in groups)
 
 
-writes = st.builds(VectorWrite, key=st.sampled_from("abc"), event_time_ms=st.integers(0, 5),
-                   event_id=st.text(max_size=3), version=st.just("v1"), values=st.just(b""))
+writes = st.builds(
+    VectorWrite,
+    key=st.sampled_from("abc"),
+    event_time_ms=st.integers(0, 5),
+    event_id=st.text(max_size=3),
+    version=st.just("v1"),
+    values=st.just(b""),
+)
 
 
 @given(st.lists(writes, max_size=40))
@@ -65,8 +70,14 @@ def test_newest_per_key_keeps_the_largest_time_then_id(batch):
 
 
 def test_from_record_keys_by_version_and_entity():
-    record = {"entity_id": "card-1", "event_id": "e-1", "event_time": 1_700_000_000_000,
-              "feature_set_version": "card.v1", "features": {"b": 2.0, "a": 1.0}, "computed_at": 0}
+    record = {
+        "entity_id": "card-1",
+        "event_id": "e-1",
+        "event_time": 1_700_000_000_000,
+        "feature_set_version": "card.v1",
+        "features": {"b": 2.0, "a": 1.0},
+        "computed_at": 0,
+    }
     write = VectorWrite.from_record(record, "p")
     assert write.key == "p:card.v1:{card-1}"
     assert np.frombuffer(write.values, dtype="<f8").tolist() == [1.0, 2.0]  # sorted by name

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from kestrel.online_store import OnlineStore, OnlineStoreWriter, VectorWrite, redis_client
 from kestrel.devstack.ports import free_port, is_free
 from kestrel.devstack.redis_server import RedisServer
+from kestrel.online_store import OnlineStore, OnlineStoreWriter, VectorWrite, redis_client
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli is not installed")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli is not installed"),
+]
 
 
 class ClusterNode(RedisServer):
@@ -27,8 +29,17 @@ class ClusterNode(RedisServer):
         self.bus_port = free_port()
 
     def _command(self) -> list[str]:
-        return [*super()._command(), "--cluster-enabled", "yes", "--cluster-port", str(self.bus_port),
-                "--cluster-config-file", str(self.home / "nodes.conf"), "--cluster-node-timeout", "2000"]
+        return [
+            *super()._command(),
+            "--cluster-enabled",
+            "yes",
+            "--cluster-port",
+            str(self.bus_port),
+            "--cluster-config-file",
+            str(self.home / "nodes.conf"),
+            "--cluster-node-timeout",
+            "2000",
+        ]
 
 
 def _free_port_below(limit: int) -> int:
@@ -50,8 +61,15 @@ async def cluster(tmp_path_factory):
     nodes = [ClusterNode(tmp_path_factory.mktemp(f"node{i}")) for i in range(3)]
     await asyncio.gather(*(n.start() for n in nodes))
     try:
-        create = ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in nodes),
-                  "--cluster-replicas", "0", "--cluster-yes"]
+        create = [
+            "redis-cli",
+            "--cluster",
+            "create",
+            *(f"127.0.0.1:{n.port}" for n in nodes),
+            "--cluster-replicas",
+            "0",
+            "--cluster-yes",
+        ]
         result = await asyncio.to_thread(subprocess.run, create, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stdout + result.stderr
         await _wait_ok(nodes)
@@ -74,8 +92,16 @@ async def test_writes_and_reads_spread_over_the_cluster_in_one_call_each(cluster
     prefix = f"t-{uuid.uuid4().hex}:fs"
     try:
         writer, store = OnlineStoreWriter(client, ttl_s=60), OnlineStore(client, Layout(), prefix=prefix)
-        records = [{"entity_id": f"card-{i}", "event_id": "e", "event_time": 10 + i, "feature_set_version": "t.v1",
-                    "features": {"a": float(i), "b": -float(i)}} for i in range(300)]
+        records = [
+            {
+                "entity_id": f"card-{i}",
+                "event_id": "e",
+                "event_time": 10 + i,
+                "feature_set_version": "t.v1",
+                "features": {"a": float(i), "b": -float(i)},
+            }
+            for i in range(300)
+        ]
         await client.script_flush()  # the first write must load the script on every primary itself
         result = await writer.write([VectorWrite.from_record(r, prefix) for r in records])
         assert result.written == 300

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from kestrel.common.errors import UnavailableError
-from kestrel.online_store import OnlineStore, OnlineStoreWriter, VectorWrite, redis_client
 from kestrel.devstack.ports import free_port
+from kestrel.online_store import OnlineStore, OnlineStoreWriter, VectorWrite, redis_client
 
 pytestmark = pytest.mark.integration
 
@@ -37,11 +37,17 @@ def prefix() -> str:
     return f"t-{uuid.uuid4().hex}:fs"
 
 
-def vec(entity: str, t: int, event_id: str = "e", scale: float = 1.0, version: str = "t.v1",
-        prefix: str = "p") -> VectorWrite:
+def vec(
+    entity: str, t: int, event_id: str = "e", scale: float = 1.0, version: str = "t.v1", prefix: str = "p"
+) -> VectorWrite:
     features = {"zeta": scale * 1, "alpha": scale * 2, "mid": scale * 3}
-    record = {"entity_id": entity, "event_id": event_id, "event_time": t, "feature_set_version": version,
-              "features": features}
+    record = {
+        "entity_id": entity,
+        "event_id": event_id,
+        "event_time": t,
+        "feature_set_version": version,
+        "features": features,
+    }
     return VectorWrite.from_record(record, prefix)
 
 
@@ -128,8 +134,13 @@ async def test_versions_live_side_by_side(client, prefix):
 async def test_the_card_feature_set_reads_back_in_its_own_order(client, prefix):
     features = pytest.importorskip("kestrel.featureset")
     card = features.load_feature_set("card")
-    record = {"entity_id": "card-1", "event_id": "e", "event_time": 1, "feature_set_version": card.version_id,
-              "features": {name: float(i) for i, name in enumerate(card.names)}}
+    record = {
+        "entity_id": "card-1",
+        "event_id": "e",
+        "event_time": 1,
+        "feature_set_version": card.version_id,
+        "features": {name: float(i) for i, name in enumerate(card.names)},
+    }
     await OnlineStoreWriter(client, ttl_s=60).write([VectorWrite.from_record(record, prefix)])
     got = await OnlineStore(client, card, prefix=prefix).get("card-1")
     assert got.values.tolist() == [float(i) for i in range(len(card.names))]

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from kestrel.common.kafka import OutRecord, Producer
-from kestrel.online_store import VectorWrite, newest_per_key
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
 from kestrel.common.topics import dead_letter_topic
 from kestrel.devstack.topics import PrefixedTopics
+from kestrel.online_store import VectorWrite, newest_per_key
 
 NAMES = ["zeta", "alpha", "mid"]
 
@@ -28,9 +28,16 @@ def _make_vectors(n: int, entities: int, seed: int = 1, version: str = "t.v1") -
     for i in range(n):
         t = base + i * 10 + rng.choice([0, 0, 0, -5000, -200_000, 7])
         event_id = f"e-{rng.randrange(n)}" if rng.random() < 0.1 else f"e-{i}"
-        out.append({"entity_id": f"card-{rng.randrange(entities)}", "event_id": event_id, "event_time": t,
-                    "feature_set_version": version, "computed_at": base + i * 10,
-                    "features": {name: rng.uniform(-100, 100) for name in NAMES}})
+        out.append(
+            {
+                "entity_id": f"card-{rng.randrange(entities)}",
+                "event_id": event_id,
+                "event_time": t,
+                "feature_set_version": version,
+                "computed_at": base + i * 10,
+                "features": {name: rng.uniform(-100, 100) for name in NAMES},
+            }
+        )
     return out
 
 
@@ -48,8 +55,15 @@ class Topics(PrefixedTopics):
     def expected(self, vectors: list[dict[str, Any]]) -> dict[str, dict[bytes, bytes]]:
         """What Redis must hold at the end: the newest vector per entity, fields other than written-at."""
         newest = newest_per_key(VectorWrite.from_record(v, self.key_prefix) for v in vectors)
-        return {w.key: {b"_ts": str(w.event_time_ms).encode(), b"_e": w.event_id.encode(),
-                        b"_v": w.version.encode(), b"x": w.values} for w in newest}
+        return {
+            w.key: {
+                b"_ts": str(w.event_time_ms).encode(),
+                b"_e": w.event_id.encode(),
+                b"_v": w.version.encode(),
+                b"x": w.values,
+            }
+            for w in newest
+        }
 
     async def redis_state(self, client: Any) -> dict[str, dict[bytes, bytes]]:
         """Every hash under the prefix, without the written-at field (it differs from run to run)."""
@@ -66,8 +80,10 @@ class Topics(PrefixedTopics):
             if time.monotonic() > deadline:
                 missing = len(set(expected) - set(state))
                 wrong = sum(1 for k in expected if k in state and state[k] != expected[k])
-                raise AssertionError(f"redis state differs: {missing} keys missing, {wrong} differ, "
-                                     f"{len(set(state) - set(expected))} unexpected")
+                raise AssertionError(
+                    f"redis state differs: {missing} keys missing, {wrong} differ, "
+                    f"{len(set(state) - set(expected))} unexpected"
+                )
             await asyncio.sleep(0.2)
 
 

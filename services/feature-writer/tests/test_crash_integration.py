@@ -17,17 +17,33 @@ pytestmark = pytest.mark.integration
 
 
 def start_writer(topics, redis_url: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **{f"KESTREL_FEATURE_WRITER_{k}": str(v) for k, v in {
-        "KAFKA_BOOTSTRAP": topics.bootstrap, "TOPIC_PREFIX": topics.prefix, "REDIS_URL": redis_url,
-        "KEY_PREFIX": topics.key_prefix, "GROUP_ID": f"g-{topics.prefix}", "METRICS_PORT": 0, "HEALTH_PORT": 0,
-        "SESSION_TIMEOUT_MS": 2000, "MAX_BATCH": 500, "LOG_FORMAT": "json"}.items()}}
+    env = {
+        **os.environ,
+        **{
+            f"KESTREL_FEATURE_WRITER_{k}": str(v)
+            for k, v in {
+                "KAFKA_BOOTSTRAP": topics.bootstrap,
+                "TOPIC_PREFIX": topics.prefix,
+                "REDIS_URL": redis_url,
+                "KEY_PREFIX": topics.key_prefix,
+                "GROUP_ID": f"g-{topics.prefix}",
+                "METRICS_PORT": 0,
+                "HEALTH_PORT": 0,
+                "SESSION_TIMEOUT_MS": 2000,
+                "MAX_BATCH": 500,
+                "LOG_FORMAT": "json",
+            }.items()
+        },
+    }
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "kestrel.feature_writer"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "kestrel.feature_writer"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
-async def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(tmp_path, redis_server, topics, send,
-                                                                          make_vectors):
+async def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(
+    tmp_path, redis_server, topics, send, make_vectors
+):
     vectors = make_vectors(16_000, entities=1500, seed=3)
     client = redis_client(redis_server.url)
     log = tmp_path / "writer.log"
@@ -40,7 +56,7 @@ async def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(tmp_
 
         async def rest() -> None:
             for start in range(8000, len(vectors), 1000):
-                await send(vectors[start:start + 1000])
+                await send(vectors[start : start + 1000])
                 await asyncio.sleep(0.1)
 
         streaming = asyncio.create_task(rest())

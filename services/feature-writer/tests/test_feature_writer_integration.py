@@ -8,25 +8,36 @@ from pathlib import Path
 
 import pytest
 
-from kestrel.online_store import redis_client
+from kestrel.common.runtime.app import Watched
 from kestrel.devstack.ports import free_port
 from kestrel.devstack.redis_server import RedisServer
-from kestrel.common.runtime.app import Watched
 from kestrel.feature_writer.service import SERVICE
 from kestrel.feature_writer.settings import FeatureWriterSettings
+from kestrel.online_store import redis_client
 
 pytestmark = pytest.mark.integration
 
 
 def settings(topics, redis_url: str, **overrides) -> FeatureWriterSettings:
-    base = dict(kafka_bootstrap=topics.bootstrap, topic_prefix=topics.prefix, redis_url=redis_url,
-                key_prefix=topics.key_prefix, group_id=f"g-{topics.prefix}", metrics_port=0, health_port=0,
-                session_timeout_ms=3000, max_batch=300, retry_initial_s=0.05, retry_max_s=0.5)
+    base = dict(
+        kafka_bootstrap=topics.bootstrap,
+        topic_prefix=topics.prefix,
+        redis_url=redis_url,
+        key_prefix=topics.key_prefix,
+        group_id=f"g-{topics.prefix}",
+        metrics_port=0,
+        health_port=0,
+        session_timeout_ms=3000,
+        max_batch=300,
+        retry_initial_s=0.05,
+        retry_max_s=0.5,
+    )
     return FeatureWriterSettings(**{**base, **overrides})
 
 
-async def test_writes_the_newest_vector_per_entity_and_dead_letters_bad_records(kafka, redis_server, topics,
-                                                                                  send, make_vectors):
+async def test_writes_the_newest_vector_per_entity_and_dead_letters_bad_records(
+    kafka, redis_server, topics, send, make_vectors
+):
     vectors = make_vectors(3000, entities=200)
     vectors.append(dict(vectors[0], features={"alpha": 1.0}))  # claims card.v1 but lacks its features
     vectors[-1]["feature_set_version"] = "card.v1"

@@ -5,20 +5,25 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from kestrel.common.errors import SerializationError
-from kestrel.featureset.check import VectorCheck
 from kestrel.feature_writer.vectors import prepare
+from kestrel.featureset.check import VectorCheck
 
 
 def record(version: str = "card.v1", **features: float) -> dict:
-    return {"entity_id": "card-1", "event_id": "e-1", "event_time": 5, "feature_set_version": version,
-            "features": features or {"a": 1.0, "b": 2.0}, "computed_at": 6}
+    return {
+        "entity_id": "card-1",
+        "event_id": "e-1",
+        "event_time": 5,
+        "feature_set_version": version,
+        "features": features or {"a": 1.0, "b": 2.0},
+        "computed_at": 6,
+    }
 
 
 def test_the_known_version_must_carry_exactly_its_features():
     check = VectorCheck("card.v1", ["a", "b"])
     assert check.problem(record()) is None
-    assert check.problem(record(a=1.0, c=2.0)) == ("features do not match card.v1: missing ['b'], "
-                                                   "unexpected ['c']")
+    assert check.problem(record(a=1.0, c=2.0)) == ("features do not match card.v1: missing ['b'], unexpected ['c']")
 
 
 def test_other_versions_and_no_definitions_pass():

@@ -71,8 +71,7 @@ def test_fraud_share_near_configured_rate(config, rate):
     events = sum(len(b.events) for b in batches)
     fraud = sum(b.fraud for b in batches)
     assert fraud / events == pytest.approx(rate, rel=0.2)
-    assert set().union(*(b.patterns for b in batches)) == {"burst", "new-country", "unusual-amount",
-                                                           "unusual-merchant"}
+    assert set().union(*(b.patterns for b in batches)) == {"burst", "new-country", "unusual-amount", "unusual-merchant"}
 
 
 def test_fraud_is_labelled_fraud_and_pattern_leaks_only_when_asked(config):
@@ -127,14 +126,25 @@ def _share(events, predicate):
     return sum(map(predicate, events)) / len(events)
 
 
-@pytest.mark.parametrize(("scenario", "measure", "minimum_change"), [
-    ("amount-shift", lambda es: float(np.mean([math.log(e["amount"]) for e in es if e["currency"] == "EUR"])),
-     math.log(1.8) * 0.9),
-    ("merchant-mix", lambda es: _share(es, lambda e: e["merchant_id"].startswith("n-")), 0.25),
-    ("new-country-wave", lambda es: _share(es, lambda e: e["country"] in {"BR", "IN", "JP", "MX", "TH", "ZA", "TR",
-                                                                          "AE", "SG", "ID"}), 0.15),
-    ("channel-shift", lambda es: _share(es, lambda e: e["channel"] == "ecommerce"), 0.2),
-])
+@pytest.mark.parametrize(
+    ("scenario", "measure", "minimum_change"),
+    [
+        (
+            "amount-shift",
+            lambda es: float(np.mean([math.log(e["amount"]) for e in es if e["currency"] == "EUR"])),
+            math.log(1.8) * 0.9,
+        ),
+        ("merchant-mix", lambda es: _share(es, lambda e: e["merchant_id"].startswith("n-")), 0.25),
+        (
+            "new-country-wave",
+            lambda es: _share(
+                es, lambda e: e["country"] in {"BR", "IN", "JP", "MX", "TH", "ZA", "TR", "AE", "SG", "ID"}
+            ),
+            0.15,
+        ),
+        ("channel-shift", lambda es: _share(es, lambda e: e["channel"] == "ecommerce"), 0.2),
+    ],
+)
 def test_drift_scenario_changes_the_distribution_from_its_start(config, scenario, measure, minimum_change):
     config = replace(config, fraud_rate=0.0, scenario=scenario, drift_at_s=50.0)
     events = events_of(simulate(config, steps=40))  # 200 events/s: 100 s of event time

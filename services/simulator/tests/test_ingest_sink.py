@@ -6,15 +6,13 @@ import uuid
 from dataclasses import replace
 
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
-from prometheus_client import REGISTRY
-
 from kestrel.common.errors import KestrelError
+from kestrel.common.grpc.server import GrpcServer
 from kestrel.common.topics import load_catalogue
 from kestrel.devstack.topics import apply_topics
-from kestrel.common.grpc.server import GrpcServer
-from kestrel.common.runtime.runner import ServiceApp
 from kestrel.ingest.service import SERVICE
 from kestrel.ingest.settings import IngestSettings
 from kestrel.simulator.generator import GeneratorConfig
@@ -32,19 +30,27 @@ async def ingest(kafka):
     """The real ingest service with token auth on the real broker, on an isolated copy of the topics."""
     prefix = f"t-{uuid.uuid4().hex[:10]}."
     await apply_topics(kafka.bootstrap, load_catalogue(), prefix=prefix)
-    app = SERVICE.app(IngestSettings(kafka_bootstrap=kafka.bootstrap, topic_prefix=prefix, grpc_host="127.0.0.1",
-                                   grpc_port=0, metrics_port=0, auth_tokens=[SecretStr(TOKEN)]))
+    app = SERVICE.app(
+        IngestSettings(
+            kafka_bootstrap=kafka.bootstrap,
+            topic_prefix=prefix,
+            grpc_host="127.0.0.1",
+            grpc_port=0,
+            metrics_port=0,
+            auth_tokens=[SecretStr(TOKEN)],
+        )
+    )
     await app.start()
     yield f"127.0.0.1:{app.part(GrpcServer).port}", app
     await app.stop()
 
 
 def config(addr: str, token: str | None, **generator) -> RunConfig:
-    settings = SimulatorSettings(_env_file=None, ingest_addr=addr,
-                                 ingest_token=SecretStr(token) if token else None)
+    settings = SimulatorSettings(_env_file=None, ingest_addr=addr, ingest_token=SecretStr(token) if token else None)
     gen = GeneratorConfig(cards=300, seed=1, run_id="ing", merchants_per_country=50, **generator)
-    return RunConfig(generator=gen, to="ingest", rate=0, count=3_000, clock="wall", labels=False,
-                     progress="off", settings=settings)
+    return RunConfig(
+        generator=gen, to="ingest", rate=0, count=3_000, clock="wall", labels=False, progress="off", settings=settings
+    )
 
 
 async def test_events_flow_and_rejections_are_counted_by_field(ingest):

@@ -21,8 +21,9 @@ pytest.importorskip("cramjam", reason="aiokafka needs cramjam to read lz4-compre
 
 
 async def read_all(settings: SimulatorSettings, topic: str, expected: int, group_id: str) -> list:
-    consumer = AIOKafkaConsumer(topic, group_id=group_id, auto_offset_reset="earliest", enable_auto_commit=False,
-                                **aiokafka_config(settings))
+    consumer = AIOKafkaConsumer(
+        topic, group_id=group_id, auto_offset_reset="earliest", enable_auto_commit=False, **aiokafka_config(settings)
+    )
     await consumer.start()
     records: list = []
     try:
@@ -37,11 +38,13 @@ async def read_all(settings: SimulatorSettings, topic: str, expected: int, group
 
 async def test_thousand_events_straight_to_kafka_and_back(kafka, topic_factory, group_id):
     events_topic, labels_topic = await topic_factory(partitions=3), await topic_factory(partitions=1)
-    settings = SimulatorSettings(_env_file=None, kafka_bootstrap=kafka.bootstrap, events_topic=events_topic,
-                                 labels_topic=labels_topic)
+    settings = SimulatorSettings(
+        _env_file=None, kafka_bootstrap=kafka.bootstrap, events_topic=events_topic, labels_topic=labels_topic
+    )
     generator = GeneratorConfig(cards=200, seed=2, run_id="kafka", fraud_rate=0.05, merchants_per_country=50)
-    summary = await run(RunConfig(generator=generator, to="kafka", rate=0, count=1_000, clock="sim",
-                                  progress="off", settings=settings))
+    summary = await run(
+        RunConfig(generator=generator, to="kafka", rate=0, count=1_000, clock="sim", progress="off", settings=settings)
+    )
     assert summary.sent == 1_000 and summary.failed == 0
     assert summary.labels_sent == 1_000 and summary.labels_failed == 0
 
@@ -64,7 +67,9 @@ async def test_thousand_events_straight_to_kafka_and_back(kafka, topic_factory, 
 
 async def test_missing_topics_fail_fast(kafka):
     from kestrel.common.errors import NotFoundError
+
     settings = SimulatorSettings(_env_file=None, kafka_bootstrap=kafka.bootstrap, topic_prefix="nope-")
     with pytest.raises(NotFoundError, match="nope-kestrel.events.v1"):
-        await run(RunConfig(generator=GeneratorConfig(cards=10, run_id="x"), count=10, progress="off",
-                            settings=settings))
+        await run(
+            RunConfig(generator=GeneratorConfig(cards=10, run_id="x"), count=10, progress="off", settings=settings)
+        )

@@ -20,8 +20,14 @@ from kestrel.simulator.summary import Summary
 
 def small(**overrides) -> RunConfig:
     generator = GeneratorConfig(cards=500, seed=3, run_id="r", fraud_rate=0.05, merchants_per_country=50)
-    options = {"generator": generator, "to": "null", "rate": 0, "clock": "sim", "progress": "off",
-               "settings": SimulatorSettings(_env_file=None)}
+    options = {
+        "generator": generator,
+        "to": "null",
+        "rate": 0,
+        "clock": "sim",
+        "progress": "off",
+        "settings": SimulatorSettings(_env_file=None),
+    }
     return RunConfig(**{**options, **overrides})
 
 
@@ -36,6 +42,7 @@ async def test_count_is_exact_and_every_label_is_drained():
 async def test_sim_clock_ends_about_now_by_default():
     summary = await run(small(count=2_000))
     import time
+
     assert abs(summary.last_event_ms - time.time() * 1000) < 120_000
     assert summary.last_event_ms - summary.first_event_ms > 60_000  # 500 cards pay slowly: hours of history
 
@@ -68,9 +75,34 @@ def test_cli_writes_a_reproducible_dataset(tmp_path, monkeypatch):
     monkeypatch.setenv("KESTREL_SIM_LOG_FORMAT", "json")
     paths = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
     for path in paths:
-        code = main(["--to", "jsonl", "--output", str(path), "--count", "500", "--clock", "sim", "--rate", "0",
-                     "--start", "2025-01-01T00:00:00Z", "--run-id", "cli", "--seed", "5", "--cards", "300",
-                     "--progress", "off", "--label-delay", "5,10", "--invalid-rate", "0.02"])
+        code = main(
+            [
+                "--to",
+                "jsonl",
+                "--output",
+                str(path),
+                "--count",
+                "500",
+                "--clock",
+                "sim",
+                "--rate",
+                "0",
+                "--start",
+                "2025-01-01T00:00:00Z",
+                "--run-id",
+                "cli",
+                "--seed",
+                "5",
+                "--cards",
+                "300",
+                "--progress",
+                "off",
+                "--label-delay",
+                "5,10",
+                "--invalid-rate",
+                "0.02",
+            ]
+        )
         assert code == 0
     assert paths[0].read_text() == paths[1].read_text()
     rows = [json.loads(line) for line in paths[0].read_text().splitlines()]
@@ -87,8 +119,16 @@ def test_cli_refuses_bad_values(capsys):
 
 
 def test_progress_line_and_tty_rendering():
-    summary = Summary(elapsed_s=2.0, generated=1_000, sent=990, rejected=10, fraud=12, labels_sent=400,
-                      invalid=10, drift="amount-shift 50%")
+    summary = Summary(
+        elapsed_s=2.0,
+        generated=1_000,
+        sent=990,
+        rejected=10,
+        fraud=12,
+        labels_sent=400,
+        invalid=10,
+        drift="amount-shift 50%",
+    )
     line = render(summary, 495.0)
     assert "sent 990 (495/s)" in line and "rejected 10" in line and "fraud 1.20%" in line
     assert "drift amount-shift 50%" in line

@@ -15,8 +15,11 @@ def topics(prefix: str = "") -> Topics:
 
 def test_binding_carries_the_prefixed_name_and_the_declared_schema() -> None:
     binding = topics("t-1.").bind("kestrel.events.v1")
-    assert (binding.declared, binding.name, binding.value_schema) == ("kestrel.events.v1", "t-1.kestrel.events.v1",
-                                                                       "event")
+    assert (binding.declared, binding.name, binding.value_schema) == (
+        "kestrel.events.v1",
+        "t-1.kestrel.events.v1",
+        "event",
+    )
 
 
 def test_dead_letter_topic_of_a_service_is_bound_from_the_catalogue() -> None:

@@ -52,7 +52,7 @@ def _columns(data: bytes, n: int, n_columns: int) -> list[list[str]]:
         values = body.decode().split(_SEP) if n * n_columns else []
     except ValueError as exc:
         raise StateDecodeError(f"bad categorical columns: {exc}") from exc
-    return [values[i * n:(i + 1) * n] for i in range(n_columns)]
+    return [values[i * n : (i + 1) * n] for i in range(n_columns)]
 
 
 def packed_watermark(data: bytes) -> int | None:
@@ -69,18 +69,19 @@ def unpack_state(data: bytes, n_numeric: int, n_categorical: int) -> EntityState
         raise StateDecodeError(f"state of {len(data)} bytes is shorter than its header")
     fmt, wm, offset, n, numeric, categorical = _HEADER.unpack_from(data)
     if (fmt, numeric, categorical) != (FORMAT, n_numeric, n_categorical):
-        raise StateDecodeError(f"state layout {(fmt, numeric, categorical)} is not the expected "
-                               f"{(FORMAT, n_numeric, n_categorical)}")
+        raise StateDecodeError(
+            f"state layout {(fmt, numeric, categorical)} is not the expected {(FORMAT, n_numeric, n_categorical)}"
+        )
     if len(data) < _HEADER.size + 8 * n * (1 + n_numeric):
         raise StateDecodeError(f"state of {len(data)} bytes is too short for {n} events")
     state = EntityState(n_numeric, n_categorical)
     state.watermark = None if wm == _NONE else wm
     state.offset = offset
     pos = _HEADER.size
-    state.times = _list("q", data[pos:pos + 8 * n])
+    state.times = _list("q", data[pos : pos + 8 * n])
     pos += 8 * n
     for i in range(n_numeric):
-        state.numeric[i] = _list("d", data[pos:pos + 8 * n])
+        state.numeric[i] = _list("d", data[pos : pos + 8 * n])
         pos += 8 * n
     state.categorical = _columns(data[pos:], n, n_categorical)
     if len(state.categorical) != n_categorical or any(len(c) != n for c in state.categorical):

@@ -18,8 +18,21 @@ class FeatureDefinitionError(KestrelError, ValueError):
 
 DTYPES = ("float", "int", "bool")
 
-WINDOWED = frozenset({"count", "sum", "mean", "std", "max", "min", "distinct", "seconds_since_previous",
-                      "ratio_to_mean", "zscore", "is_new"})
+WINDOWED = frozenset(
+    {
+        "count",
+        "sum",
+        "mean",
+        "std",
+        "max",
+        "min",
+        "distinct",
+        "seconds_since_previous",
+        "ratio_to_mean",
+        "zscore",
+        "is_new",
+    }
+)
 """Aggregations over the entity's events in a window ending at the event (need window_s)."""
 POINT = frozenset({"value", "hour_of_day"})
 """Aggregations of the event alone (window_s must be absent)."""
@@ -55,8 +68,14 @@ class FeatureSpec:
 
     def computation(self) -> dict[str, Any]:
         """Everything that changes the computed value (the description does not)."""
-        return {"name": self.name, "dtype": self.dtype, "default": float(self.default), "source": self.source,
-                "aggregation": self.aggregation, "window_s": self.window_s}
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "default": float(self.default),
+            "source": self.source,
+            "aggregation": self.aggregation,
+            "window_s": self.window_s,
+        }
 
 
 def _spec_problems(spec: FeatureSpec) -> list[str]:
@@ -128,9 +147,13 @@ class FeatureSet:
 
     def fingerprint(self) -> str:
         """SHA-256 (hex, 16 chars) of every setting that changes a computed value, in vector order."""
-        doc = {"entity": self.entity, "time": self.time, "allowed_lateness_s": self.allowed_lateness_s,
-               "max_events_per_entity": self.max_events_per_entity,
-               "features": [f.computation() for f in self.features]}
+        doc = {
+            "entity": self.entity,
+            "time": self.time,
+            "allowed_lateness_s": self.allowed_lateness_s,
+            "max_events_per_entity": self.max_events_per_entity,
+            "features": [f.computation() for f in self.features],
+        }
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
     def check_locked(self) -> None:
@@ -140,12 +163,15 @@ class FeatureSet:
         if recorded == actual:
             return
         if recorded is None:
-            raise FeatureDefinitionError(f"feature set {self.name!r} v{self.version} has no recorded fingerprint: "
-                                         f"add `{self.version}: {actual}` under fingerprints")
+            raise FeatureDefinitionError(
+                f"feature set {self.name!r} v{self.version} has no recorded fingerprint: "
+                f"add `{self.version}: {actual}` under fingerprints"
+            )
         raise FeatureDefinitionError(
             f"feature set {self.name!r} changed but v{self.version} was released as {recorded}: "
             f"set `version: {max(self.fingerprints) + 1}` and add `{max(self.fingerprints) + 1}: {actual}` "
-            f"under fingerprints (never edit a released line)")
+            f"under fingerprints (never edit a released line)"
+        )
 
 
 def _set_problems(fs: FeatureSet) -> list[str]:
@@ -163,8 +189,10 @@ def _set_problems(fs: FeatureSet) -> list[str]:
     seen = {}
     for version, fp in fs.fingerprints.items():
         if fp in seen:
-            problems.append(f"versions {seen[fp]} and {version} share fingerprint {fp}: a version bump "
-                            f"without a change, or a released line edited")
+            problems.append(
+                f"versions {seen[fp]} and {version} share fingerprint {fp}: a version bump "
+                f"without a change, or a released line edited"
+            )
         seen[fp] = version
     return problems
 
@@ -175,11 +203,13 @@ def parse_feature_set(document: Mapping[str, Any]) -> FeatureSet:
         raise FeatureDefinitionError("a feature set document must be a mapping")
     try:
         features = tuple(_feature(entry) for entry in _list(document.get("features")))
-        options = {k: document[k] for k in ("entity", "time", "allowed_lateness_s", "max_events_per_entity")
-                   if k in document}
+        options = {
+            k: document[k] for k in ("entity", "time", "allowed_lateness_s", "max_events_per_entity") if k in document
+        }
         fingerprints = {int(v): str(fp) for v, fp in (document.get("fingerprints") or {}).items()}
-        return FeatureSet(str(document["name"]), int(document["version"]), features,
-                          fingerprints=fingerprints, **options)
+        return FeatureSet(
+            str(document["name"]), int(document["version"]), features, fingerprints=fingerprints, **options
+        )
     except KeyError as exc:
         raise FeatureDefinitionError(f"feature set document lacks {exc.args[0]!r}") from exc
     except (TypeError, ValueError) as exc:
@@ -201,7 +231,12 @@ def _feature(entry: Any) -> FeatureSpec:
     if unknown:
         raise FeatureDefinitionError(f"feature {entry.get('name', '?')!r}: unknown keys {sorted(unknown)}")
     window = entry.get("window_s")
-    return FeatureSpec(name=str(entry["name"]), dtype=str(entry["dtype"]), default=float(entry["default"]),
-                       source=str(entry["source"]), aggregation=str(entry["aggregation"]),
-                       window_s=None if window is None else int(window),
-                       description=str(entry.get("description", "")).strip())
+    return FeatureSpec(
+        name=str(entry["name"]),
+        dtype=str(entry["dtype"]),
+        default=float(entry["default"]),
+        source=str(entry["source"]),
+        aggregation=str(entry["aggregation"]),
+        window_s=None if window is None else int(window),
+        description=str(entry.get("description", "")).strip(),
+    )

@@ -54,9 +54,11 @@ def _usable(fs: FeatureSet, event: Mapping[str, Any]) -> bool:
     """Integer time, finite numbers, strings where strings are read."""
     numbers = [event.get(f.source) for f in fs.features if f.aggregation in NUMERIC_SOURCE]
     texts = [event.get(f.source) for f in fs.features if f.aggregation in CATEGORICAL_SOURCE]
-    return (isinstance(event.get(fs.time), int)
-            and all(isinstance(x, (int, float)) and np.isfinite(x) for x in numbers)
-            and all(isinstance(x, str) for x in texts))
+    return (
+        isinstance(event.get(fs.time), int)
+        and all(isinstance(x, (int, float)) and np.isfinite(x) for x in numbers)
+        and all(isinstance(x, str) for x in texts)
+    )
 
 
 def _rejected(fs: FeatureSet, events: list[Mapping[str, Any]]) -> np.ndarray:
@@ -92,8 +94,9 @@ def _placeholder(fs: FeatureSet, event: Mapping[str, Any]) -> Mapping[str, Any]:
 class _Block:
     """Aggregates for a block of rows: visible[k, j] says event j is in event k's prior window."""
 
-    def __init__(self, fs: FeatureSet, events: list[Mapping[str, Any]], t: np.ndarray, bad: np.ndarray,
-                 rows: np.ndarray) -> None:
+    def __init__(
+        self, fs: FeatureSet, events: list[Mapping[str, Any]], t: np.ndarray, bad: np.ndarray, rows: np.ndarray
+    ) -> None:
         self.events, self.t, self.rows = events, t, rows
         cols = np.arange(len(events))
         self.earlier = (cols[None, :] < rows[:, None]) & ~bad[None, :] & (t[None, :] <= t[rows][:, None])
@@ -190,5 +193,12 @@ def _categorical(f: FeatureSpec, seen: np.ndarray, values: np.ndarray, rows: np.
     return present.sum(axis=1) + new.astype(np.float64)
 
 
-_NUMERIC = {"sum": _sum, "mean": _mean, "std": _std, "max": _max, "min": _min,
-            "ratio_to_mean": _ratio_to_mean, "zscore": _zscore}
+_NUMERIC = {
+    "sum": _sum,
+    "mean": _mean,
+    "std": _std,
+    "max": _max,
+    "min": _min,
+    "ratio_to_mean": _ratio_to_mean,
+    "zscore": _zscore,
+}

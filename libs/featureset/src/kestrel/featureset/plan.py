@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 
 from kestrel.featureset.definition import FLAT_SPREAD, FeatureSpec
 
-VectorFunction = Callable[[list[int], list[list[float]], list[list[str]], int, int, list[float], list[str],
-                           list[float]], None]
+VectorFunction = Callable[
+    [list[int], list[list[float]], list[list[str]], int, int, list[float], list[str], list[float]], None
+]
 """fill(times, numeric columns, categorical columns, t, end, numeric values, categorical values, out):
 writes the features of an event at time t whose prior events are times[:end] into out (pre-filled
 with defaults)."""
@@ -23,8 +24,9 @@ _MOMENTS = ("sum", "mean", "std", "max", "min")
 _PRIOR = ("ratio_to_mean", "zscore")
 
 
-def compile_vector(features: Sequence[FeatureSpec], numeric: list[str],
-                   categorical: list[str]) -> tuple[VectorFunction, str]:
+def compile_vector(
+    features: Sequence[FeatureSpec], numeric: list[str], categorical: list[str]
+) -> tuple[VectorFunction, str]:
     """The generated function and its source."""
     lines = ["def fill(times, num, cat, t, end, xs, cs, out):"]
     windows = sorted({f.window_s for f in features if f.window_s}, reverse=True)
@@ -42,7 +44,7 @@ def compile_vector(features: Sequence[FeatureSpec], numeric: list[str],
         lines += _window(w, group, numeric, categorical)
     source = "\n".join(lines) + "\n"
     namespace: dict[str, object] = {"bisect_right": bisect_right, "FLAT": FLAT_SPREAD}
-    exec(compile(source, "<kestrel.features.plan>", "exec"), namespace)  # noqa: S102 - our own generated code
+    exec(compile(source, "<kestrel.features.plan>", "exec"), namespace)
     return namespace["fill"], source  # type: ignore[return-value]
 
 

@@ -111,8 +111,10 @@ class RequestFeatures:
             raise FeatureDefinitionError(f"feature set {fs.name!r}: no request-time rule for {', '.join(unknown)}")
         numeric = sorted({f.source for f in fs.features if f.aggregation in NUMERIC_SOURCE})
         if len(numeric) > 1:
-            raise FeatureDefinitionError(f"feature set {fs.name!r}: request features take one numeric source "
-                                         f"(the event's amount), this set reads {', '.join(numeric)}")
+            raise FeatureDefinitionError(
+                f"feature set {fs.name!r}: request features take one numeric source "
+                f"(the event's amount), this set reads {', '.join(numeric)}"
+            )
         self.source = numeric[0] if numeric else None
         """The event field `merge` receives as `amount`."""
         self._plan, self.exact, self.approximate = _compile(fs)
@@ -120,16 +122,24 @@ class RequestFeatures:
 
     def _templates(self, fs: FeatureSet) -> None:
         """Per-column constants: alone = base + coef*x, advanced = (stored where keep else 0) + inc + step*x."""
-        table = np.array([[f.default if v is _DEFAULT else v for v in _RULES[f.aggregation]] for f in fs.features],
-                         dtype=np.float64)
+        table = np.array(
+            [[f.default if v is _DEFAULT else v for v in _RULES[f.aggregation]] for f in fs.features], dtype=np.float64
+        )
         self._base, self._coef, keep, self._inc, self._step = table.T.copy()
         self._keep = keep.astype(bool)
         self._window_ms = np.array([(f.window_s or 0) * 1000 for f in fs.features], dtype=np.int64)
         self._late_as_stored = np.array([f.window_s is not None and f.aggregation not in _PRIOR for f in fs.features])
         self._width = len(fs.features)
 
-    def merge(self, stored: np.ndarray, found: np.ndarray, stored_time_ms: np.ndarray, amount: np.ndarray,
-              event_time_ms: np.ndarray, included: np.ndarray | None = None) -> np.ndarray:
+    def merge(
+        self,
+        stored: np.ndarray,
+        found: np.ndarray,
+        stored_time_ms: np.ndarray,
+        amount: np.ndarray,
+        event_time_ms: np.ndarray,
+        included: np.ndarray | None = None,
+    ) -> np.ndarray:
         """The vectors of the request events, a new float64 (n, F) matrix in definition order.
 
         stored: float64 (n, F), definition order, defaults where not found; found: bool (n,);
@@ -218,24 +228,36 @@ def _compile(fs: FeatureSet) -> tuple[_Plan, list[str], list[str]]:
 
     ratio, zscore = rows.get("ratio_to_mean", []), rows.get("zscore", [])
     prior = [r[0] for r in ratio + zscore]
-    plan = _Plan(hour=take("hour_of_day", 0), max=take("max", 0), min=take("min", 0),
-                 ssp=take("seconds_since_previous", 0), mean=take("mean", 0), mean_n=take("mean", 1),
-                 std=take("std", 0), std_n=take("std", 1), std_m=take("std", 2),
-                 prior=_cols(prior), prior_m=_cols([r[1] for r in ratio + zscore]),
-                 prior_den=_cols([r[1] for r in ratio] + [r[2] for r in zscore]),
-                 prior_shift=np.array([0.0] * len(ratio) + [1.0] * len(zscore)),
-                 prior_floor=np.array([0.0] * len(ratio) + [FLAT_SPREAD] * len(zscore)),
-                 prior_w=window_ms[prior], prior_default=defaults[prior])
+    plan = _Plan(
+        hour=take("hour_of_day", 0),
+        max=take("max", 0),
+        min=take("min", 0),
+        ssp=take("seconds_since_previous", 0),
+        mean=take("mean", 0),
+        mean_n=take("mean", 1),
+        std=take("std", 0),
+        std_n=take("std", 1),
+        std_m=take("std", 2),
+        prior=_cols(prior),
+        prior_m=_cols([r[1] for r in ratio + zscore]),
+        prior_den=_cols([r[1] for r in ratio] + [r[2] for r in zscore]),
+        prior_shift=np.array([0.0] * len(ratio) + [1.0] * len(zscore)),
+        prior_floor=np.array([0.0] * len(ratio) + [FLAT_SPREAD] * len(zscore)),
+        prior_w=window_ms[prior],
+        prior_default=defaults[prior],
+    )
     return plan, exact, [n for n in fs.names if n not in exact]
 
 
-def _siblings(f: FeatureSpec, counts: dict[int | None, int],
-              moments: dict[tuple[str, int | None, str], int]) -> list[int] | None:
+def _siblings(
+    f: FeatureSpec, counts: dict[int | None, int], moments: dict[tuple[str, int | None, str], int]
+) -> list[int] | None:
     """Columns the feature's rule reads besides its own; None where the rule cannot apply (a sibling is missing)."""
-    needs = {"mean": [counts.get(f.window_s)],
-             "std": [counts.get(f.window_s), moments.get((f.source, f.window_s, "mean"))],
-             "ratio_to_mean": [moments.get((f.source, f.window_s, "mean"))],
-             "zscore": [moments.get((f.source, f.window_s, "mean")), moments.get((f.source, f.window_s, "std"))],
-             }.get(f.aggregation, [])
+    needs = {
+        "mean": [counts.get(f.window_s)],
+        "std": [counts.get(f.window_s), moments.get((f.source, f.window_s, "mean"))],
+        "ratio_to_mean": [moments.get((f.source, f.window_s, "mean"))],
+        "zscore": [moments.get((f.source, f.window_s, "mean")), moments.get((f.source, f.window_s, "std"))],
+    }.get(f.aggregation, [])
     present = [n for n in needs if n is not None]
     return present if len(present) == len(needs) else None

@@ -54,8 +54,10 @@ class Late:
     @property
     def reason(self) -> str:
         behind = self.watermark - self.event_time
-        return (f"late event: {behind} ms behind the entity's newest event time {self.watermark}, "
-                f"allowed lateness {self.allowed_lateness_ms} ms")
+        return (
+            f"late event: {behind} ms behind the entity's newest event time {self.watermark}, "
+            f"allowed lateness {self.allowed_lateness_ms} ms"
+        )
 
 
 class FeatureComputer:

@@ -112,12 +112,22 @@ class VectorEncoder(_Framed):
         self._at = (0, zigzag(0))
         """computed_at and its encoding: one value per batch, so encoded once per batch."""
 
-    def encode(self, entity_id: str, event_id: str, event_time: int, vector: Sequence[float],
-               computed_at: int) -> bytes:
+    def encode(
+        self, entity_id: str, event_id: str, event_time: int, vector: Sequence[float], computed_at: int
+    ) -> bytes:
         if computed_at != self._at[0]:
             self._at = (computed_at, zigzag(computed_at))
-        return b"".join((self.header(), avro_string(entity_id), avro_string(event_id), zigzag(event_time),
-                         self._version, self._map.pack(vector), self._at[1]))
+        return b"".join(
+            (
+                self.header(),
+                avro_string(entity_id),
+                avro_string(event_id),
+                zigzag(event_time),
+                self._version,
+                self._map.pack(vector),
+                self._at[1],
+            )
+        )
 
 
 class VectorDecoder(_Framed):
@@ -166,19 +176,51 @@ class PredictionEncoder(_Framed):
                 self._strings[value] = encoded
         return encoded
 
-    def encode(self, *, prediction_id: str, event_id: str, entity_id: str, event_time: int, model_name: str,
-               model_version: str, score: float, threshold: float, decision: bool, feature_set_version: str,
-               features: Sequence[float], features_age_ms: int, degraded: bool, flags: Sequence[str],
-               latency_us: int, source: str, predicted_at: int) -> bytes:
+    def encode(
+        self,
+        *,
+        prediction_id: str,
+        event_id: str,
+        entity_id: str,
+        event_time: int,
+        model_name: str,
+        model_version: str,
+        score: float,
+        threshold: float,
+        decision: bool,
+        feature_set_version: str,
+        features: Sequence[float],
+        features_age_ms: int,
+        degraded: bool,
+        flags: Sequence[str],
+        latency_us: int,
+        source: str,
+        predicted_at: int,
+    ) -> bytes:
         text = self._text
         flag_bytes = (zigzag(len(flags)) + b"".join(text(f) for f in flags) + b"\x00") if flags else b"\x00"
-        return b"".join((
-            self.header(), avro_string(prediction_id), avro_string(event_id), avro_string(entity_id),
-            zigzag(event_time), text(model_name), text(model_version), _DOUBLE.pack(score), _DOUBLE.pack(threshold),
-            _TRUE if decision else _FALSE, text(feature_set_version), self._map.pack(features),
-            zigzag(features_age_ms), _TRUE if degraded else _FALSE, flag_bytes, zigzag(latency_us), text(source),
-            zigzag(predicted_at),
-        ))
+        return b"".join(
+            (
+                self.header(),
+                avro_string(prediction_id),
+                avro_string(event_id),
+                avro_string(entity_id),
+                zigzag(event_time),
+                text(model_name),
+                text(model_version),
+                _DOUBLE.pack(score),
+                _DOUBLE.pack(threshold),
+                _TRUE if decision else _FALSE,
+                text(feature_set_version),
+                self._map.pack(features),
+                zigzag(features_age_ms),
+                _TRUE if degraded else _FALSE,
+                flag_bytes,
+                zigzag(latency_us),
+                text(source),
+                zigzag(predicted_at),
+            )
+        )
 
     def encode_record(self, record: dict[str, Any], names: Sequence[str]) -> bytes:
         """The same from a record dict (tests, and callers holding records): features taken in `names` order."""

@@ -8,6 +8,22 @@ from kestrel.model.repository import publish_to_repository
 from kestrel.model.train import TrainConfig, TrainResult, compare, train
 from kestrel.model.triton_config import TritonConfig
 
-__all__ = ["ModelArtifact", "ModelError", "ReferenceStats", "TrainConfig", "TrainResult", "TrainingSet",
-           "TritonConfig", "build", "compare", "from_events", "from_matrix", "load", "next_version",
-           "publish_to_repository", "save", "time_split", "train"]
+__all__ = [
+    "ModelArtifact",
+    "ModelError",
+    "ReferenceStats",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingSet",
+    "TritonConfig",
+    "build",
+    "compare",
+    "from_events",
+    "from_matrix",
+    "load",
+    "next_version",
+    "publish_to_repository",
+    "save",
+    "time_split",
+    "train",
+]

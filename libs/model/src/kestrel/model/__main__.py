@@ -54,8 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps({"version": version, "kind": result.kind, "holdout": result.holdout,
-                      "candidates": result.candidates, "training": result.details}, indent=2))
+    print(
+        json.dumps(
+            {
+                "version": version,
+                "kind": result.kind,
+                "holdout": result.holdout,
+                "candidates": result.candidates,
+                "training": result.details,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -55,18 +55,33 @@ class ModelArtifact:
         return self.network.predict(X)
 
     def manifest(self) -> dict[str, Any]:
-        return {"format": FORMAT, "model_name": self.model_name, "version": self.version, "kind": self.kind,
-                "created_at": self.created_at, "feature_set_version": self.feature_set_version,
-                "feature_names": list(self.feature_names), "training": self.training}
+        return {
+            "format": FORMAT,
+            "model_name": self.model_name,
+            "version": self.version,
+            "kind": self.kind,
+            "created_at": self.created_at,
+            "feature_set_version": self.feature_set_version,
+            "feature_names": list(self.feature_names),
+            "training": self.training,
+        }
 
 
 def build(result: TrainResult, data: TrainingSet, model_name: str, version: int) -> ModelArtifact:
     """The artifact of a training run, with reference statistics of the rows it was trained on."""
     reference = compute_reference(data.X, result.network.predict(data.X), data.feature_names)
     metrics = {"kind": result.kind, "holdout": result.holdout, "candidates": result.candidates}
-    return ModelArtifact(model_name, version, data.feature_set_version, data.feature_names, result.network,
-                         metrics, dict(result.details), reference,
-                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    return ModelArtifact(
+        model_name,
+        version,
+        data.feature_set_version,
+        data.feature_names,
+        result.network,
+        metrics,
+        dict(result.details),
+        reference,
+        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
 
 
 def save(artifact: ModelArtifact, root: Path) -> Path:
@@ -104,12 +119,20 @@ def load(directory: Path) -> ModelArtifact:
         with np.load(directory / WEIGHTS, allow_pickle=False) as weights:
             network = Network.from_arrays(dict(weights))
         with np.load(directory / REFERENCE_NPZ, allow_pickle=False) as ref:
-            reference = ReferenceStats.from_parts(json.loads((directory / REFERENCE_JSON).read_text()),
-                                                  ref["sample"], ref["scores"])
-        return ModelArtifact(manifest["model_name"], int(manifest["version"]), manifest["feature_set_version"],
-                             tuple(manifest["feature_names"]), network,
-                             json.loads((directory / METRICS).read_text()), manifest["training"], reference,
-                             manifest["created_at"])
+            reference = ReferenceStats.from_parts(
+                json.loads((directory / REFERENCE_JSON).read_text()), ref["sample"], ref["scores"]
+            )
+        return ModelArtifact(
+            manifest["model_name"],
+            int(manifest["version"]),
+            manifest["feature_set_version"],
+            tuple(manifest["feature_names"]),
+            network,
+            json.loads((directory / METRICS).read_text()),
+            manifest["training"],
+            reference,
+            manifest["created_at"],
+        )
     except (OSError, ValueError, KeyError) as exc:
         if isinstance(exc, ModelError):
             raise

@@ -43,20 +43,26 @@ class TrainingSet:
         return int(self.y.sum())
 
     def take(self, rows: np.ndarray | slice) -> TrainingSet:
-        return TrainingSet(self.X[rows], self.y[rows], self.event_time[rows], self.feature_names,
-                           self.feature_set_version)
+        return TrainingSet(
+            self.X[rows], self.y[rows], self.event_time[rows], self.feature_names, self.feature_set_version
+        )
 
 
 def from_matrix(X: np.ndarray, y: np.ndarray, event_time: np.ndarray, feature_set: FeatureSet) -> TrainingSet:
     """A training set from features computed elsewhere (e.g. logged vectors joined with labels)."""
     order = np.argsort(np.asarray(event_time), kind="stable")
-    return TrainingSet(np.asarray(X, dtype=np.float64)[order], np.asarray(y, dtype=np.int8)[order],
-                       np.asarray(event_time, dtype=np.int64)[order], tuple(feature_set.names),
-                       feature_set.version_id)
+    return TrainingSet(
+        np.asarray(X, dtype=np.float64)[order],
+        np.asarray(y, dtype=np.int8)[order],
+        np.asarray(event_time, dtype=np.int64)[order],
+        tuple(feature_set.names),
+        feature_set.version_id,
+    )
 
 
-def from_events(events: Sequence[Mapping[str, Any]], labels: Iterable[Mapping[str, Any]],
-                feature_set: FeatureSet) -> TrainingSet:
+def from_events(
+    events: Sequence[Mapping[str, Any]], labels: Iterable[Mapping[str, Any]], feature_set: FeatureSet
+) -> TrainingSet:
     """Features recomputed offline from events (arrival order) joined with their labels by event_id.
 
     Events the stream would reject and events without a label are left out; a later label for the
@@ -64,8 +70,9 @@ def from_events(events: Sequence[Mapping[str, Any]], labels: Iterable[Mapping[st
     """
     label_of = {label["event_id"]: int(label["label"]) for label in labels}
     vectors = offline.compute(events, feature_set)
-    keep = [i for i, (event, row) in enumerate(zip(events, vectors))
-            if row is not None and event["event_id"] in label_of]
+    keep = [
+        i for i, (event, row) in enumerate(zip(events, vectors)) if row is not None and event["event_id"] in label_of
+    ]
     if not keep:
         raise ModelError("no labelled, accepted events to train on")
     X = np.array([vectors[i] for i in keep], dtype=np.float64)

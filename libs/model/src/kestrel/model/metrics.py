@@ -37,8 +37,13 @@ def log_loss(y: np.ndarray, p: np.ndarray) -> float:
 
 def summary(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """Metrics the model card, the champion/challenger comparison and the tests read."""
-    return {"pr_auc": pr_auc(y, p), "roc_auc": roc_auc(y, p), "log_loss": log_loss(y, p),
-            "positive_rate": float(np.mean(y)), "rows": float(len(y))}
+    return {
+        "pr_auc": pr_auc(y, p),
+        "roc_auc": roc_auc(y, p),
+        "log_loss": log_loss(y, p),
+        "positive_rate": float(np.mean(y)),
+        "rows": float(len(y)),
+    }
 
 
 def _average_ranks(x: np.ndarray) -> np.ndarray:

@@ -52,8 +52,12 @@ class Network:
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """What weights.npz holds (plain arrays: loads without pickle, in numpy 1 and 2)."""
-        arrays = {"mean": self.mean, "std": self.std, "log_mask": self.log_mask.astype(np.uint8),
-                  "clip": np.array(self.clip)}
+        arrays = {
+            "mean": self.mean,
+            "std": self.std,
+            "log_mask": self.log_mask.astype(np.uint8),
+            "clip": np.array(self.clip),
+        }
         for i, (W, b) in enumerate(self.layers):
             arrays[f"W{i}"], arrays[f"b{i}"] = W, b
         return arrays
@@ -65,8 +69,13 @@ class Network:
             while f"W{len(layers)}" in arrays:
                 i = len(layers)
                 layers.append((np.asarray(arrays[f"W{i}"], np.float64), np.asarray(arrays[f"b{i}"], np.float64)))
-            net = cls(np.asarray(arrays["mean"], np.float64), np.asarray(arrays["std"], np.float64),
-                      np.asarray(arrays["log_mask"]).astype(bool), tuple(layers), float(arrays["clip"]))
+            net = cls(
+                np.asarray(arrays["mean"], np.float64),
+                np.asarray(arrays["std"], np.float64),
+                np.asarray(arrays["log_mask"]).astype(bool),
+                tuple(layers),
+                float(arrays["clip"]),
+            )
         except KeyError as exc:
             raise ModelError(f"weights lack array {exc.args[0]!r}") from exc
         _check_shapes(net)

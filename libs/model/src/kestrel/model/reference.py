@@ -61,22 +61,37 @@ class ReferenceStats:
             raise ModelError("reference sample and its scores differ in length")
 
     def to_json(self) -> dict[str, Any]:
-        return {"feature_names": list(self.feature_names), "bins": BINS,
-                "features": {n: b.to_json() for n, b in zip(self.feature_names, self.features)},
-                "score": self.score.to_json(), "sample_rows": len(self.sample)}
+        return {
+            "feature_names": list(self.feature_names),
+            "bins": BINS,
+            "features": {n: b.to_json() for n, b in zip(self.feature_names, self.features)},
+            "score": self.score.to_json(),
+            "sample_rows": len(self.sample),
+        }
 
     @classmethod
     def from_parts(cls, doc: dict[str, Any], sample: np.ndarray, sample_scores: np.ndarray) -> ReferenceStats:
         names = tuple(doc["feature_names"])
-        return cls(names, tuple(Binning.from_json(doc["features"][n]) for n in names),
-                   Binning.from_json(doc["score"]), sample, sample_scores)
+        return cls(
+            names,
+            tuple(Binning.from_json(doc["features"][n]) for n in names),
+            Binning.from_json(doc["score"]),
+            sample,
+            sample_scores,
+        )
 
 
-def compute_reference(X: np.ndarray, scores: np.ndarray, feature_names: tuple[str, ...],
-                      sample_size: int = SAMPLE, seed: int = 0) -> ReferenceStats:
+def compute_reference(
+    X: np.ndarray, scores: np.ndarray, feature_names: tuple[str, ...], sample_size: int = SAMPLE, seed: int = 0
+) -> ReferenceStats:
     """Bins from every row; a seeded uniform sample (in time order) for the tests that need raw values."""
     X = np.asarray(X, dtype=np.float64)
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(X), size=min(sample_size, len(X)), replace=False))
-    return ReferenceStats(tuple(feature_names), tuple(Binning.fit(X[:, j]) for j in range(X.shape[1])),
-                          Binning.fit(scores), X[rows].astype(np.float32), np.asarray(scores)[rows].astype(np.float32))
+    return ReferenceStats(
+        tuple(feature_names),
+        tuple(Binning.fit(X[:, j]) for j in range(X.shape[1])),
+        Binning.fit(scores),
+        X[rows].astype(np.float32),
+        np.asarray(scores)[rows].astype(np.float32),
+    )

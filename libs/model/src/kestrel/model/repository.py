@@ -20,8 +20,9 @@ def model_py() -> bytes:
     return resources.files("kestrel.model").joinpath("triton_model.py").read_bytes()
 
 
-def publish_to_repository(artifact: ModelArtifact, repo_dir: Path, model_name: str | None = None,
-                          config: TritonConfig | None = None) -> Path:
+def publish_to_repository(
+    artifact: ModelArtifact, repo_dir: Path, model_name: str | None = None, config: TritonConfig | None = None
+) -> Path:
     """Write `<repo>/<model>/<version>/`: the whole artifact plus model.py; create config.pbtxt if missing.
 
     The version folder is a complete artifact (artifact.load reads it), so the drift monitor finds the

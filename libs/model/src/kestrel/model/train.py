@@ -62,8 +62,9 @@ def fit(data: TrainingSet, kind: str, config: TrainConfig = TrainConfig()) -> tu
     return Network(mean, std, log_mask, layers), info
 
 
-def compare(data: TrainingSet, config: TrainConfig = TrainConfig(), kinds: tuple[str, ...] = KINDS
-            ) -> dict[str, dict[str, float]]:
+def compare(
+    data: TrainingSet, config: TrainConfig = TrainConfig(), kinds: tuple[str, ...] = KINDS
+) -> dict[str, dict[str, float]]:
     """Holdout metrics of each kind fitted on the earlier rows."""
     return _compare(*time_split(data, config.holdout), config, kinds)[0]
 
@@ -73,15 +74,23 @@ def train(data: TrainingSet, config: TrainConfig = TrainConfig()) -> TrainResult
     kinds = KINDS if config.kind == "auto" else (config.kind,)
     candidates, networks, infos = _compare(train_part, holdout_part, config, kinds)
     kind = max(candidates, key=lambda k: candidates[k]["pr_auc"])
-    network, info = (fit(data, kind, config) if config.refit else (networks[kind], infos[kind]))
-    details = {"rows": len(data), "positives": data.positives, "train_rows": len(train_part),
-               "holdout_rows": len(holdout_part), "first_event_ms": int(data.event_time[0]),
-               "last_event_ms": int(data.event_time[-1]), "refit_on_all_rows": config.refit, **info}
+    network, info = fit(data, kind, config) if config.refit else (networks[kind], infos[kind])
+    details = {
+        "rows": len(data),
+        "positives": data.positives,
+        "train_rows": len(train_part),
+        "holdout_rows": len(holdout_part),
+        "first_event_ms": int(data.event_time[0]),
+        "last_event_ms": int(data.event_time[-1]),
+        "refit_on_all_rows": config.refit,
+        **info,
+    }
     return TrainResult(network, kind, candidates[kind], candidates, details)
 
 
-def _compare(train_part: TrainingSet, holdout_part: TrainingSet, config: TrainConfig, kinds: tuple[str, ...]
-             ) -> tuple[dict[str, dict[str, float]], dict[str, Network], dict[str, dict[str, Any]]]:
+def _compare(
+    train_part: TrainingSet, holdout_part: TrainingSet, config: TrainConfig, kinds: tuple[str, ...]
+) -> tuple[dict[str, dict[str, float]], dict[str, Network], dict[str, dict[str, Any]]]:
     scores, networks, infos = {}, {}, {}
     for kind in kinds:
         networks[kind], infos[kind] = fit(train_part, kind, config)

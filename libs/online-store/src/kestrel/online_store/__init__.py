@@ -6,6 +6,16 @@ from kestrel.online_store.reader import OnlineBatch, OnlineStore, OnlineVector
 from kestrel.online_store.writer import OnlineStoreWriter, VectorWrite, WriteResult, newest_per_key
 
 __all__ = [
-    "DEFAULT_PREFIX", "FeatureLayout", "OnlineBatch", "OnlineStore", "OnlineStoreWriter", "OnlineVector",
-    "VectorWrite", "WriteResult", "client_for", "entity_key", "newest_per_key", "redis_client",
+    "DEFAULT_PREFIX",
+    "FeatureLayout",
+    "OnlineBatch",
+    "OnlineStore",
+    "OnlineStoreWriter",
+    "OnlineVector",
+    "VectorWrite",
+    "WriteResult",
+    "client_for",
+    "entity_key",
+    "newest_per_key",
+    "redis_client",
 ]

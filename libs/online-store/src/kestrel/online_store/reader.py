@@ -13,7 +13,11 @@ from redis.exceptions import RedisError
 
 from kestrel.common.errors import UnavailableError
 from kestrel.online_store.layout import (
-    DEFAULT_PREFIX, READ_FIELDS, FeatureLayout, key_prefix, to_definition_order,
+    DEFAULT_PREFIX,
+    READ_FIELDS,
+    FeatureLayout,
+    key_prefix,
+    to_definition_order,
 )
 from kestrel.online_store.scripts import READ_MANY, LuaScript, command_groups, is_cluster
 
@@ -65,10 +69,16 @@ class OnlineBatch:
 
     def __getitem__(self, i: int) -> OnlineVector:
         found = bool(self.found[i])
-        return OnlineVector(self.entity_ids[i], self.values[i], found,
-                            int(self.event_time_ms[i]) if found else None, self.event_ids[i],
-                            int(self.age_ms[i]) if found else None,
-                            self.version, bool(self.stale[i]))
+        return OnlineVector(
+            self.entity_ids[i],
+            self.values[i],
+            found,
+            int(self.event_time_ms[i]) if found else None,
+            self.event_ids[i],
+            int(self.age_ms[i]) if found else None,
+            self.version,
+            bool(self.stale[i]),
+        )
 
     def __iter__(self) -> Iterator[OnlineVector]:
         return (self[i] for i in range(len(self)))
@@ -78,8 +88,15 @@ class OnlineStore:
     """The online store's read side for one feature set (and version). Needs a client with
     decode_responses=False (values are packed bytes); `redis_client()` makes one."""
 
-    def __init__(self, client: Any, feature_set: FeatureLayout, *, prefix: str = DEFAULT_PREFIX,
-                 max_age_ms: int | None = None, chunk: int = 128) -> None:
+    def __init__(
+        self,
+        client: Any,
+        feature_set: FeatureLayout,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        max_age_ms: int | None = None,
+        chunk: int = 128,
+    ) -> None:
         self._client = client
         self.version = feature_set.version_id
         self.names = list(feature_set.names)

@@ -90,4 +90,4 @@ def command_groups(keys: Sequence[str], chunk: int, cluster: bool) -> list[list[
     by_slot: dict[int, list[int]] = defaultdict(list)
     for i, key in enumerate(keys):
         by_slot[key_slot(key.encode())].append(i)
-    return [group[start:start + chunk] for group in by_slot.values() for start in range(0, len(group), chunk)]
+    return [group[start : start + chunk] for group in by_slot.values() for start in range(0, len(group), chunk)]

@@ -31,8 +31,9 @@ class VectorWrite:
         """From a decoded kestrel.v1.FeatureVector (event_time as int milliseconds)."""
         version = record["feature_set_version"]
         _, values = pack_features(record["features"])
-        return cls(entity_key(prefix, version, record["entity_id"]), record["event_time"], record["event_id"],
-                   version, values)
+        return cls(
+            entity_key(prefix, version, record["entity_id"]), record["event_time"], record["event_id"], version, values
+        )
 
     def newer_than(self, other: VectorWrite) -> bool:
         # Same rule as the script: event time, then event id in byte order (Python's str order is that).

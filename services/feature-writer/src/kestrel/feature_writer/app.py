@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from kestrel.featureset import load_feature_set
-from kestrel.featureset.check import VectorCheck
-from kestrel.online_store import OnlineStoreWriter
-from kestrel.online_store.client import client_for
 from kestrel.common.runtime.app import Runtime
 from kestrel.common.runtime.consumer import batch_consumer, producer
 from kestrel.feature_writer.handler import VectorBatchHandler
 from kestrel.feature_writer.settings import FeatureWriterSettings
+from kestrel.featureset import load_feature_set
+from kestrel.featureset.check import VectorCheck
+from kestrel.online_store import OnlineStoreWriter
+from kestrel.online_store.client import client_for
 
 
 def components(rt: Runtime[FeatureWriterSettings]) -> list[Any]:
@@ -23,7 +23,9 @@ def components(rt: Runtime[FeatureWriterSettings]) -> list[Any]:
     redis = client_for(s)
     handler = VectorBatchHandler(
         functools.partial(rt.topics.serde(vectors).deserialize_many, errors="return"),
-        OnlineStoreWriter(redis, ttl_s=s.ttl_s, chunk=s.script_chunk), vector_check(s.feature_set), s.key_prefix,
+        OnlineStoreWriter(redis, ttl_s=s.ttl_s, chunk=s.script_chunk),
+        vector_check(s.feature_set),
+        s.key_prefix,
     )
     rt.ready_when(lambda: handler.redis_ok is not False)  # Redis down: not ready; batches wait with backoff
     out = producer(rt)

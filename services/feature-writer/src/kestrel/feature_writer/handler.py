@@ -12,15 +12,18 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from kestrel.common.errors import UnavailableError
 from kestrel.common.kafka import Rejection
-from kestrel.online_store import OnlineStoreWriter
-from kestrel.featureset.check import VectorCheck
 from kestrel.feature_writer.vectors import prepare
+from kestrel.featureset.check import VectorCheck
+from kestrel.online_store import OnlineStoreWriter
 
 log = structlog.get_logger()
 
 VECTORS = Counter("kestrel_feature_writer_vectors_total", "Feature vectors by outcome", ["outcome"])
-BATCH_SECONDS = Histogram("kestrel_feature_writer_batch_seconds", "Decode and Redis write time of one batch",
-                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+BATCH_SECONDS = Histogram(
+    "kestrel_feature_writer_batch_seconds",
+    "Decode and Redis write time of one batch",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 REDIS_UP = Gauge("kestrel_feature_writer_redis_up", "1 when the last Redis write succeeded, else 0")
 EVENT_LAG = Gauge("kestrel_feature_writer_event_lag_seconds", "Wall clock minus the newest event time written")
 
@@ -29,8 +32,9 @@ class VectorBatchHandler:
     """BatchConsumer handler. Raising UnavailableError (Redis down) makes the consumer retry the batch with
     backoff and commit nothing meanwhile; the writes are idempotent, so a retry is always safe."""
 
-    def __init__(self, decode: Callable[[list[bytes]], list[Any]], writer: OnlineStoreWriter,
-                 check: VectorCheck, prefix: str) -> None:
+    def __init__(
+        self, decode: Callable[[list[bytes]], list[Any]], writer: OnlineStoreWriter, check: VectorCheck, prefix: str
+    ) -> None:
         self._decode = decode
         self._writer = writer
         self._check = check
@@ -49,8 +53,12 @@ class VectorBatchHandler:
         self._set_redis(True)
         elapsed = time.perf_counter() - start
         BATCH_SECONDS.observe(elapsed)
-        outcomes = {"written": result.written, "older": result.older, "superseded": result.superseded,
-                    "rejected": len(rejections)}
+        outcomes = {
+            "written": result.written,
+            "older": result.older,
+            "superseded": result.superseded,
+            "rejected": len(rejections),
+        }
         for outcome, count in outcomes.items():
             VECTORS.labels(outcome).inc(count)
         log.debug("batch_written", records=len(records), ms=round(elapsed * 1000, 2), **outcomes)

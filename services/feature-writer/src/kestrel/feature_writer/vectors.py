@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from kestrel.common.errors import SerializationError
-from kestrel.featureset.check import VectorCheck
 from kestrel.common.kafka import Rejection
+from kestrel.featureset.check import VectorCheck
 from kestrel.online_store import VectorWrite
 
 
-def prepare(records: Sequence[Any], decoded: Sequence[Any], check: VectorCheck,
-            prefix: str) -> tuple[list[VectorWrite], list[Rejection]]:
+def prepare(
+    records: Sequence[Any], decoded: Sequence[Any], check: VectorCheck, prefix: str
+) -> tuple[list[VectorWrite], list[Rejection]]:
     """Writes for the good records; rejections (dead letters) for undecodable or inconsistent ones."""
     writes, rejections = [], []
     for record, value in zip(records, decoded):

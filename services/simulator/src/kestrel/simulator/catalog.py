@@ -57,22 +57,22 @@ class Category:
 
 
 LEGIT_CATEGORIES: tuple[Category, ...] = (
-    Category("5411", 0.22, 1.0),   # grocery stores, supermarkets
-    Category("5812", 0.12, 0.9),   # restaurants
+    Category("5411", 0.22, 1.0),  # grocery stores, supermarkets
+    Category("5812", 0.12, 0.9),  # restaurants
     Category("5814", 0.10, 0.35),  # fast food
-    Category("5541", 0.08, 1.3),   # fuel
-    Category("4111", 0.06, 0.2),   # commuter transport
-    Category("5651", 0.06, 1.8),   # clothing
-    Category("5912", 0.05, 0.7),   # pharmacies
-    Category("5311", 0.05, 1.5),   # department stores
-    Category("5999", 0.05, 0.9),   # miscellaneous retail
-    Category("4121", 0.04, 0.6),   # taxis and ride hailing
-    Category("5815", 0.04, 0.3),   # digital media
-    Category("6011", 0.04, 2.0),   # ATM cash withdrawal
-    Category("5732", 0.03, 4.0),   # electronics
-    Category("5942", 0.03, 0.6),   # book stores
-    Category("7011", 0.02, 5.0),   # hotels
-    Category("4511", 0.01, 8.0),   # airlines
+    Category("5541", 0.08, 1.3),  # fuel
+    Category("4111", 0.06, 0.2),  # commuter transport
+    Category("5651", 0.06, 1.8),  # clothing
+    Category("5912", 0.05, 0.7),  # pharmacies
+    Category("5311", 0.05, 1.5),  # department stores
+    Category("5999", 0.05, 0.9),  # miscellaneous retail
+    Category("4121", 0.04, 0.6),  # taxis and ride hailing
+    Category("5815", 0.04, 0.3),  # digital media
+    Category("6011", 0.04, 2.0),  # ATM cash withdrawal
+    Category("5732", 0.03, 4.0),  # electronics
+    Category("5942", 0.03, 0.6),  # book stores
+    Category("7011", 0.02, 5.0),  # hotels
+    Category("4511", 0.01, 8.0),  # airlines
 )
 
 RISKY_CATEGORIES: tuple[Category, ...] = (

@@ -35,8 +35,9 @@ class _Episode:
     Scalar `random()` arithmetic throughout: numpy calls on single values cost microseconds each.
     """
 
-    def __init__(self, rng: np.random.Generator, population: Population, card: int, start_ms: int,
-                 pattern: str) -> None:
+    def __init__(
+        self, rng: np.random.Generator, population: Population, card: int, start_ms: int, pattern: str
+    ) -> None:
         self.random = rng.random
         self.pop, self.card, self.t, self.pattern = population, card, start_ms, pattern
         self.typical = math.exp(float(population.cards.mu[card]))
@@ -102,12 +103,15 @@ class Pattern:
     build: Callable[[_Episode], None]
 
 
-PATTERNS: dict[str, Pattern] = {p.name: p for p in (
-    Pattern("burst", 0.35, _burst),
-    Pattern("new-country", 0.25, _new_country),
-    Pattern("unusual-amount", 0.20, _unusual_amount),
-    Pattern("unusual-merchant", 0.20, _unusual_merchant),
-)}
+PATTERNS: dict[str, Pattern] = {
+    p.name: p
+    for p in (
+        Pattern("burst", 0.35, _burst),
+        Pattern("new-country", 0.25, _new_country),
+        Pattern("unusual-amount", 0.20, _unusual_amount),
+        Pattern("unusual-merchant", 0.20, _unusual_merchant),
+    )
+}
 
 
 class FraudInjector:

@@ -23,7 +23,7 @@ LABEL_SOURCE = "simulator"
 _CODES = [c.code for c in catalog.COUNTRIES]
 _CURRENCIES = [c.currency for c in catalog.COUNTRIES]
 _FX = np.array([c.fx for c in catalog.COUNTRIES])
-_SCALE = np.array([10.0 ** c.decimals for c in catalog.COUNTRIES])
+_SCALE = np.array([10.0**c.decimals for c in catalog.COUNTRIES])
 _RARE = np.array(catalog.RARE_COUNTRIES)
 
 
@@ -96,12 +96,12 @@ class Generator:
     def __init__(self, config: GeneratorConfig, start_ms: int) -> None:
         self.config = config
         self._rng = np.random.default_rng(config.seed)
-        self.population = build_population(self._rng, config.cards, config.merchants_per_country,
-                                           config.card_prefix)
+        self.population = build_population(self._rng, config.cards, config.merchants_per_country, config.card_prefix)
         self._fraud = FraudInjector(self._rng, self.population, config.fraud_patterns)
         self._labels = LabelQueue()
-        self._drift = DriftSchedule.named(config.scenario, start_ms + int(config.drift_at_s * 1000),
-                                          int(config.drift_ramp_s * 1000))
+        self._drift = DriftSchedule.named(
+            config.scenario, start_ms + int(config.drift_at_s * 1000), int(config.drift_ramp_s * 1000)
+        )
         self._t = start_ms
         self._seq = 0
         self._prefix = f"{config.run_id}-"
@@ -199,24 +199,45 @@ class Generator:
         ids, merchants = self.population.cards.ids, self.population.merchants
         m_ids, mccs, prefix, channels = merchants.ids, merchants.mcc, self._prefix, catalog.CHANNELS
         leak = self.config.leak_pattern
-        columns = (legit.card.tolist(), legit.time.tolist(), legit.amount.tolist(), legit.country.tolist(),
-                   legit.merchant.tolist(), legit.channel.tolist())
+        columns = (
+            legit.card.tolist(),
+            legit.time.tolist(),
+            legit.amount.tolist(),
+            legit.country.tolist(),
+            legit.merchant.tolist(),
+            legit.channel.tolist(),
+        )
         return [
-            {"event_id": f"{prefix}{seq}", "entity_id": ids[c], "event_time": t, "amount": a,
-             "currency": _CURRENCIES[k], "merchant_id": m_ids[m], "merchant_category": mccs[m],
-             "country": _CODES[k], "channel": channels[ch],
-             "attributes": {PATTERN_ATTRIBUTE: "legit"} if leak else {}}
+            {
+                "event_id": f"{prefix}{seq}",
+                "entity_id": ids[c],
+                "event_time": t,
+                "amount": a,
+                "currency": _CURRENCIES[k],
+                "merchant_id": m_ids[m],
+                "merchant_category": mccs[m],
+                "country": _CODES[k],
+                "channel": channels[ch],
+                "attributes": {PATTERN_ATTRIBUTE: "legit"} if leak else {},
+            }
             for seq, (c, t, a, k, m, ch) in enumerate(zip(*columns), start=self._seq)
         ]
 
     def _fraud_records(self, drafts: list[Draft], first: int) -> list[Record]:
         ids, merchants = self.population.cards.ids, self.population.merchants
         return [
-            {"event_id": f"{self._prefix}{seq}", "entity_id": ids[d.card], "event_time": d.time_ms,
-             "amount": d.amount, "currency": _CURRENCIES[d.country], "merchant_id": merchants.ids[d.merchant],
-             "merchant_category": merchants.mcc[d.merchant], "country": _CODES[d.country],
-             "channel": catalog.CHANNELS[d.channel],
-             "attributes": {PATTERN_ATTRIBUTE: d.pattern} if self.config.leak_pattern else {}}
+            {
+                "event_id": f"{self._prefix}{seq}",
+                "entity_id": ids[d.card],
+                "event_time": d.time_ms,
+                "amount": d.amount,
+                "currency": _CURRENCIES[d.country],
+                "merchant_id": merchants.ids[d.merchant],
+                "merchant_category": merchants.mcc[d.merchant],
+                "country": _CODES[d.country],
+                "channel": catalog.CHANNELS[d.channel],
+                "attributes": {PATTERN_ATTRIBUTE: d.pattern} if self.config.leak_pattern else {},
+            }
             for seq, d in enumerate(drafts, start=first)
         ]
 
@@ -238,8 +259,8 @@ class Generator:
     def _label_records(self, due: DueLabels) -> list[Record]:
         ids, prefix = self.population.cards.ids, self._prefix
         return [
-            {"event_id": f"{prefix}{seq}", "entity_id": ids[c], "label": label, "label_time": t,
-             "source": LABEL_SOURCE}
-            for seq, c, label, t in zip(due.seq.tolist(), due.card.tolist(), due.label.tolist(),
-                                        due.label_time.tolist())
+            {"event_id": f"{prefix}{seq}", "entity_id": ids[c], "label": label, "label_time": t, "source": LABEL_SOURCE}
+            for seq, c, label, t in zip(
+                due.seq.tolist(), due.card.tolist(), due.label.tolist(), due.label_time.tolist()
+            )
         ]

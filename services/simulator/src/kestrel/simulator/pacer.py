@@ -14,9 +14,15 @@ class TokenBucket:
     smooth: at 5,000 events/s that is 50 events every 10 ms, not 5,000 once a second.
     """
 
-    def __init__(self, rate: float, *, max_batch: int = 2000, slice_s: float = 0.01,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        rate: float,
+        *,
+        max_batch: int = 2000,
+        slice_s: float = 0.01,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         if rate < 0:
             raise ValueError("rate must be >= 0 (0 means as fast as possible)")
         self.rate = rate

@@ -83,8 +83,9 @@ class Population:
     merchants: Merchants
 
 
-def build_population(rng: np.random.Generator, n_cards: int, merchants_per_country: int = 400,
-                     card_prefix: str = "card-") -> Population:
+def build_population(
+    rng: np.random.Generator, n_cards: int, merchants_per_country: int = 400, card_prefix: str = "card-"
+) -> Population:
     merchants = _build_merchants(rng, merchants_per_country)
     return Population(_build_cards(rng, n_cards, merchants, card_prefix), merchants)
 
@@ -99,9 +100,11 @@ def _draw_categories(rng: np.random.Generator, categories: tuple[Category, ...],
 
 def _build_merchants(rng: np.random.Generator, per_country: int) -> Merchants:
     n_countries = len(catalog.COUNTRIES)
-    groups = (("m", catalog.LEGIT_CATEGORIES, per_country),
-              ("n", catalog.NEW_CATEGORIES, max(per_country // 5, 1)),
-              ("r", catalog.RISKY_CATEGORIES, max(per_country // 10, 1)))
+    groups = (
+        ("m", catalog.LEGIT_CATEGORIES, per_country),
+        ("n", catalog.NEW_CATEGORIES, max(per_country // 5, 1)),
+        ("r", catalog.RISKY_CATEGORIES, max(per_country // 10, 1)),
+    )
     ids: list[str] = []
     mccs: list[str] = []
     factors: list[float] = []
@@ -117,10 +120,15 @@ def _build_merchants(rng: np.random.Generator, per_country: int) -> Merchants:
             factors.append(categories[cat_index].amount_factor)
         country.append(np.repeat(np.arange(n_countries), size))
     return Merchants(
-        ids=ids, mcc=mccs, amount_factor=np.array(factors), country=np.concatenate(country),
+        ids=ids,
+        mcc=mccs,
+        amount_factor=np.array(factors),
+        country=np.concatenate(country),
         online=np.array([m in catalog.ONLINE_MCCS for m in mccs]),
         atm=np.array([m == catalog.ATM_MCC for m in mccs]),
-        everyday=bases[0], new=bases[1], risky=bases[2],
+        everyday=bases[0],
+        new=bases[1],
+        risky=bases[2],
         rows_by_mcc={m: np.flatnonzero(np.array(mccs) == m) for m in set(mccs)},
     )
 

@@ -37,8 +37,14 @@ def render(summary: Summary, rate: float) -> str:
 class Progress:
     """Samples a live Summary every `interval_s` and shows the send rate over the last interval."""
 
-    def __init__(self, snapshot: Callable[[], Summary], mode: Mode = "auto", *, stream: IO[str] = sys.stderr,
-                 interval_s: float | None = None) -> None:
+    def __init__(
+        self,
+        snapshot: Callable[[], Summary],
+        mode: Mode = "auto",
+        *,
+        stream: IO[str] = sys.stderr,
+        interval_s: float | None = None,
+    ) -> None:
         if mode == "auto":
             mode = "tty" if stream.isatty() else "log"
         self.mode = mode

@@ -84,20 +84,23 @@ def _sinks(config: RunConfig, settings: SimulatorSettings) -> tuple[Sink, Sink |
     """The events sink and the labels sink (the same object unless events go through ingest)."""
     if config.to == "kafka":
         from kestrel.simulator.sinks.kafka import KafkaSink
+
         sink = KafkaSink(settings, labels=config.labels)
         return sink, sink if config.labels else None
     if config.to == "ingest":
         # Imported here so the Kafka path works where the ingest package is not installed.
         from kestrel.simulator.sinks.ingest import IngestSink
         from kestrel.simulator.sinks.kafka import KafkaSink
+
         labels = KafkaSink(settings, events=False) if config.labels else None
         return IngestSink(settings, config.ingest_addr), labels
     if config.to == "null":
         null = NullSink()
         return null, null if config.labels else None
     if config.to == "jsonl":
-        jsonl = JsonlSink(settings.topic_prefix + settings.events_topic,
-                          settings.topic_prefix + settings.labels_topic, config.output)
+        jsonl = JsonlSink(
+            settings.topic_prefix + settings.events_topic, settings.topic_prefix + settings.labels_topic, config.output
+        )
         return jsonl, jsonl if config.labels else None
     raise ValueError(f"unknown target {config.to!r}; choose kafka, ingest, null or jsonl")
 
@@ -130,8 +133,12 @@ class _Run:
 
     def snapshot(self) -> Summary:
         stats = self.events.events
-        s = replace(self.tally, patterns=Counter(self.tally.patterns), rejections=Counter(stats.rejections),
-                    elapsed_s=(self.ended or time.monotonic()) - self.started)
+        s = replace(
+            self.tally,
+            patterns=Counter(self.tally.patterns),
+            rejections=Counter(stats.rejections),
+            elapsed_s=(self.ended or time.monotonic()) - self.started,
+        )
         s.sent, s.rejected, s.failed = stats.accepted, stats.rejected, stats.failed
         if self.labels is not None:
             s.labels_sent, s.labels_failed = self.labels.labels.accepted, self.labels.labels.failed
@@ -141,8 +148,11 @@ class _Run:
 
     def done(self, stop: asyncio.Event | None, deadline: float) -> bool:
         count = self.config.count
-        return ((stop is not None and stop.is_set()) or time.monotonic() >= deadline
-                or (count is not None and self.tally.generated >= count))
+        return (
+            (stop is not None and stop.is_set())
+            or time.monotonic() >= deadline
+            or (count is not None and self.tally.generated >= count)
+        )
 
 
 async def run(config: RunConfig, stop: asyncio.Event | None = None) -> Summary:
@@ -165,9 +175,17 @@ async def run(config: RunConfig, stop: asyncio.Event | None = None) -> Summary:
         if config.clock == "wall":
             generator.rebase(int(time.time() * 1000))
         state.started = time.monotonic()
-        log.info("sim_started", to=config.to, rate=config.rate, clock=config.clock, cards=config.generator.cards,
-                 seed=config.generator.seed, run_id=config.generator.run_id, scenario=config.generator.scenario,
-                 fraud_rate=config.generator.fraud_rate)
+        log.info(
+            "sim_started",
+            to=config.to,
+            rate=config.rate,
+            clock=config.clock,
+            cards=config.generator.cards,
+            seed=config.generator.seed,
+            run_id=config.generator.run_id,
+            scenario=config.generator.scenario,
+            fraud_rate=config.generator.fraud_rate,
+        )
         progress.start()
         await _pump(state, _Clock(config, start_ms, sim_rate), stop)
     finally:

@@ -30,8 +30,9 @@ class Regime:
             return self
         if weight >= 1.0:
             return target
-        return Regime(**{f.name: (1 - weight) * getattr(self, f.name) + weight * getattr(target, f.name)
-                         for f in fields(Regime)})
+        return Regime(
+            **{f.name: (1 - weight) * getattr(self, f.name) + weight * getattr(target, f.name) for f in fields(Regime)}
+        )
 
 
 BASELINE = Regime()
@@ -39,10 +40,14 @@ BASELINE = Regime()
 SCENARIOS: dict[str, tuple[str, Regime]] = {
     "none": ("no drift", BASELINE),
     "amount-shift": ("legitimate amounts grow 1.8x", replace(BASELINE, amount_factor=1.8)),
-    "merchant-mix": ("a third of spend moves to new kinds of merchants (digital goods, SaaS)",
-                     replace(BASELINE, favourite_share=0.45, new_merchant_share=0.35)),
-    "new-country-wave": ("a fifth of legitimate payments come from rarely seen countries",
-                         replace(BASELINE, rare_country_share=0.2)),
+    "merchant-mix": (
+        "a third of spend moves to new kinds of merchants (digital goods, SaaS)",
+        replace(BASELINE, favourite_share=0.45, new_merchant_share=0.35),
+    ),
+    "new-country-wave": (
+        "a fifth of legitimate payments come from rarely seen countries",
+        replace(BASELINE, rare_country_share=0.2),
+    ),
     "channel-shift": ("40% of in-store spending moves online", replace(BASELINE, ecommerce_share=0.4)),
     "fraud-surge": ("fraud rate rises 4x (prior drift)", replace(BASELINE, fraud_factor=4.0)),
 }

@@ -28,8 +28,9 @@ class Topics:
     strings repeated in the service. Started first among a service's components: it fetches (or registers)
     the schema ids of every serde handed out, so a missing schema fails start-up, not the first message."""
 
-    def __init__(self, settings: KafkaSettings, catalogue: TopicCatalogue | None = None,
-                 registry: SchemaRegistry | None = None) -> None:
+    def __init__(
+        self, settings: KafkaSettings, catalogue: TopicCatalogue | None = None, registry: SchemaRegistry | None = None
+    ) -> None:
         self._settings = settings
         self._catalogue = catalogue if catalogue is not None else load_catalogue()
         self._registry = registry
@@ -39,8 +40,9 @@ class Topics:
         try:
             spec = self._catalogue[declared]
         except KeyError:
-            raise CatalogueError(f"topic {declared!r} is not declared in the topic catalogue "
-                                 f"(infra/topics.yaml, KESTREL_TOPICS_FILE)") from None
+            raise CatalogueError(
+                f"topic {declared!r} is not declared in the topic catalogue (infra/topics.yaml, KESTREL_TOPICS_FILE)"
+            ) from None
         return TopicBinding(declared, self._settings.topic_prefix + declared, spec.value_schema.removesuffix(".avsc"))
 
     def dead_letters(self, service: str) -> TopicBinding:

@@ -43,11 +43,19 @@ def dead_letter_publisher(rt: Runtime[Any], producer: Producer) -> DeadLetterPub
     return DeadLetterPublisher(producer, rt.name, rt.topics.serde(binding).serialize, binding.name)
 
 
-def batch_consumer(rt: Runtime[Any], inputs: Sequence[TopicBinding], group_id: str, handler: BatchHandler,
-                   producer: Producer) -> Watched:
+def batch_consumer(
+    rt: Runtime[Any], inputs: Sequence[TopicBinding], group_id: str, handler: BatchHandler, producer: Producer
+) -> Watched:
     """The shared at-least-once consumer over `inputs`, its rejects dead-lettered through `producer`, watched
     so the process exits (and is restarted) if the loop dies."""
     s = rt.settings
-    consumer = BatchConsumer([b.name for b in inputs], group_id, handler, dead_letter_publisher(rt, producer),
-                             aiokafka_config(s), s.consumer_options(), name=rt.name)
+    consumer = BatchConsumer(
+        [b.name for b in inputs],
+        group_id,
+        handler,
+        dead_letter_publisher(rt, producer),
+        aiokafka_config(s),
+        s.consumer_options(),
+        name=rt.name,
+    )
     return rt.watch(consumer)

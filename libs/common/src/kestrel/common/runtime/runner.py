@@ -27,8 +27,9 @@ class ServiceApp:
 
     def __init__(self, service: Service[Any], settings: Any, stop: asyncio.Event | None = None) -> None:
         self.runtime = Runtime(service.name, settings, stop)
-        self.components: list[Component] = self.runtime.assemble(service.wiring()(self.runtime),
-                                                                  service.health_port(settings))
+        self.components: list[Component] = self.runtime.assemble(
+            service.wiring()(self.runtime), service.health_port(settings)
+        )
         self._started: list[Component] = []
 
     async def start(self) -> None:
@@ -47,7 +48,7 @@ class ServiceApp:
             component = self._started.pop()
             try:
                 await component.stop()
-            except Exception:  # noqa: BLE001 - keep stopping the rest
+            except Exception:
                 log.exception("component_stop_failed", component=type(component).__name__)
 
     @property

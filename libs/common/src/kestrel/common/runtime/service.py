@@ -52,7 +52,8 @@ class Service(Generic[S]):
         width = max(len(name) for name, _, _ in rows)
         lines = [f"  {name:<{width}}  {doc or ''} [default: {default}]".rstrip() for name, default, doc in rows]
         return argparse.ArgumentParser(
-            prog=f"kestrel-{self.name}", description=self.summary,
+            prog=f"kestrel-{self.name}",
+            description=self.summary,
             formatter_class=argparse.RawDescriptionHelpFormatter,
             epilog="configuration (environment; KESTREL_<SETTING> is the shared fallback):\n" + "\n".join(lines),
         )
@@ -72,4 +73,3 @@ class Service(Generic[S]):
     def wiring(self) -> Callable[..., list[Any]]:
         module, _, function = self.components.partition(":")
         return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
-

@@ -37,8 +37,9 @@ class Dependency:
         return f"{self.name} not reachable at {self.address} ({self.setting})"
 
 
-async def wait_for_dependencies(dependencies: Sequence[Dependency], deadline_s: float,
-                                initial_s: float = 0.2, max_s: float = 5.0) -> None:
+async def wait_for_dependencies(
+    dependencies: Sequence[Dependency], deadline_s: float, initial_s: float = 0.2, max_s: float = 5.0
+) -> None:
     """Probe each dependency in turn; one warning line when one is down, StartupError once the deadline
     (counted from the first failure of that dependency) has passed."""
     for dependency in dependencies:
@@ -47,8 +48,12 @@ async def wait_for_dependencies(dependencies: Sequence[Dependency], deadline_s: 
 
 async def _wait_for(dependency: Dependency, deadline_s: float, initial_s: float, max_s: float) -> None:
     warned = False
-    retrying = AsyncRetrying(stop=stop_after_delay(deadline_s), wait=wait_exponential(multiplier=initial_s, max=max_s),
-                             retry=retry_if_exception_type(Exception), reraise=False)
+    retrying = AsyncRetrying(
+        stop=stop_after_delay(deadline_s),
+        wait=wait_exponential(multiplier=initial_s, max=max_s),
+        retry=retry_if_exception_type(Exception),
+        reraise=False,
+    )
     try:
         async for attempt in retrying:
             with attempt, _quiet_client_logs():

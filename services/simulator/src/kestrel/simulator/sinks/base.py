@@ -68,7 +68,7 @@ class JsonlSink:
 
     async def start(self) -> None:
         if self._path and self._path != "-":
-            self._out = open(self._path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            self._out = open(self._path, "w", encoding="utf-8")
 
     async def send_events(self, events: list[Record]) -> None:
         self._write(self._topics[0], events)
@@ -80,9 +80,9 @@ class JsonlSink:
 
     def _write(self, topic: str, records: list[Record]) -> None:
         dumps = json.dumps
-        self._out.write("".join(
-            f'{{"topic": "{topic}", "key": {dumps(r["entity_id"])}, "value": {dumps(r)}}}\n' for r in records
-        ))
+        self._out.write(
+            "".join(f'{{"topic": "{topic}", "key": {dumps(r["entity_id"])}, "value": {dumps(r)}}}\n' for r in records)
+        )
 
     async def close(self) -> None:
         self._out.flush()

@@ -9,8 +9,8 @@ import grpc
 import structlog
 
 from kestrel.api.v1 import ingest_pb2, ingest_pb2_grpc
-from kestrel.common.errors import InvalidArgumentError, KestrelError, UnavailableError
 from kestrel.common.convert import record_to_event
+from kestrel.common.errors import InvalidArgumentError, KestrelError, UnavailableError
 from kestrel.simulator.settings import SimulatorSettings
 from kestrel.simulator.sinks.base import Record, SinkStats
 
@@ -18,8 +18,9 @@ log = structlog.get_logger()
 
 MAX_BATCH = 2000
 """Events per PublishBatch at most (a few hundred KB): bigger batches only add latency."""
-RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                       grpc.StatusCode.RESOURCE_EXHAUSTED})
+RETRYABLE = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+)
 
 
 class IngestSink:
@@ -51,8 +52,9 @@ class IngestSink:
             await asyncio.wait_for(self._channel.channel_ready(), self._settings.ingest_timeout_s)
         except TimeoutError as exc:
             await self._channel.close()
-            raise UnavailableError(f"ingest at {self.addr} not reachable within "
-                                   f"{self._settings.ingest_timeout_s:g}s") from exc
+            raise UnavailableError(
+                f"ingest at {self.addr} not reachable within {self._settings.ingest_timeout_s:g}s"
+            ) from exc
         self._stub = ingest_pb2_grpc.IngestServiceStub(self._channel)
 
     async def send_events(self, events: list[Record]) -> None:
@@ -111,8 +113,9 @@ class IngestSink:
         delay = 0.2
         for attempt in range(self._settings.ingest_retries + 1):
             try:
-                return await self._stub.PublishBatch(request, timeout=self._settings.ingest_timeout_s,
-                                                     metadata=self._metadata)
+                return await self._stub.PublishBatch(
+                    request, timeout=self._settings.ingest_timeout_s, metadata=self._metadata
+                )
             except grpc.aio.AioRpcError as exc:
                 if exc.code() not in RETRYABLE or attempt == self._settings.ingest_retries:
                     raise

@@ -59,8 +59,9 @@ class KafkaSink:
     `max_in_flight` unacknowledged records (plus librdkafka's own queue limit).
     """
 
-    def __init__(self, settings: SimulatorSettings, *, events: bool = True, labels: bool = True,
-                 producer: Producer | None = None) -> None:
+    def __init__(
+        self, settings: SimulatorSettings, *, events: bool = True, labels: bool = True, producer: Producer | None = None
+    ) -> None:
         registry = make_registry(settings)
         self.events_topic = settings.topic_prefix + settings.events_topic
         self.labels_topic = settings.topic_prefix + settings.labels_topic
@@ -90,8 +91,11 @@ class KafkaSink:
 
     async def _send(self, topic: str, serde: AvroSerde, records: list[Record], acks: _Acks) -> None:
         values = serde.serialize_many(records)
-        acks.add(await self._producer.produce_batch(
-            [OutRecord(topic, value, record["entity_id"].encode()) for record, value in zip(records, values)]))
+        acks.add(
+            await self._producer.produce_batch(
+                [OutRecord(topic, value, record["entity_id"].encode()) for record, value in zip(records, values)]
+            )
+        )
         self._reap()
         while sum(a.records for a in self._acks) > self._max_in_flight:
             await asyncio.sleep(0.005)
