@@ -17,16 +17,29 @@ P0, P1 = TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)
 
 
 @pytest.fixture
-async def rig():
-    journal = Journal()
-    store = KeyedStateStore(CountCodec(), "test", evict_after_ms=86_400_000)
-    consumer, changelog, producer = FakeConsumer(journal, {P0, P1}), FakeChangelog(journal), FakeProducer(journal)
-    options = LoopOptions(poll_timeout_ms=10, commit_interval_s=0.05, retry_max_s=0.05)
-    loop = StatefulLoop("test", lambda: consumer, TOPIC, CountingProcessor(store), store,  # type: ignore[arg-type]
-                        changelog, producer, FakeLetters(), options)  # type: ignore[arg-type]
-    await loop.start()
-    yield loop, consumer, producer, journal
-    await loop.stop()
+async def make_rig():
+    """A started loop over fakes, stopped afterwards; options override the test defaults."""
+    loops: list[StatefulLoop] = []
+
+    async def make(**options: Any) -> tuple[StatefulLoop, FakeConsumer, FakeProducer, Journal]:
+        journal = Journal()
+        store = KeyedStateStore(CountCodec(), "test", evict_after_ms=86_400_000)
+        consumer, changelog, producer = FakeConsumer(journal, {P0, P1}), FakeChangelog(journal), FakeProducer(journal)
+        options = {"poll_timeout_ms": 10, "commit_interval_s": 0.05, "retry_max_s": 0.05} | options
+        loop = StatefulLoop("test", lambda: consumer, TOPIC, CountingProcessor(store), store,  # type: ignore[arg-type]
+                            changelog, producer, FakeLetters(), LoopOptions(**options))  # type: ignore[arg-type]
+        await loop.start()
+        loops.append(loop)
+        return loop, consumer, producer, journal
+
+    yield make
+    for loop in loops:
+        await loop.stop()
+
+
+@pytest.fixture
+async def rig(make_rig):
+    return await make_rig()
 
 
 def counts(producer: FakeProducer) -> list[int]:
@@ -77,3 +90,17 @@ async def test_a_failed_batch_rewinds_to_the_last_commit_point(rig) -> None:
     await consumer.batches.put({P0: records(0, range(2, 4))})  # the consumer delivers them again
     await settle(lambda: ("commit", {0: 4}) in journal)
     assert counts(producer) == [1, 2, 3, 4, 3, 4]  # recomputed from the restored state: the same outputs again
+
+
+@pytest.mark.parametrize("leave", ["revoke", "stop"])
+async def test_after_a_failed_batch_neither_revocation_nor_stop_commits_past_it(make_rig, leave: str) -> None:
+    loop, consumer, producer, journal = await make_rig(retry_min_s=30.0)  # still backing off when partitions go
+    await consumer.batches.put({P0: records(0, range(2))})
+    await settle(lambda: ("commit", {0: 2}) in journal)
+    producer.fail = 1  # the outputs of offsets 2-3 are never acknowledged (outage past the delivery timeout)
+    await consumer.batches.put({P0: records(0, range(2, 4))})
+    await settle(lambda: journal.count("acks") == 2)
+    failed_at = len(journal)
+    await (loop.on_revoked({P0, P1}) if leave == "revoke" else asyncio.wait_for(loop.stop(), 5))
+    # The changelog would hold state whose outputs were never delivered, and the offsets would skip the events.
+    assert [j for j in journal[failed_at:] if j[0] in ("changelog", "commit")] == []

@@ -4,11 +4,15 @@ Order at a commit point, so a crash anywhere loses nothing and never applies an 
 outputs and dead letters acknowledged -> changed state written to the changelog -> offsets committed.
 A restart replays from the committed offsets; events the restored state already holds (its offset
 is at or past theirs) are skipped, and their outputs were already acknowledged.
+
+After a failed batch nothing is committed until the loop is back at the last commit point, not even
+on revocation or stop: memory then holds state whose outputs may never have been delivered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +42,7 @@ class LoopOptions:
     poll_timeout_ms: int = 100
     commit_interval_s: float = 1.0
     evict_interval_s: float = 300.0
+    retry_min_s: float = 0.1
     retry_max_s: float = 10.0
 
 
@@ -74,7 +79,7 @@ class StatefulLoop:
         self._offsets: dict[TopicPartition, int] = {}
         self._last_commit = self._last_evict = time.monotonic()
         self._consistent = True
-        """False after a failed commit: memory may hold state the changelog and offsets do not."""
+        """False after a failed or skipped commit: memory may hold state the changelog and offsets do not."""
         self._rewind_needed = False
         self.processed = 0
 
@@ -85,7 +90,7 @@ class StatefulLoop:
         self._task = asyncio.create_task(self._run(), name=f"{self.name}-loop")
 
     async def stop(self) -> None:
-        """Stop intake, commit what was processed, then leave the group (partitions move at once)."""
+        """Stop intake, commit what was processed (unless a batch failed), then leave the group."""
         self._stopping.set()
         if self._task:
             await self._task
@@ -98,16 +103,18 @@ class StatefulLoop:
             await self._task
 
     async def _run(self) -> None:
-        delay = 0.1
+        delay = self.options.retry_min_s
         while not self._stopping.is_set():
             try:
                 await self._step()
-                delay = 0.1
+                delay = self.options.retry_min_s
             except Exception as exc:  # noqa: BLE001 - any failure: back off, then rewind to the last commit point
                 log.warning("stateful_batch_failed", loop=self.name, error=f"{type(exc).__name__}: {exc}",
                             retry_in_s=delay)
+                # Set before the next await, so a rebalance or stop waiting for the lock sees it.
                 self._rewind_needed = True
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):  # stop() ends the back-off at once
+                    await asyncio.wait_for(self._stopping.wait(), delay)
                 delay = min(delay * 2, self.options.retry_max_s)
 
     async def _step(self) -> None:
@@ -170,6 +177,11 @@ class StatefulLoop:
             log.warning("stateful_commit_failed", loop=self.name, error=str(exc))
 
     async def _commit_quietly(self) -> None:
+        """The commit at revocation and stop: none past a failed batch, whose part was never delivered."""
+        if self._rewind_needed:
+            self._consistent = False
+            log.warning("stateful_commit_skipped", loop=self.name, reason="a batch failed since the last commit")
+            return
         try:
             await self._commit()
         except Exception as exc:  # noqa: BLE001 - the next owner replays from the last commit point
