@@ -63,3 +63,13 @@ def test_replayed_records_are_skipped_not_counted_twice(parts) -> None:
     assert result.replayed == 2 and len(result.outputs) == 1
     assert VECTORS.deserialize(result.outputs[0].value)["features"]["txn_count_1m"] == 4
     assert len(store.state(1, "card-1")) == 4
+
+
+def test_an_event_a_year_ahead_is_dead_lettered_and_moves_no_clock(parts) -> None:
+    _, store, processor = parts
+    year = 365 * 86_400_000
+    records = [Record(EVENTS.serialize(event(i, t)), offset=i) for i, t in enumerate([NOW - 1000, NOW + year])]
+    result = processor.process(records, NOW)
+    assert [(r.record.offset, r.error_type) for r in result.rejections] == [(1, "InvalidEvent")]
+    assert "event_time: is more than 300s in the future" in result.rejections[0].reason
+    assert len(result.outputs) == 1 and store.stream_time[0] == NOW - 1000

@@ -13,6 +13,7 @@ from kestrel.common.metrics import MetricsEndpoint
 from kestrel.common.serde import make_registry, serde_for_topic
 from kestrel.common.stateful import Changelog, LoopOptions, StatefulLoop, changelog_topic, ensure_changelog
 from kestrel.common.topics import dead_letter_topic
+from kestrel.common.validation import Limits
 from kestrel.features.processor import BatchProcessor
 from kestrel.features.settings import FeaturesSettings
 from kestrel.features.store import StateStore
@@ -43,9 +44,10 @@ class FeaturesApp:
         self.producer = Producer(librdkafka_config(s), delivery_timeout_s=s.delivery_timeout_s)
         self.changelog = Changelog(changelog_topic(s.topic_prefix, self.group_id), aiokafka_config(s))
         computer = FeatureComputer(fs)
-        self.store = StateStore(computer, evict_after_ms=s.evict_after_s * 1000)
+        limits = Limits(max_future_skew_ms=s.max_future_skew_s * 1000)
+        self.store = StateStore(computer, s.evict_after_s * 1000, limits.max_future_skew_ms)
         processor = BatchProcessor(computer, self.store, events.deserialize,
-                                   VectorEncoder(vectors, fs.names, fs.version_id), self.features_topic)
+                                   VectorEncoder(vectors, fs.names, fs.version_id), self.features_topic, limits)
         self.worker = StatefulLoop(
             "features", self._consumer, self.events_topic, processor, self.store, self.changelog, self.producer,
             DeadLetterPublisher(self.producer, "features", letters.serialize, self.dead_letter_topic),

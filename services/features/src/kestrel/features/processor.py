@@ -14,6 +14,7 @@ from kestrel.common.features.state import FeatureComputer, Late
 from kestrel.common.features.wire import VectorEncoder
 from kestrel.common.kafka import OutRecord, Rejection
 from kestrel.common.stateful import BatchResult
+from kestrel.common.validation import Limits, check_event_time
 from kestrel.features.store import StateStore
 
 EVENTS = Counter("kestrel_features_events_total", "Event records by outcome", ["outcome"])
@@ -30,11 +31,15 @@ class FeatureBatch(BatchResult):
 
 
 class BatchProcessor:
-    """Decodes, validates and applies events to per-entity state, in record order: a StatefulProcessor."""
+    """Decodes, validates and applies events to per-entity state, in record order: a StatefulProcessor.
+
+    Event times get ingest's bounds, as events can reach the topic without passing ingest: one stamped
+    far ahead would otherwise become its entity's newest time and its partition's stream time.
+    """
 
     def __init__(self, computer: FeatureComputer, store: StateStore, decode: Callable[[bytes], dict[str, Any]],
-                 encoder: VectorEncoder, features_topic: str) -> None:
-        self._computer = computer
+                 encoder: VectorEncoder, features_topic: str, limits: Limits = Limits()) -> None:
+        self._computer, self._limits = computer, limits
         self._store = store
         self._decode = decode
         self._encoder = encoder
@@ -53,12 +58,13 @@ class BatchProcessor:
         TRUNCATED.inc(self._computer.truncated - truncated)
         return result
 
-    def _one(self, record: ConsumerRecord, computed_at: int, result: FeatureBatch) -> None:
+    def _one(self, record: ConsumerRecord, now_ms: int, result: FeatureBatch) -> None:
         try:
             event = self._decode(record.value)
         except SerializationError as exc:
             return self._reject(result, Rejection(record, f"undecodable: {exc.reason}", "SerializationError"))
-        if reason := self._computer.invalid(event):
+        reason = self._computer.invalid(event) or check_event_time(event[self._time], now_ms, self._limits)
+        if reason:
             return self._reject(result, Rejection(record, f"invalid event: {reason}", "InvalidEvent"))
         entity, t = event[self._entity], event[self._time]
         outcome = self._computer.update(self._store.state(record.partition, entity), event, record.offset)
@@ -68,7 +74,7 @@ class BatchProcessor:
         elif type(outcome) is Late:
             self._reject(result, Rejection(record, outcome.reason, "LateEvent"))
         else:
-            value = self._encoder.encode(entity, event["event_id"], t, outcome, computed_at)  # type: ignore[arg-type]
+            value = self._encoder.encode(entity, event["event_id"], t, outcome, now_ms)  # type: ignore[arg-type]
             result.outputs.append(OutRecord(self._topic, value, entity.encode()))
 
     @staticmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kestrel.common.features.codec import pack_state, packed_watermark, unpack_state
 from kestrel.common.features.state import EntityState, FeatureComputer
 from kestrel.common.stateful import KeyedStateStore
+from kestrel.common.validation import Limits
 
 
 class EntityCodec:
@@ -30,5 +31,6 @@ class EntityCodec:
 class StateStore(KeyedStateStore[EntityState]):
     """Entity states of the partitions this worker owns; idle entities are evicted after evict_after_ms."""
 
-    def __init__(self, computer: FeatureComputer, evict_after_ms: int = 2 * 86_400_000) -> None:
-        super().__init__(EntityCodec(computer), "features", evict_after_ms)
+    def __init__(self, computer: FeatureComputer, evict_after_ms: int = 2 * 86_400_000,
+                 max_skew_ms: int = Limits().max_future_skew_ms) -> None:
+        super().__init__(EntityCodec(computer), "features", evict_after_ms, max_skew_ms)

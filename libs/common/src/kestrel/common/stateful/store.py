@@ -7,6 +7,8 @@ from typing import Generic, Protocol, TypeVar
 
 from prometheus_client import Gauge
 
+from kestrel.common.validation import Limits
+
 S = TypeVar("S")
 
 KEYS = Gauge("kestrel_state_keys", "Keys held in a state store", ["store"])
@@ -51,11 +53,16 @@ class KeyedStateStore(Generic[S]):
 
     Restores only copy bytes; a state is decoded when its key next has an event, so taking over
     partitions costs little more than reading their changelog.
+
+    Eviction forgets keys idle for `evict_after_ms` of their partition's stream time (the newest event
+    time seen), capped at wall clock + `max_skew_ms` (by default ingest's bound on event times): one
+    event stamped far ahead cannot age a whole partition at once.
     """
 
-    def __init__(self, codec: StateCodec[S], name: str, evict_after_ms: int) -> None:
+    def __init__(self, codec: StateCodec[S], name: str, evict_after_ms: int,
+                 max_skew_ms: int = Limits().max_future_skew_ms) -> None:
         self._codec, self._keys = codec, KEYS.labels(name)
-        self.evict_after_ms = evict_after_ms
+        self.evict_after_ms, self.max_skew_ms = evict_after_ms, max_skew_ms
         self._partitions: dict[int, dict[str, S | bytes]] = {}
         self._dirty: dict[int, set[str]] = {}
         self.stream_time: dict[int, int] = {}
@@ -108,13 +115,13 @@ class KeyedStateStore(Generic[S]):
         return changes
 
     def evict(self, now_ms: int) -> list[Change]:
-        """Forget keys idle for evict_after_ms of their partition's stream time; their deletions.
+        """Forget keys idle for evict_after_ms of their partition's bounded stream time; their deletions.
 
         A full scan, so callers run it now and then, not per batch.
         """
         changes: list[Change] = []
         for partition, newest in self.stream_time.items():
-            horizon = newest - self.evict_after_ms
+            horizon = min(newest, now_ms + self.max_skew_ms) - self.evict_after_ms
             states = self._partitions[partition]
             idle = [key for key, state in states.items() if self._idle(state, horizon)]
             for key in idle:
