@@ -7,10 +7,12 @@ import pytest
 from kestrel.featureset import load_feature_set
 from kestrel.featureset.state import FeatureComputer
 from kestrel.features.processor import BatchProcessor
-from kestrel.features.store import StateStore
 from kestrel.featureset.wire import VectorEncoder
+from kestrel.features.store import StateStore
 
 from .conftest import EVENTS, T0, VECTORS, Record, event
+
+NOW = T0 + 86_400_000
 
 
 @pytest.fixture
@@ -27,9 +29,9 @@ def parts():
 def test_vectors_carry_event_id_time_version_and_features(parts) -> None:
     fs, _, processor = parts
     records = [Record(EVENTS.serialize(event(i, T0 + i * 1000)), offset=i) for i in range(3)]
-    result = processor.process(records)
-    assert [r.key for r in result.vectors] == [b"card-1"] * 3
-    last = VECTORS.deserialize(result.vectors[-1].value)
+    result = processor.process(records, NOW)
+    assert [r.key for r in result.outputs] == [b"card-1"] * 3
+    last = VECTORS.deserialize(result.outputs[-1].value)
     assert (last["event_id"], last["event_time"], last["feature_set_version"]) == ("e-2", T0 + 2000, "card.v1")
     assert list(last["features"]) == fs.names and last["features"]["txn_count_1m"] == 3
     assert result.offsets == {("events", 0): 3} and not result.rejections
@@ -46,18 +48,28 @@ def test_bad_records_are_rejected_and_the_batch_goes_on(parts) -> None:
         Record(EVENTS.serialize(event(4, T0 + lateness + 2, amount=float("nan"))), offset=4),
         Record(EVENTS.serialize(event(5, T0 + lateness + 3)), offset=5),
     ]
-    result = processor.process(records)
+    result = processor.process(records, NOW)
     kinds = [(r.record.offset, r.error_type) for r in result.rejections]
     assert kinds == [(0, "SerializationError"), (1, "SerializationError"), (3, "LateEvent"), (4, "InvalidEvent")]
     assert "undecodable" in result.rejections[0].reason and "late event" in result.rejections[2].reason
-    assert len(result.vectors) == 2 and result.offsets == {("events", 0): 6}
+    assert len(result.outputs) == 2 and result.offsets == {("events", 0): 6}
 
 
 def test_replayed_records_are_skipped_not_counted_twice(parts) -> None:
     _, store, processor = parts
     records = [Record(EVENTS.serialize(event(i, T0 + i)), partition=1, offset=i) for i in range(4)]
-    processor.process(records[:3])
-    result = processor.process(records[1:])
-    assert result.replayed == 2 and len(result.vectors) == 1
-    assert VECTORS.deserialize(result.vectors[0].value)["features"]["txn_count_1m"] == 4
+    processor.process(records[:3], NOW)
+    result = processor.process(records[1:], NOW)
+    assert result.replayed == 2 and len(result.outputs) == 1
+    assert VECTORS.deserialize(result.outputs[0].value)["features"]["txn_count_1m"] == 4
     assert len(store.state(1, "card-1")) == 4
+
+
+def test_an_event_a_year_ahead_is_dead_lettered_and_moves_no_clock(parts) -> None:
+    _, store, processor = parts
+    year = 365 * 86_400_000
+    records = [Record(EVENTS.serialize(event(i, t)), offset=i) for i, t in enumerate([NOW - 1000, NOW + year])]
+    result = processor.process(records, NOW)
+    assert [(r.record.offset, r.error_type) for r in result.rejections] == [(1, "InvalidEvent")]
+    assert "event_time: is more than 300s in the future" in result.rejections[0].reason
+    assert len(result.outputs) == 1 and store.stream_time[0] == NOW - 1000

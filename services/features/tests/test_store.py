@@ -24,13 +24,14 @@ def test_restored_bytes_decode_on_first_use_and_changes_are_tracked() -> None:
 
 def test_idle_entities_are_evicted_against_partition_time() -> None:
     computer = FeatureComputer(load_feature_set())
-    store = StateStore(computer)
-    store.load(0, {})
-    for entity, t in (("old", T0), ("new", T0 + 10_000)):
-        computer.update(store.state(0, entity), event(0, t, entity=entity))
-        store.saw(0, t)
-    assert store.evict(evict_after_ms=10_000) == []
-    assert store.evict(evict_after_ms=9_999) == [(0, b"old", None)]
-    assert [k for _, k, _ in store.take_changes()] == [b"new"]
-    store.drop([0])
-    assert len(store) == 0 and store.partitions == set()
+    store, strict = StateStore(computer, evict_after_ms=10_000), StateStore(computer, evict_after_ms=9_999)
+    for s in (store, strict):
+        s.load(0, {})
+        for entity, t in (("old", T0), ("new", T0 + 10_000)):
+            computer.update(s.state(0, entity), event(0, t, entity=entity))
+            s.saw(0, t)
+    assert store.evict(now_ms=T0 + 10_000) == []
+    assert strict.evict(now_ms=T0 + 10_000) == [(0, b"old", None)]
+    assert [k for _, k, _ in strict.take_changes()] == [b"new"]
+    strict.drop([0])
+    assert len(strict) == 0 and strict.partitions == set()

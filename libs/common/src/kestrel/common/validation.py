@@ -66,7 +66,8 @@ def _check_amount(amount: Any, limits: Limits) -> Violation | None:
     return None
 
 
-def _check_time(event_time_ms: int, now_ms: int, limits: Limits) -> Violation | None:
+def check_event_time(event_time_ms: int, now_ms: int, limits: Limits) -> Violation | None:
+    """An event time ingest accepts: set, after 2000-01-01, at most max_future_skew_ms past `now_ms`."""
     if event_time_ms <= 0:
         return Violation("event_time", "is required")
     if event_time_ms < _MIN_EVENT_TIME_MS:
@@ -92,7 +93,7 @@ def validate_event(event: dict[str, Any], now_ms: int, limits: Limits = Limits()
     checks = [
         _check_id(event, "event_id"),
         _check_id(event, "entity_id"),
-        _check_time(event.get("event_time", 0), now_ms, limits),
+        check_event_time(event.get("event_time", 0), now_ms, limits),
         _check_amount(event.get("amount"), limits),
         _check_pattern(event, "currency", _CURRENCY, "an ISO 4217 code like 'EUR'"),
         _check_id(event, "merchant_id"),

@@ -11,13 +11,13 @@ from kestrel.featureset.state import FeatureComputer
 from kestrel.common.kafka import DeadLetterPublisher, Producer, aiokafka_config, librdkafka_config
 from kestrel.common.metrics import MetricsEndpoint
 from kestrel.common.serde import make_registry, serde_for_topic
+from kestrel.common.stateful import Changelog, LoopOptions, StatefulLoop, changelog_topic, ensure_changelog
 from kestrel.common.topics import dead_letter_topic
-from kestrel.features.changelog import Changelog, changelog_topic, ensure_changelog
+from kestrel.common.validation import Limits
 from kestrel.features.processor import BatchProcessor
 from kestrel.features.settings import FeaturesSettings
 from kestrel.features.store import StateStore
 from kestrel.featureset.wire import VectorEncoder
-from kestrel.features.worker import StreamWorker, WorkerOptions
 
 
 @dataclass
@@ -44,15 +44,15 @@ class FeaturesApp:
         self.producer = Producer(librdkafka_config(s), delivery_timeout_s=s.delivery_timeout_s)
         self.changelog = Changelog(changelog_topic(s.topic_prefix, self.group_id), aiokafka_config(s))
         computer = FeatureComputer(fs)
-        self.store = StateStore(computer)
+        limits = Limits(max_future_skew_ms=s.max_future_skew_s * 1000)
+        self.store = StateStore(computer, s.evict_after_s * 1000, limits.max_future_skew_ms)
         processor = BatchProcessor(computer, self.store, events.deserialize,
-                                   VectorEncoder(vectors, fs.names, fs.version_id), self.features_topic)
-        self.worker = StreamWorker(
-            self._consumer, self.events_topic, processor, self.store, self.changelog, self.producer,
+                                   VectorEncoder(vectors, fs.names, fs.version_id), self.features_topic, limits)
+        self.worker = StatefulLoop(
+            "features", self._consumer, self.events_topic, processor, self.store, self.changelog, self.producer,
             DeadLetterPublisher(self.producer, "features", letters.serialize, self.dead_letter_topic),
-            WorkerOptions(batch_max=s.batch_max, poll_timeout_ms=s.poll_timeout_ms,
-                          commit_interval_s=s.commit_interval_s, evict_after_ms=s.evict_after_s * 1000,
-                          retry_max_s=s.retry_max_s),
+            LoopOptions(batch_max=s.batch_max, poll_timeout_ms=s.poll_timeout_ms,
+                        commit_interval_s=s.commit_interval_s, retry_max_s=s.retry_max_s),
         )
         self.metrics = MetricsEndpoint(s.metrics_port)
 

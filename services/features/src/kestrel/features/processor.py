@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -12,9 +11,11 @@ from prometheus_client import Counter
 
 from kestrel.common.errors import SerializationError
 from kestrel.featureset.state import FeatureComputer, Late
-from kestrel.common.kafka import OutRecord, Rejection
-from kestrel.features.store import StateStore
 from kestrel.featureset.wire import VectorEncoder
+from kestrel.common.kafka import OutRecord, Rejection
+from kestrel.common.stateful import BatchResult
+from kestrel.common.validation import Limits, check_event_time
+from kestrel.features.store import StateStore
 
 EVENTS = Counter("kestrel_features_events_total", "Event records by outcome", ["outcome"])
 TRUNCATED = Counter("kestrel_features_state_truncated_total",
@@ -22,21 +23,23 @@ TRUNCATED = Counter("kestrel_features_state_truncated_total",
 
 
 @dataclass
-class BatchResult:
-    vectors: list[OutRecord] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
+class FeatureBatch(BatchResult):
+    """Outputs are feature vectors, keyed by entity."""
+
     replayed: int = 0
     """Records already applied to the state before a restart (their vectors were already acknowledged)."""
-    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    """(topic, partition) -> next offset to commit."""
 
 
 class BatchProcessor:
-    """Decodes, validates and applies events to per-entity state, in record order."""
+    """Decodes, validates and applies events to per-entity state, in record order: a StatefulProcessor.
+
+    Event times get ingest's bounds, as events can reach the topic without passing ingest: one stamped
+    far ahead would otherwise become its entity's newest time and its partition's stream time.
+    """
 
     def __init__(self, computer: FeatureComputer, store: StateStore, decode: Callable[[bytes], dict[str, Any]],
-                 encoder: VectorEncoder, features_topic: str) -> None:
-        self._computer = computer
+                 encoder: VectorEncoder, features_topic: str, limits: Limits = Limits()) -> None:
+        self._computer, self._limits = computer, limits
         self._store = store
         self._decode = decode
         self._encoder = encoder
@@ -44,24 +47,24 @@ class BatchProcessor:
         fs = computer.feature_set
         self._entity, self._time = fs.entity, fs.time
 
-    def process(self, records: Sequence[ConsumerRecord]) -> BatchResult:
-        result = BatchResult()
-        computed_at = int(time.time() * 1000)
+    def process(self, records: Sequence[ConsumerRecord], now_ms: int) -> FeatureBatch:
+        result = FeatureBatch()
         truncated = self._computer.truncated
         for record in records:
-            self._one(record, computed_at, result)
+            self._one(record, now_ms, result)
             result.offsets[(record.topic, record.partition)] = record.offset + 1
-        EVENTS.labels("vector").inc(len(result.vectors))
+        EVENTS.labels("vector").inc(len(result.outputs))
         EVENTS.labels("replayed").inc(result.replayed)
         TRUNCATED.inc(self._computer.truncated - truncated)
         return result
 
-    def _one(self, record: ConsumerRecord, computed_at: int, result: BatchResult) -> None:
+    def _one(self, record: ConsumerRecord, now_ms: int, result: FeatureBatch) -> None:
         try:
             event = self._decode(record.value)
         except SerializationError as exc:
             return self._reject(result, Rejection(record, f"undecodable: {exc.reason}", "SerializationError"))
-        if reason := self._computer.invalid(event):
+        reason = self._computer.invalid(event) or check_event_time(event[self._time], now_ms, self._limits)
+        if reason:
             return self._reject(result, Rejection(record, f"invalid event: {reason}", "InvalidEvent"))
         entity, t = event[self._entity], event[self._time]
         outcome = self._computer.update(self._store.state(record.partition, entity), event, record.offset)
@@ -71,10 +74,10 @@ class BatchProcessor:
         elif type(outcome) is Late:
             self._reject(result, Rejection(record, outcome.reason, "LateEvent"))
         else:
-            value = self._encoder.encode(entity, event["event_id"], t, outcome, computed_at)  # type: ignore[arg-type]
-            result.vectors.append(OutRecord(self._topic, value, entity.encode()))
+            value = self._encoder.encode(entity, event["event_id"], t, outcome, now_ms)  # type: ignore[arg-type]
+            result.outputs.append(OutRecord(self._topic, value, entity.encode()))
 
     @staticmethod
-    def _reject(result: BatchResult, rejection: Rejection) -> None:
+    def _reject(result: FeatureBatch, rejection: Rejection) -> None:
         EVENTS.labels(rejection.error_type).inc()
         result.rejections.append(rejection)

@@ -29,6 +29,8 @@ class FeaturesSettings(KafkaSettings):
     """Replication of the state changelog topic; capped at the number of brokers."""
     evict_after_s: int = Field(2 * 86_400, ge=1)
     """Forget an entity once its newest event is this far behind its partition's newest event time."""
+    max_future_skew_s: int = Field(300, ge=0)
+    """Events further ahead of the wall clock are dead-lettered (ingest's bound); stream time never runs further."""
     delivery_timeout_s: float = Field(30.0, gt=0)
     retry_max_s: float = Field(10.0, gt=0)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kestrel.features.changelog import Changelog, ChangelogError, ensure_changelog
+from kestrel.common.stateful import Changelog, ChangelogError, ensure_changelog
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
-"""The state changelog: a compacted topic, partitioned like the events topic, that state is restored from.
+"""The state changelog: a compacted topic, partitioned like the source topic, that state is restored from.
 
-Partition p of the changelog holds the state of the entities whose events are in partition p of the
-events topic, so whoever owns events partition p restores exactly changelog partition p.
+Partition p of the changelog holds the state of the keys whose events are in partition p of the
+source topic, so whoever owns source partition p restores exactly changelog partition p.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from aiokafka.errors import TopicAlreadyExistsError, for_code
 from prometheus_client import Counter
 
 from kestrel.common.errors import KestrelError, NotFoundError
-from kestrel.features.store import Change
+from kestrel.common.stateful.store import Change
 
 log = structlog.get_logger()
 
-RESTORED = Counter("kestrel_features_restored_records_total", "Changelog records read while restoring state")
-WRITTEN = Counter("kestrel_features_changelog_records_total", "State records written to the changelog")
+RESTORED = Counter("kestrel_state_restored_records_total", "Changelog records read while restoring state", ["topic"])
+WRITTEN = Counter("kestrel_state_changelog_records_total", "State records written to the changelog", ["topic"])
 
 
 class ChangelogError(KestrelError):
@@ -48,7 +48,7 @@ async def ensure_changelog(client_config: dict[str, Any], source: str, topic: st
     """Create the changelog with the source topic's partition count (or check it); returns that count.
 
     The one topic not in infra/topics.yaml: its name follows the consumer group, like Kafka Streams'
-    internal topics, and its partitioning must follow the events topic, whatever that is on this cluster.
+    internal topics, and its partitioning must follow the source topic, whatever that is on this cluster.
     """
     admin = AIOKafkaAdminClient(**client_config)
     await admin.start()
@@ -107,7 +107,7 @@ class Changelog:
             by_partition[change[0]].append(change)
         sends = [self._send(p, records) for p, records in by_partition.items()]
         await asyncio.gather(*sends)
-        WRITTEN.inc(len(changes))
+        WRITTEN.labels(self.topic).inc(len(changes))
 
     async def _send(self, partition: int, changes: list[Change]) -> None:
         assert self._producer is not None, "changelog not started"
@@ -170,7 +170,7 @@ async def _read_until(reader: AIOKafkaConsumer, ends: dict[TopicPartition, int],
                     partition.pop(record.key.decode(), None)
                 else:
                     partition[record.key.decode()] = record.value
-            RESTORED.inc(len(records))
+            RESTORED.labels(tp.topic).inc(len(records))
         for tp in list(remaining):
             if await reader.position(tp) >= ends[tp]:
                 remaining.discard(tp)

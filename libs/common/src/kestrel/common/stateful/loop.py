@@ -1,14 +1,18 @@
-"""The consumer loop: fetch a batch, compute, produce; at each commit point flush acks, changelog, offsets.
+"""The stateful consumer loop: fetch a batch, process, produce; at each commit point flush acks, changelog, offsets.
 
 Order at a commit point, so a crash anywhere loses nothing and never applies an event to state twice:
-vectors and dead letters acknowledged -> changed state written to the changelog -> offsets committed.
+outputs and dead letters acknowledged -> changed state written to the changelog -> offsets committed.
 A restart replays from the committed offsets; events the restored state already holds (its offset
-is at or past theirs) are skipped, and their vectors were already acknowledged.
+is at or past theirs) are skipped, and their outputs were already acknowledged.
+
+After a failed batch nothing is committed until the loop is back at the last commit point, not even
+on revocation or stop: memory then holds state whose outputs may never have been delivered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,45 +26,48 @@ from prometheus_client import Histogram
 from kestrel.common.errors import UnavailableError
 from kestrel.common.kafka import DeadLetterPublisher, Delivery, Producer
 from kestrel.common.kafka.producer import BatchAck
-from kestrel.features.changelog import Changelog
-from kestrel.features.processor import BatchProcessor
-from kestrel.features.store import StateStore
+from kestrel.common.stateful.changelog import Changelog
+from kestrel.common.stateful.processor import StatefulProcessor
+from kestrel.common.stateful.store import StateStore
 
 log = structlog.get_logger()
 
-BATCH_SECONDS = Histogram("kestrel_features_batch_seconds", "Time to compute one batch (no I/O)")
-COMMIT_SECONDS = Histogram("kestrel_features_commit_seconds", "Acks + changelog + offset commit")
+BATCH_SECONDS = Histogram("kestrel_state_batch_seconds", "Time to process one batch (no I/O)", ["loop"])
+COMMIT_SECONDS = Histogram("kestrel_state_commit_seconds", "Acks + changelog + offset commit", ["loop"])
 
 
 @dataclass(frozen=True)
-class WorkerOptions:
+class LoopOptions:
     batch_max: int = 1000
     poll_timeout_ms: int = 100
     commit_interval_s: float = 1.0
-    evict_after_ms: int = 2 * 86_400_000
     evict_interval_s: float = 300.0
+    retry_min_s: float = 0.1
     retry_max_s: float = 10.0
 
 
 class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, worker: StreamWorker) -> None:
-        self._worker = worker
+    def __init__(self, loop: StatefulLoop) -> None:
+        self._loop = loop
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        await self._worker.on_revoked(revoked)
+        await self._loop.on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        await self._worker.on_assigned(assigned)
+        await self._loop.on_assigned(assigned)
 
 
-class StreamWorker:
+class StatefulLoop:
     """Owns the consumer; every state change and commit happens under one lock, so a rebalance
-    waits for the batch in flight and then commits before partitions move."""
+    waits for the batch in flight and then commits before partitions move.
 
-    def __init__(self, consumer: Callable[[], AIOKafkaConsumer], topic: str, processor: BatchProcessor,
-                 store: StateStore, changelog: Changelog, producer: Producer, dead_letters: DeadLetterPublisher,
-                 options: WorkerOptions) -> None:
-        self._new_consumer, self._topic = consumer, topic
+    On assignment the store is restored from the changelog partitions of what is now owned.
+    """
+
+    def __init__(self, name: str, consumer: Callable[[], AIOKafkaConsumer], topic: str,
+                 processor: StatefulProcessor, store: StateStore, changelog: Changelog, producer: Producer,
+                 dead_letters: DeadLetterPublisher, options: LoopOptions) -> None:
+        self.name, self._new_consumer, self._topic = name, consumer, topic
         self._consumer: AIOKafkaConsumer = None  # type: ignore[assignment]  # made in start(), inside the loop
         self._processor, self._store, self._changelog = processor, store, changelog
         self._producer, self._dead_letters = producer, dead_letters
@@ -72,7 +79,7 @@ class StreamWorker:
         self._offsets: dict[TopicPartition, int] = {}
         self._last_commit = self._last_evict = time.monotonic()
         self._consistent = True
-        """False after a failed commit: memory may hold state the changelog and offsets do not."""
+        """False after a failed or skipped commit: memory may hold state the changelog and offsets do not."""
         self._rewind_needed = False
         self.processed = 0
 
@@ -80,10 +87,10 @@ class StreamWorker:
         self._consumer = self._new_consumer()
         self._consumer.subscribe([self._topic], listener=_Rebalance(self))
         await self._consumer.start()
-        self._task = asyncio.create_task(self._run(), name="features-loop")
+        self._task = asyncio.create_task(self._run(), name=f"{self.name}-loop")
 
     async def stop(self) -> None:
-        """Stop intake, commit what was processed, then leave the group (partitions move at once)."""
+        """Stop intake, commit what was processed (unless a batch failed), then leave the group."""
         self._stopping.set()
         if self._task:
             await self._task
@@ -96,15 +103,18 @@ class StreamWorker:
             await self._task
 
     async def _run(self) -> None:
-        delay = 0.1
+        delay = self.options.retry_min_s
         while not self._stopping.is_set():
             try:
                 await self._step()
-                delay = 0.1
+                delay = self.options.retry_min_s
             except Exception as exc:  # noqa: BLE001 - any failure: back off, then rewind to the last commit point
-                log.warning("features_batch_failed", error=f"{type(exc).__name__}: {exc}", retry_in_s=delay)
+                log.warning("stateful_batch_failed", loop=self.name, error=f"{type(exc).__name__}: {exc}",
+                            retry_in_s=delay)
+                # Set before the next await, so a rebalance or stop waiting for the lock sees it.
                 self._rewind_needed = True
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):  # stop() ends the back-off at once
+                    await asyncio.wait_for(self._stopping.wait(), delay)
                 delay = min(delay * 2, self.options.retry_max_s)
 
     async def _step(self) -> None:
@@ -129,10 +139,10 @@ class StreamWorker:
         return [r for tp, records in batches.items() if tp in assigned and tp.partition in restored for r in records]
 
     async def _process(self, records: Sequence[ConsumerRecord]) -> None:
-        with BATCH_SECONDS.time():
-            result = self._processor.process(records)
-        if result.vectors:
-            self._acks.append(await self._producer.produce_batch(result.vectors))
+        with BATCH_SECONDS.labels(self.name).time():
+            result = self._processor.process(records, int(time.time() * 1000))
+        if result.outputs:
+            self._acks.append(await self._producer.produce_batch(result.outputs))
         await self._dead_letters.publish(result.rejections)
         for (topic, partition), offset in result.offsets.items():
             self._offsets[TopicPartition(topic, partition)] = offset
@@ -144,10 +154,10 @@ class StreamWorker:
             await self._commit()
         if now - self._last_evict >= self.options.evict_interval_s:
             self._last_evict = now
-            await self._changelog.write(self._store.evict(self.options.evict_after_ms))
+            await self._changelog.write(self._store.evict(int(time.time() * 1000)))
 
     async def _commit(self) -> None:
-        with COMMIT_SECONDS.time():
+        with COMMIT_SECONDS.labels(self.name).time():
             acks, self._acks = self._acks, []
             for ack in acks:
                 await ack.wait()
@@ -163,15 +173,20 @@ class StreamWorker:
             await self._consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
             # The group moved on: the new owner replays from the last commit; the changelog already
-            # holds our state, so it skips what we applied (their vectors are acknowledged).
-            log.warning("features_commit_failed", error=str(exc))
+            # holds our state, so it skips what we applied (their outputs are acknowledged).
+            log.warning("stateful_commit_failed", loop=self.name, error=str(exc))
 
     async def _commit_quietly(self) -> None:
+        """The commit at revocation and stop: none past a failed batch, whose part was never delivered."""
+        if self._rewind_needed:
+            self._consistent = False
+            log.warning("stateful_commit_skipped", loop=self.name, reason="a batch failed since the last commit")
+            return
         try:
             await self._commit()
         except Exception as exc:  # noqa: BLE001 - the next owner replays from the last commit point
             self._consistent = False
-            log.warning("features_final_commit_failed", error=str(exc))
+            log.warning("stateful_final_commit_failed", loop=self.name, error=str(exc))
 
     async def _rewind(self) -> None:
         """Back to the last commit point: reload owned partitions from the changelog, seek to committed offsets."""
@@ -186,12 +201,12 @@ class StreamWorker:
             else:
                 self._consumer.seek(tp, committed)
         self._rewind_needed = False
-        log.info("features_rewound", partitions=sorted(tp.partition for tp in owned))
+        log.info("stateful_rewound", loop=self.name, partitions=sorted(tp.partition for tp in owned))
 
     async def on_revoked(self, revoked: Any) -> None:
         async with self._lock:
             await self._commit_quietly()
-            log.info("partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
+            log.info("partitions_revoked", loop=self.name, partitions=sorted(tp.partition for tp in revoked))
 
     async def on_assigned(self, assigned: Any) -> None:
         async with self._lock:
@@ -199,10 +214,10 @@ class StreamWorker:
             try:
                 await self._restore(owned)
             except Exception as exc:  # noqa: BLE001 - the loop retries: restore, then seek to the committed offsets
-                log.warning("state_restore_failed", error=f"{type(exc).__name__}: {exc}")
+                log.warning("state_restore_failed", loop=self.name, error=f"{type(exc).__name__}: {exc}")
                 self._rewind_needed = True
-            log.info("partitions_assigned", partitions=sorted(tp.partition for tp in owned),
-                     entities=len(self._store))
+            log.info("partitions_assigned", loop=self.name, partitions=sorted(tp.partition for tp in owned),
+                     keys=len(self._store))
 
     async def _restore(self, owned: Sequence[TopicPartition]) -> None:
         """Keep partitions whose changelog nobody else wrote since we last did; read the rest back."""
@@ -216,7 +231,7 @@ class StreamWorker:
             self._store.load(partition, states)
         self._consistent = True
         if stale:
-            log.info("state_restored", partitions=sorted(stale), entities=len(self._store))
+            log.info("state_restored", loop=self.name, partitions=sorted(stale), keys=len(self._store))
 
 
 def _raise_failed(ack: BatchAck) -> None:
