@@ -15,7 +15,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from kestrel.common.kafka import OutRecord, Producer
 from kestrel.common.topics import load_catalogue
 from kestrel.devstack.topics import apply_topics
-from kestrel.features.app import FeaturesApp
+from kestrel.common.runtime.app import Watched
+from kestrel.common.runtime.runner import ServiceApp
+from kestrel.features.service import SERVICE
 from kestrel.features.settings import FeaturesSettings
 
 from .conftest import EVENTS, T0, VECTORS, event
@@ -72,11 +74,17 @@ async def catalogue(bootstrap: str) -> AsyncIterator[str]:
             await admin.close()
 
 
-def app(bootstrap: str, prefix: str, group: str) -> FeaturesApp:
-    return FeaturesApp(FeaturesSettings(
-        kafka_bootstrap=bootstrap, topic_prefix=prefix, group_id=group, metrics_port=0, changelog_replication=1,
+def app(bootstrap: str, prefix: str, group: str) -> ServiceApp:
+    return SERVICE.app(FeaturesSettings(
+        kafka_bootstrap=bootstrap, topic_prefix=prefix, group_id=group, metrics_port=0, health_port=0,
+        changelog_replication=1,
         session_timeout_ms=6_000, heartbeat_interval_ms=500, commit_interval_s=0.2, poll_timeout_ms=50,
     ))
+
+
+def worker(app: ServiceApp) -> Any:
+    """The stream loop of a running features service."""
+    return app.part(Watched).loop
 
 
 async def read(bootstrap: str, topic: str, expected: int, timeout_s: float = 30.0) -> list[Any]:

@@ -18,7 +18,7 @@ from kestrel.featureset.offline import compute
 from kestrel.common.registry import FileSchemaRegistry
 
 from .conftest import EVENTS, VECTORS
-from .streams import app, catalogue, fixed_events, produce, read, read_vectors, wait_for
+from .streams import app, catalogue, fixed_events, produce, read, read_vectors, wait_for, worker
 
 pytestmark = pytest.mark.integration
 
@@ -56,8 +56,8 @@ async def test_stream_matches_offline_and_dead_letters_bad_and_late_records(kafk
         service = app(kafka.bootstrap, prefix, f"g-{uuid4().hex}")
         await service.start()
         try:
-            vectors = await read(kafka.bootstrap, service.features_topic, len(offline) - len(rejected))
-            letters = await read(kafka.bootstrap, service.dead_letter_topic, len(rejected) + garbage)
+            vectors = await read(kafka.bootstrap, f"{prefix}kestrel.features.v1", len(offline) - len(rejected))
+            letters = await read(kafka.bootstrap, f"{prefix}kestrel.dlq.features.v1", len(rejected) + garbage)
         finally:
             await service.stop()
     assert_matches(by_event(vectors), offline)
@@ -83,24 +83,24 @@ async def test_two_workers_split_partitions_and_a_survivor_takes_over_from_the_c
         a, b = app(kafka.bootstrap, prefix, group), app(kafka.bootstrap, prefix, group)
         await a.start()
         await b.start()
-        await wait_for(lambda: a.store.partitions and b.store.partitions and
-                       len(a.store.partitions | b.store.partitions) == 6)
-        assert not a.store.partitions & b.store.partitions
+        await wait_for(lambda: worker(a).store.partitions and worker(b).store.partitions and
+                       len(worker(a).store.partitions | worker(b).store.partitions) == 6)
+        assert not worker(a).store.partitions & worker(b).store.partitions
         await produce(kafka.bootstrap, topic, first, garbage=False)
-        await wait_for(lambda: a.worker.processed + b.worker.processed == len(first))
-        assert a.worker.processed and b.worker.processed
+        await wait_for(lambda: worker(a).processed + worker(b).processed == len(first))
+        assert worker(a).processed and worker(b).processed
         await a.stop()  # b restores a's partitions from the changelog
-        b_first = b.worker.processed
+        b_first = worker(b).processed
         await produce(kafka.bootstrap, topic, second, garbage=False)
-        await wait_for(lambda: b.worker.processed == b_first + len(second))
+        await wait_for(lambda: worker(b).processed == b_first + len(second))
         await b.stop()
         c = app(kafka.bootstrap, prefix, group)  # a restart: everything comes back from the changelog
         await c.start()
         await produce(kafka.bootstrap, topic, third, garbage=False)
-        await wait_for(lambda: c.worker.processed == len(third))
+        await wait_for(lambda: worker(c).processed == len(third))
         await c.stop()
         offline = expected(events)
-        vectors = by_event(await read(kafka.bootstrap, a.features_topic, sum(v is not None for v in offline.values())))
+        vectors = by_event(await read(kafka.bootstrap, f"{prefix}kestrel.features.v1", sum(v is not None for v in offline.values())))
     assert_matches(vectors, offline)
 
 
@@ -115,7 +115,7 @@ async def test_one_worker_gives_the_same_vectors_as_two(kafka) -> None:
             apps = [app(kafka.bootstrap, prefix, group) for _ in range(workers)]
             for service in apps:  # the second joins while the first already processes: a rebalance mid-stream
                 await service.start()
-            vectors = await read_vectors(kafka.bootstrap, apps[0].features_topic, accepted)
+            vectors = await read_vectors(kafka.bootstrap, f"{prefix}kestrel.features.v1", accepted)
             for service in apps:
                 await service.stop()
             results.append(by_event(vectors))

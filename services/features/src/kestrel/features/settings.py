@@ -33,6 +33,8 @@ class FeaturesSettings(KafkaSettings):
     """Events further ahead of the wall clock are dead-lettered (ingest's bound); stream time never runs further."""
     delivery_timeout_s: float = Field(30.0, gt=0)
     retry_max_s: float = Field(10.0, gt=0)
+    health_port: int = 8080
+    """HTTP /healthz (the stream loop runs) and /readyz (started and running); 0 disables."""
 
     @model_validator(mode="after")
     def _heartbeat_below_session(self) -> FeaturesSettings:

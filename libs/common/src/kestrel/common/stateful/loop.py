@@ -83,6 +83,10 @@ class StatefulLoop:
         self._rewind_needed = False
         self.processed = 0
 
+    @property
+    def store(self) -> StateStore:
+        return self._store
+
     async def start(self) -> None:
         self._consumer = self._new_consumer()
         self._consumer.subscribe([self._topic], listener=_Rebalance(self))
