@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
 
@@ -12,7 +14,7 @@ class MetricsEndpoint:
         self.port = port
         self._registry = registry
         self._host = host
-        self._server = None
+        self._server: Any = None
 
     async def start(self) -> None:
         if self.port:

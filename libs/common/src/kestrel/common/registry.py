@@ -144,7 +144,7 @@ class FileSchemaRegistry:
             if schema_id not in self._schemas:
                 raise SchemaNotFoundError(f"unknown schema id {schema_id}")
             if schema_id not in self._parsed:
-                self._parsed[schema_id] = fastavro.parse_schema(self._schemas[schema_id])
+                self._parsed[schema_id] = _parsed(self._schemas[schema_id])
             return self._parsed[schema_id]
 
     def subjects(self) -> dict[str, list[int]]:
@@ -240,7 +240,7 @@ class ConfluentHttpRegistry:
             answer = self._request("GET", f"/schemas/ids/{int(schema_id)}")
             if answer.get("schemaType", "AVRO") != "AVRO":
                 raise SchemaRegistryError(f"schema id {schema_id} is {answer['schemaType']}, not AVRO")
-            self._by_id[schema_id] = fastavro.parse_schema(json.loads(answer["schema"]))
+            self._by_id[schema_id] = _parsed(json.loads(answer["schema"]))
         return self._by_id[schema_id]
 
     def _request(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
@@ -260,7 +260,8 @@ class ConfluentHttpRegistry:
             raise SchemaRegistryUnavailableError(
                 f"schema registry {self.url} failed on {method} {path}: {exc}") from exc
         try:
-            return json.loads(payload)
+            answer: dict[str, Any] = json.loads(payload)
+            return answer
         except ValueError as exc:
             raise SchemaRegistryError(f"schema registry {method} {path}: answer is not JSON") from exc
 
@@ -286,3 +287,11 @@ def _quote(subject: str) -> str:
 
 def _cache_key(schema: Schema) -> str:
     return json.dumps(raw_schema(schema), sort_keys=True)
+
+
+def _parsed(schema: Any) -> dict[str, Any]:
+    """fastavro's parsed form of a record schema (a dict: every Kestrel value schema is a record)."""
+    parsed = fastavro.parse_schema(schema)
+    if not isinstance(parsed, dict):
+        raise SchemaRegistryError(f"not a record schema: {str(schema)[:80]}")
+    return parsed

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Literal, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
@@ -89,7 +90,7 @@ def env_help(cls: type[BaseSettings]) -> list[tuple[str, str, str]]:
     return rows
 
 
-def load_settings(cls: type[S], **overrides: object) -> S:
+def load_settings(cls: type[S], **overrides: Any) -> S:
     """Read settings once at start-up; exit with a readable message instead of a traceback."""
     try:
         return cls(**overrides)
@@ -122,9 +123,9 @@ class GrpcSettings(KestrelSettings):
             host=self.grpc_host,
             port=self.grpc_port,
             max_concurrent_rpcs=self.max_concurrent_rpcs,
-            tls_certfile=self.tls_certfile,
-            tls_keyfile=self.tls_keyfile,
-            tls_client_cafile=self.tls_client_cafile,
+            tls_certfile=Path(self.tls_certfile) if self.tls_certfile else None,
+            tls_keyfile=Path(self.tls_keyfile) if self.tls_keyfile else None,
+            tls_client_cafile=Path(self.tls_client_cafile) if self.tls_client_cafile else None,
             auth_tokens=self.auth_tokens,
         )
 

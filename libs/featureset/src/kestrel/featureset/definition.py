@@ -186,7 +186,7 @@ def _set_problems(fs: FeatureSet) -> list[str]:
         problems.append("version must be >= 1")
     if fs.allowed_lateness_s < 0 or fs.max_events_per_entity < 1:
         problems.append("allowed_lateness_s must be >= 0 and max_events_per_entity >= 1")
-    seen = {}
+    seen: dict[str, int] = {}
     for version, fp in fs.fingerprints.items():
         if fp in seen:
             problems.append(

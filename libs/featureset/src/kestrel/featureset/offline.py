@@ -86,7 +86,7 @@ def _entity(fs: FeatureSet, events: list[Mapping[str, Any]]) -> tuple[np.ndarray
 
 def _placeholder(fs: FeatureSet, event: Mapping[str, Any]) -> Mapping[str, Any]:
     """A rejected event with harmless values, so columns stay numeric; it is masked out everywhere."""
-    fixed = {f.source: 0.0 for f in fs.features if f.aggregation in NUMERIC_SOURCE}
+    fixed: dict[str, Any] = {f.source: 0.0 for f in fs.features if f.aggregation in NUMERIC_SOURCE}
     fixed |= {f.source: "" for f in fs.features if f.aggregation in CATEGORICAL_SOURCE}
     return {**event, **fixed, fs.time: event[fs.time] if isinstance(event.get(fs.time), int) else 0}
 

@@ -108,10 +108,10 @@ class FeatureComputer:
 
     def _insert(self, state: EntityState, t: int, at: int, numeric: list[float], categorical: list[str]) -> None:
         state.times.insert(at, t)
-        for column, x in zip(state.numeric, numeric):
-            column.insert(at, x)
-        for column, x in zip(state.categorical, categorical):
-            column.insert(at, x)
+        for numbers, x in zip(state.numeric, numeric):
+            numbers.insert(at, x)
+        for labels, label in zip(state.categorical, categorical):
+            labels.insert(at, label)
         if state.watermark is None or t > state.watermark:
             state.watermark = t
         # Events at or before watermark - (max window + lateness) can never fall in a future window.
@@ -121,5 +121,7 @@ class FeatureComputer:
             drop = len(state.times) - self._cap
         if drop:
             del state.times[:drop]
-            for column in (*state.numeric, *state.categorical):
-                del column[:drop]
+            for numbers in state.numeric:
+                del numbers[:drop]
+            for labels in state.categorical:
+                del labels[:drop]

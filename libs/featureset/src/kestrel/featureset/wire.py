@@ -91,8 +91,9 @@ class FeatureMap:
 
 class _Framed:
     def __init__(self, serde: AvroSerde, record_name: str) -> None:
-        if serde.schema.get("name") != record_name:
-            raise ValueError(f"{type(self).__name__} needs the {record_name} serde, got {serde.schema.get('name')}")
+        name = serde.schema.get("name") if isinstance(serde.schema, dict) else None
+        if name != record_name:
+            raise ValueError(f"{type(self).__name__} needs the {record_name} serde, got {name}")
         self._serde = serde
         self._frame: bytes | None = None
 

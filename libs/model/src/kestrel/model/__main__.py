@@ -18,7 +18,8 @@ from kestrel.model.train import TrainConfig, train
 
 def read_history(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Events and labels from `kestrel-sim --to jsonl` output (`{"topic", "key", "value"}` per line)."""
-    events, labels = [], []
+    events: list[dict[str, Any]] = []
+    labels: list[dict[str, Any]] = []
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             if not line.startswith('{"topic"'):  # the simulator's log lines share stdout when no --output

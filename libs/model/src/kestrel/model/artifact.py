@@ -103,7 +103,7 @@ def save(artifact: ModelArtifact, root: Path) -> Path:
 def write_files(artifact: ModelArtifact, directory: Path) -> None:
     (directory / MANIFEST).write_text(json.dumps(artifact.manifest(), indent=2))
     (directory / METRICS).write_text(json.dumps(artifact.metrics, indent=2))
-    np.savez(directory / WEIGHTS, **artifact.network.to_arrays())
+    np.savez(directory / WEIGHTS, **artifact.network.to_arrays())  # type: ignore[arg-type]  # numpy stub: **arrays
     (directory / REFERENCE_JSON).write_text(json.dumps(artifact.reference.to_json()))
     reference = artifact.reference
     np.savez_compressed(directory / REFERENCE_NPZ, sample=reference.sample, scores=reference.sample_scores)

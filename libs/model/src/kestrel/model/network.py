@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,7 @@ class Network:
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> Network:
         try:
-            layers = []
+            layers: list[Any] = []
             while f"W{len(layers)}" in arrays:
                 i = len(layers)
                 layers.append((np.asarray(arrays[f"W{i}"], np.float64), np.asarray(arrays[f"b{i}"], np.float64)))

@@ -28,7 +28,7 @@ class Scorer:
         self.std = np.asarray(arrays["std"], np.float64)
         self.log_mask = np.asarray(arrays["log_mask"]).astype(bool)
         self.clip = float(arrays["clip"])
-        self.layers = []
+        self.layers: list[tuple[np.ndarray, np.ndarray]] = []
         while f"W{len(self.layers)}" in arrays:
             i = len(self.layers)
             self.layers.append((np.asarray(arrays[f"W{i}"], np.float64), np.asarray(arrays[f"b{i}"], np.float64)))

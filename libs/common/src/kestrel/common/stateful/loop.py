@@ -68,7 +68,7 @@ class StatefulLoop:
                  processor: StatefulProcessor, store: StateStore, changelog: Changelog, producer: Producer,
                  dead_letters: DeadLetterPublisher, options: LoopOptions) -> None:
         self.name, self._new_consumer, self._topic = name, consumer, topic
-        self._consumer: AIOKafkaConsumer = None  # type: ignore[assignment]  # made in start(), inside the loop
+        self._consumer: AIOKafkaConsumer = None  # made in start(), inside the loop
         self._processor, self._store, self._changelog = processor, store, changelog
         self._producer, self._dead_letters = producer, dead_letters
         self.options = options
