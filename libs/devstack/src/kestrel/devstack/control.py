@@ -64,7 +64,7 @@ def select(state_dir: Path, service: str, replica: int | None = None) -> list[di
     rows = [r for r in read_status(state_dir) if r["service"] == service and replica in (None, r["replica"])]
     if not rows:
         known = sorted({r["service"] for r in read_status(state_dir)})
-        where = f"replica {replica} of {service}" if replica is not None else service
+        where = f"replica {replica} of {service}" if replica is not None else f"service {service}"
         raise ComponentError("stack", f"no {where} in {state_dir}: is `kestrel-stack up` running? "
                                       f"services: {', '.join(known) or 'none'}")
     return rows

@@ -101,7 +101,8 @@ async def down(state_dir: Path, owner_grace: float = 60.0) -> list[str]:
     if record is None:
         return []
     if record.owner_pid != os.getpid() and is_running(record.owner_pid, record.owner_started):
-        alive_before = [name for name, ok in record.alive().items() if ok]
+        services = [row["name"] for row in read_status(state_dir) if row["state"] == "running"]
+        alive_before = services + [name for name, ok in record.alive().items() if ok]
         await terminate(record.owner_pid, signal.SIGTERM, owner_grace, record.owner_started)
         if StackRecord.load(state_dir) is None:
             return alive_before
