@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kestrel.devstack import control
-from kestrel.devstack.process import is_running
+from kestrel.devstack.process import ComponentError, is_running
 from kestrel.devstack.services import Service
 from kestrel.devstack.supervisor import Supervisor, backoff
 
@@ -100,3 +100,13 @@ async def test_stop_ends_every_replica(tmp_path: Path, supervisor: Supervisor) -
 
 def test_backoff_grows_and_is_capped() -> None:
     assert [backoff(n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0] and backoff(50) == 30.0
+
+
+async def test_kill_and_restart_refuse_when_no_supervisor_runs(tmp_path: Path) -> None:
+    (tmp_path / "services").mkdir()
+    (tmp_path / "services" / "services.json").write_text(
+        '{"supervisor": {"pid": 999999999, "started": 1}, "replicas": [{"name": "worker-0", "service": "worker", '
+        '"replica": 0, "pid": 999999998, "state": "running", "restarts": 0, "log": "x"}]}')
+    with pytest.raises(ComponentError, match="no `kestrel-stack up` supervises"):
+        await control.restart(tmp_path, "worker", timeout=1)
+    assert control.read_status(tmp_path)[0]["state"] == "exited"  # its pid is gone

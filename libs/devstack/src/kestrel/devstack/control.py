@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kestrel.devstack.process import ComponentError, is_running
+from kestrel.devstack.process import ComponentError, is_running, start_time
 
 SERVICES_DIR = "services"
 STATUS_FILE = "services.json"
@@ -40,20 +40,31 @@ def restart_marker(state_dir: Path, replica: str) -> Path:
 
 def write_status(state_dir: Path, rows: list[dict[str, Any]]) -> None:
     tmp = services_dir(state_dir) / f".{STATUS_FILE}.tmp"
-    tmp.write_text(json.dumps({"supervisor_pid": os.getpid(), "replicas": rows}, indent=2) + "\n")
+    supervisor = {"pid": os.getpid(), "started": start_time(os.getpid())}
+    tmp.write_text(json.dumps({"supervisor": supervisor, "replicas": rows}, indent=2) + "\n")
     tmp.replace(services_dir(state_dir) / STATUS_FILE)
 
 
 def read_status(state_dir: Path) -> list[dict[str, Any]]:
     """The replicas as the supervisor last wrote them; a row whose process is gone reads as exited."""
-    try:
-        rows: list[dict[str, Any]] = json.loads((services_dir(state_dir) / STATUS_FILE).read_text())["replicas"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
+    rows: list[dict[str, Any]] = _load(state_dir).get("replicas", [])
     for row in rows:
         if row["state"] == "running" and not is_running(row["pid"], row.get("started")):
             row["state"] = "exited"
     return rows
+
+
+def supervisor_running(state_dir: Path) -> bool:
+    supervisor = _load(state_dir).get("supervisor") or {}
+    return bool(supervisor) and is_running(supervisor["pid"], supervisor.get("started"))
+
+
+def _load(state_dir: Path) -> dict[str, Any]:
+    try:
+        found = json.loads((services_dir(state_dir) / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def remove_status(state_dir: Path) -> None:
@@ -61,12 +72,13 @@ def remove_status(state_dir: Path) -> None:
 
 
 def select(state_dir: Path, service: str, replica: int | None = None) -> list[dict[str, Any]]:
+    if not supervisor_running(state_dir):
+        raise ComponentError("stack", f"no `kestrel-stack up` supervises services in {state_dir}")
     rows = [r for r in read_status(state_dir) if r["service"] == service and replica in (None, r["replica"])]
     if not rows:
         known = sorted({r["service"] for r in read_status(state_dir)})
         where = f"replica {replica} of {service}" if replica is not None else f"service {service}"
-        raise ComponentError("stack", f"no {where} in {state_dir}: is `kestrel-stack up` running? "
-                                      f"services: {', '.join(known) or 'none'}")
+        raise ComponentError("stack", f"no {where} in {state_dir}; services: {', '.join(known) or 'none'}")
     return rows
 
 
