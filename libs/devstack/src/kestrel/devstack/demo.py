@@ -21,12 +21,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
 from kestrel.common.convert import record_to_event
 from kestrel.common.errors import KestrelError
-from kestrel.common.features import load_feature_set
 from kestrel.common.serde import make_registry, serde_for_topic
 from kestrel.common.settings import KafkaSettings
 from kestrel.common.topics import dead_letter_topic, load_catalogue
 from kestrel.feature_writer.settings import FeatureWriterSettings
 from kestrel.features.settings import FeaturesSettings
+from kestrel.featureset import load_feature_set
 from kestrel.inference.settings import InferenceSettings
 from kestrel.simulator.generator import GeneratorConfig
 from kestrel.simulator.runner import RunConfig, run as simulate
