@@ -1,9 +1,13 @@
-"""The `up --demo` traffic really goes round the loop: ingest, features, feature-writer, inference (stream + API)."""
+"""The `up --demo` traffic really goes round the loop, through the services running as separate processes."""
+
+import asyncio
 
 import pytest
 
 from kestrel.common.topics import load_catalogue
 from kestrel.devstack import demo
+from kestrel.devstack.services import SERVICES, stack_env
+from kestrel.devstack.supervisor import Supervisor
 from kestrel.devstack.topics import apply_topics
 
 pytestmark = pytest.mark.integration
@@ -11,10 +15,22 @@ pytestmark = pytest.mark.integration
 
 async def test_demo_pushes_traffic_through_the_whole_loop(kafka, redis_server, triton, tmp_path, capsys):
     await apply_topics(kafka.bootstrap, load_catalogue())
-    env = {"KESTREL_KAFKA_BOOTSTRAP": kafka.bootstrap, "KESTREL_SCHEMA_REGISTRY_STORE": str(tmp_path / "reg.json"),
-           "KESTREL_REDIS_URL": redis_server.url, "KESTREL_TRITON_GRPC_URL": triton.grpc_url,
-           "KESTREL_TRITON_HTTP_URL": triton.http_url}  # the demo loads kestrel_fraud itself if need be
-    landed = await demo.run(env, keep_serving=False, seconds=1.0)
+    await triton.ensure_loaded("kestrel_fraud")  # `kestrel-stack up` loads it at start
+    addresses = {"kafka_bootstrap": kafka.bootstrap, "redis_url": redis_server.url, "triton_url": triton.grpc_url,
+                 "schema_registry_store": str(tmp_path / "reg.json")}
+    supervisor = Supervisor(tmp_path, stack_env(addresses), SERVICES)
+    await supervisor.start()
+    supervise = asyncio.create_task(supervisor.supervise())
+    try:
+        await supervisor.wait_ready()
+        pids = {row.popen.pid for row in supervisor.replicas if row.popen}
+        assert len(pids) == len(SERVICES)  # one process each
+        endpoints = {f"KESTREL_{name.upper()}": value for name, value in addresses.items()}
+        landed = await demo.run(endpoints, demo.Services.of(supervisor), seconds=1.0)
+        assert all(r.restarts == 0 for r in supervisor.replicas)
+    finally:
+        supervise.cancel()
+        await supervisor.stop()
 
     # Ingest and Kafka, as before.
     assert landed["kestrel.events.v1"] > 3_000  # ~2,000 via ingest + ~5,000 direct, minus rejects

@@ -1,9 +1,10 @@
-"""`kestrel-stack`: run the embedded stack (up, down, status, env) and apply the topic catalogue."""
+"""`kestrel-stack`: run the embedded stack and its services (up, down, status, env, ps, restart, kill), apply topics."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -14,12 +15,16 @@ import structlog
 
 from kestrel.common.errors import KestrelError
 from kestrel.common.logs import configure_logging
+from kestrel.common.settings import load_settings
 from kestrel.common.topics import load_catalogue
-from kestrel.devstack import record
+from kestrel.devstack import control, detach, record
 from kestrel.devstack.paths import default_state_dir
 from kestrel.devstack.process import ComponentError
-from kestrel.devstack.stack import SERVING_MODELS, Stack
+from kestrel.devstack.services import parse_replicas, runnable
+from kestrel.devstack.stack import ADDRESSES, Stack
+from kestrel.devstack.supervisor import Supervisor
 from kestrel.devstack.topics import apply_topics
+from kestrel.inference.settings import InferenceSettings
 
 log = structlog.get_logger()
 
@@ -41,18 +46,31 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    up = commands.add_parser("up", help="start Kafka, Redis, PostgreSQL and tritonserver; Ctrl-C stops them")
-    up.add_argument("--detach", action="store_true", help="return once ready and leave the servers running")
-    up.add_argument("--no-triton", action="store_true", help="do not start tritonserver")
+    up = commands.add_parser("up", help="start Kafka, Redis, PostgreSQL, tritonserver and every service as its own "
+                                        "supervised process; Ctrl-C stops them")
+    up.add_argument("--detach", action="store_true", help="run in the background; return once everything is ready")
+    up.add_argument("--no-triton", action="store_true", help="do not start tritonserver (nor inference)")
     up.add_argument("--fresh", action="store_true", help="delete the previous state (topics, tables) first")
+    up.add_argument("--replicas", action="append", default=[], metavar="SERVICE=N",
+                    help="run N processes of a consumer service, e.g. features=2 (repeatable)")
     up.add_argument("--demo", action="store_true",
-                    help="once the stack is ready, run ingest, features, feature-writer and inference here and "
-                         "push sample traffic through them (kestrel.devstack.demo)")
+                    help="once the services run, push sample traffic through them (kestrel.devstack.demo)")
     up.set_defaults(handler=_up)
 
     commands.add_parser("down", help="stop everything `up` started").set_defaults(handler=_down)
     commands.add_parser("status", help="which servers run, and where").set_defaults(handler=_status)
     commands.add_parser("env", help="print the stack.env of the running stack").set_defaults(handler=_env)
+    ps = commands.add_parser("ps", help="the service processes: replica, pid, state, uptime, restarts, log")
+    ps.add_argument("--json", action="store_true", help="print the supervisor's records as JSON")
+    ps.set_defaults(handler=_ps)
+    for name, handler, text in (("restart", _restart, "stop (SIGTERM) and start a service's processes again; "
+                                                       "also brings back killed ones"),
+                                ("kill", _kill, "SIGKILL a service's processes and keep them down until `restart` "
+                                                "(fault drills)")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("service")
+        command.add_argument("--replica", type=int, help="only this replica (default: all)")
+        command.set_defaults(handler=handler)
 
     topics = commands.add_parser("topics", help="topic catalogue").add_subparsers(required=True, metavar="ACTION")
     apply = topics.add_parser("apply", help="create/grow/reconfigure topics from infra/topics.yaml")
@@ -67,38 +85,66 @@ async def _up(args: argparse.Namespace) -> int:
     if args.demo and args.no_triton:
         print("kestrel-stack: --demo scores with tritonserver; drop --no-triton", file=sys.stderr)
         return 2
+    try:
+        replicas = parse_replicas(args.replicas)
+    except (KeyError, ValueError) as exc:
+        print(f"kestrel-stack: {exc}", file=sys.stderr)
+        return 2
     if args.fresh and not record.find_running(args.state_dir):
         shutil.rmtree(args.state_dir, ignore_errors=True)
-    stack = Stack(args.state_dir, with_triton=not args.no_triton, triton_models=SERVING_MODELS)
+    if args.detach:
+        return await detach.run_in_background(args.state_dir, _foreground_argv(args))
+    models = () if args.no_triton else _serving_models()
+    stack = Stack(args.state_dir, with_triton=not args.no_triton, triton_models=models)
     _cancel_on_signals()
-    demo: asyncio.Task[None] | None = None
-    leave_running = False
+    supervisor: Supervisor | None = None
+    supervise: asyncio.Task[None] | None = None
     try:
         await stack.start()
+        supervisor = Supervisor(stack.state_dir, stack.env, runnable(stack.addresses, ADDRESSES), replicas)
+        await supervisor.start()
+        supervise = asyncio.create_task(supervisor.supervise())
+        await supervisor.wait_ready()
+        stack.announce(_service_addresses(supervisor))
         _print_endpoints(stack)
-        demo = asyncio.create_task(_demo(stack.env, keep_serving=not args.detach)) if args.demo else None
-        if args.detach:
-            if demo is not None:
-                await demo
-            leave_running = True
-            return 0
-        return await _watch(stack, demo)
+        if args.demo:
+            await _demo(stack.endpoints, supervisor)
+        print(f"{detach.READY} (Ctrl-C or `kestrel-stack down` stops it)", flush=True)
+        return await _watch(stack, supervise)
     except asyncio.CancelledError:
         log.info("stopping the stack")
         return 0
     finally:
-        if demo is not None:
-            await _stop_demo(demo)  # its services stop while Kafka and Redis still answer
-        if not leave_running:
-            await stack.stop()
+        if supervise is not None:
+            supervise.cancel()
+        if supervisor is not None:
+            await supervisor.stop()  # services stop while Kafka and Redis still answer
+        await stack.stop()
 
 
-async def _watch(stack: Stack, demo: asyncio.Task[None] | None = None) -> int:
-    """Block until a signal arrives, `kestrel-stack down` removes our record, a server dies or the demo fails."""
+def _foreground_argv(args: argparse.Namespace) -> list[str]:
+    """The same `up` without --detach (nor --fresh, done already), for the background process."""
+    argv = ["--state-dir", str(args.state_dir), "--log-level", args.log_level, "up"]
+    argv += ["--no-triton"] * args.no_triton + ["--demo"] * args.demo
+    return argv + [f"--replicas={spec}" for spec in args.replicas]
+
+
+def _serving_models() -> tuple[str, ...]:
+    """The model inference will ask Triton for, read from the environment the service gets too."""
+    return (load_settings(InferenceSettings).model_name,)
+
+
+def _service_addresses(supervisor: Supervisor) -> dict[str, str]:
+    """Client-facing addresses of the services, for stack.env (kestrel-sim reads ingest_addr)."""
+    return {"ingest_addr": supervisor.first("ingest").address("grpc_port")}
+
+
+async def _watch(stack: Stack, supervise: asyncio.Task[None]) -> int:
+    """Block until a signal arrives, `kestrel-stack down` removes our record, a server dies or supervision fails."""
     record_file = stack.state_dir / record.RECORD_FILE
     while record_file.exists():
-        if demo is not None and demo.done() and not demo.cancelled() and (exc := demo.exception()) is not None:
-            log.error("demo failed; stopping the stack", exc_info=exc)
+        if supervise.done():
+            log.error("service supervision failed; stopping the stack", exc_info=supervise.exception())
             return 1
         for component in stack.components:
             if (code := component.exit_code) is not None:
@@ -128,23 +174,22 @@ def _cancel_on_signals() -> None:
 
 
 def _print_endpoints(stack: Stack) -> None:
-    print(f"stack ready; environment file: {stack.state_dir / record.ENV_FILE}")
+    print(f"stack ready; environment file: {stack.state_dir / record.ENV_FILE} (set -a; . it; then any service)")
     for key, value in stack.env.items():
         print(f"  {key}={value}")
-    print(f"  logs: {stack.state_dir}/<component>/<component>.log", flush=True)
+    for key, value in stack.endpoints.items():
+        if key not in stack.env:
+            print(f"  ({key}={value})")
+    print(f"  server logs: {stack.state_dir}/<server>/<server>.log")
+    for line in control.format_rows(control.read_status(stack.state_dir)):
+        print(f"  {line}")
+    print("  kestrel-stack ps | restart SERVICE | kill SERVICE", flush=True)
 
 
-async def _stop_demo(demo: asyncio.Task[None], timeout: float = 60.0) -> None:
-    demo.cancel()
-    done, _ = await asyncio.wait({demo}, timeout=timeout)
-    if not done:
-        log.warning("demo services did not stop in time", timeout_s=timeout)
+async def _demo(endpoints: dict[str, str], supervisor: Supervisor) -> None:
+    from kestrel.devstack import demo  # imported on use: it pulls in the simulator
 
-
-async def _demo(env: dict[str, str], keep_serving: bool) -> None:
-    from kestrel.devstack import demo  # imported on use: it pulls in ingest and the simulator
-
-    await demo.run(env, keep_serving=keep_serving)
+    await demo.run(endpoints, demo.Services.of(supervisor))
 
 
 async def _down(args: argparse.Namespace) -> int:
@@ -172,6 +217,29 @@ async def _env(args: argparse.Namespace) -> int:
         print(f"no stack.env in {args.state_dir}: is the stack up?", file=sys.stderr)
         return 1
     print(path.read_text(), end="")
+    return 0
+
+
+async def _ps(args: argparse.Namespace) -> int:
+    rows = control.read_status(args.state_dir)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif rows:
+        print("\n".join(control.format_rows(rows)))
+    else:
+        print(f"no services running in {args.state_dir}")
+    return 0 if rows else 1
+
+
+async def _restart(args: argparse.Namespace) -> int:
+    names = await control.restart(args.state_dir, args.service, args.replica)
+    print(f"restarted: {', '.join(names)}")
+    return 0
+
+
+async def _kill(args: argparse.Namespace) -> int:
+    names = await control.kill(args.state_dir, args.service, args.replica)
+    print(f"killed: {', '.join(names) or '-'} (down until `kestrel-stack restart {args.service}`)")
     return 0
 
 

@@ -1,18 +1,18 @@
-"""`kestrel-stack up --demo`: run the whole loop on the local stack and push sample traffic through it.
+"""`kestrel-stack up --demo`: push sample traffic through the services the stack runs as processes.
 
-In this process, in start order: ingest, features, feature-writer and inference (role "all": gRPC API and
-stream scorer). Simulator traffic goes through ingest (with some invalid events) and straight to Kafka; once
-the stream has caught up, a few Predict calls go through the inference API, and a report says what landed.
+Simulator traffic goes through ingest (with some invalid events) and straight to Kafka; once features,
+feature-writer and the stream scorer have caught up, a few Predict calls go through the inference API, and a
+report says what landed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -24,22 +24,15 @@ from kestrel.common.errors import KestrelError
 from kestrel.common.serde import make_registry, serde_for_topic
 from kestrel.common.settings import KafkaSettings
 from kestrel.common.topics import dead_letter_topic, load_catalogue
-from kestrel.devstack.ports import pick_port
-from kestrel.devstack.triton import TritonEndpoint
-from kestrel.feature_writer.app import FeatureWriterApp
 from kestrel.feature_writer.settings import FeatureWriterSettings
-from kestrel.features.app import FeaturesApp
 from kestrel.features.settings import FeaturesSettings
-from kestrel.inference.app import InferenceApp
+from kestrel.featureset import load_feature_set
 from kestrel.inference.settings import InferenceSettings
-from kestrel.ingest.app import IngestApp
-from kestrel.ingest.settings import IngestSettings
 from kestrel.simulator.generator import GeneratorConfig
 from kestrel.simulator.runner import RunConfig, run as simulate
 from kestrel.simulator.settings import SimulatorSettings
 from kestrel.simulator.summary import Summary
 
-MODEL = "kestrel_fraud"
 EVENTS, LABELS = "kestrel.events.v1", "kestrel.labels.v1"
 FEATURES, PREDICTIONS = "kestrel.features.v1", "kestrel.predictions.v1"
 DEAD_LETTERS = tuple(dead_letter_topic(s) for s in ("ingest", "features", "feature-writer", "inference"))
@@ -55,71 +48,58 @@ class DemoError(KestrelError):
     """The demo cannot run on this stack (e.g. no tritonserver)."""
 
 
-class _App(Protocol):
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
+@dataclass(frozen=True)
+class Services:
+    """Where the stack's service processes listen: gRPC host:port of ingest and inference, metrics ports."""
+
+    ingest: str
+    inference: str
+    metrics: Mapping[str, int]
+
+    @classmethod
+    def of(cls, supervisor: Any) -> Services:
+        """From a running kestrel.devstack.supervisor.Supervisor."""
+        metrics = {r.name: r.ports["metrics_port"] for r in supervisor.replicas}
+        return cls(supervisor.first("ingest").address("grpc_port"),
+                   supervisor.first("inference").address("grpc_port"), metrics)
 
 
-A = TypeVar("A", bound=_App)
-
-
-async def run(env: dict[str, str], keep_serving: bool = True, seconds: float = 5.0) -> dict[str, Any]:
+async def run(endpoints: Mapping[str, str], services: Services, seconds: float = 5.0) -> dict[str, Any]:
     """Traffic through the whole loop; returns the records landed per topic (plus the demo's own counts).
 
     Besides one entry per topic in TOPICS, the result holds "through_ingest" and "straight" (events the
     simulator delivered each way), "caught_up" (the stream processed everything in time),
     "stream_predictions", "api_predictions" and "predict" (the first PredictResponse).
     """
-    triton_url = env.get("KESTREL_TRITON_GRPC_URL")
-    if not triton_url:
+    if not endpoints.get("KESTREL_TRITON_URL"):
         raise DemoError("the demo scores with tritonserver: start the stack without --no-triton")
-    if http_url := env.get("KESTREL_TRITON_HTTP_URL"):
-        await TritonEndpoint(triton_url, http_url).ensure_loaded(MODEL)
-    bootstrap, redis_url = env["KESTREL_KAFKA_BOOTSTRAP"], env["KESTREL_REDIS_URL"]
-    shared = {"kafka_bootstrap": bootstrap, "schema_registry_store": env.get("KESTREL_SCHEMA_REGISTRY_STORE")}
-    async with contextlib.AsyncExitStack() as apps:  # stops every started app, in reverse order
-        ingest = await _start(apps, IngestApp(IngestSettings(
-            grpc_host="127.0.0.1", grpc_port=pick_port(50051), metrics_port=pick_port(9100), **shared)))
-        features = await _start(apps, FeaturesApp(FeaturesSettings(metrics_port=pick_port(9101), **shared)))
-        writer = await _start(apps, FeatureWriterApp(FeatureWriterSettings(
-            redis_url=redis_url, metrics_port=pick_port(9102), health_port=0, **shared)))
-        inference = await _start(apps, InferenceApp(InferenceSettings(
-            role="all", grpc_host="127.0.0.1", grpc_port=pick_port(50052), triton_url=triton_url,
-            redis_url=redis_url, metrics_port=pick_port(9103), health_port=0, **shared)))
-        assert ingest.server.port is not None and inference.server is not None
-
-        ingest_addr, inference_addr = f"127.0.0.1:{ingest.server.port}", f"127.0.0.1:{inference.server.port}"
-        async with Offsets(bootstrap) as offsets:
-            before = await offsets.ends(TOPICS)
-            via_ingest = await simulate(RunConfig(
-                to="ingest", ingest_addr=ingest_addr, rate=2_000, duration_s=seconds,
-                generator=GeneratorConfig(invalid_rate=0.01), settings=SimulatorSettings(**shared), progress="log"))
-            direct = await simulate(RunConfig(to="kafka", rate=5_000, duration_s=seconds,
-                                              settings=SimulatorSettings(**shared), progress="log"))
-
-            groups = {features.group_id: EVENTS, writer.settings.group_id: FEATURES,
-                      inference.settings.group_id: FEATURES}
-            landed, caught_up = await catch_up(offsets, before, groups, CATCH_UP_S)
-            stream = landed[PREDICTIONS]
-            events = await recent_events(offsets, make_registry(KafkaSettings(**shared)), before, PREDICTS)
-            responses = await predict(inference_addr, events)
-            landed = await _wait_for(offsets, before, lambda grown: grown[PREDICTIONS] >= stream + len(responses),
-                                     10.0)
-        landed |= {"through_ingest": via_ingest.sent, "straight": direct.sent,
-                   "caught_up": caught_up, "stream_predictions": stream,
-                   "api_predictions": len(responses), "predict": responses[0] if responses else None}
-        _report(ingest_addr, inference_addr, via_ingest, direct, landed, events, responses,
-                {"ingest": ingest.metrics.port, "features": features.metrics.port,
-                 "feature-writer": writer.metrics.port, "inference": inference.metrics.port})
-        if keep_serving:
-            await asyncio.Event().wait()  # until `up` is stopped (Ctrl-C / kestrel-stack down)
-        return landed
+    bootstrap = endpoints["KESTREL_KAFKA_BOOTSTRAP"]
+    shared = {"kafka_bootstrap": bootstrap, "schema_registry_store": endpoints.get("KESTREL_SCHEMA_REGISTRY_STORE")}
+    async with Offsets(bootstrap) as offsets:
+        before = await offsets.ends(TOPICS)
+        via_ingest = await simulate(RunConfig(
+            to="ingest", ingest_addr=services.ingest, rate=2_000, duration_s=seconds,
+            generator=GeneratorConfig(invalid_rate=0.01), settings=SimulatorSettings(**shared), progress="log"))
+        direct = await simulate(RunConfig(to="kafka", rate=5_000, duration_s=seconds,
+                                          settings=SimulatorSettings(**shared), progress="log"))
+        landed, caught_up = await catch_up(offsets, before, consumer_groups(), CATCH_UP_S)
+        stream = landed[PREDICTIONS]
+        events = await recent_events(offsets, make_registry(KafkaSettings(**shared)), before, PREDICTS)
+        responses = await predict(services.inference, events)
+        landed = await _wait_for(offsets, before, lambda grown: grown[PREDICTIONS] >= stream + len(responses), 10.0)
+    landed |= {"through_ingest": via_ingest.sent, "straight": direct.sent,
+               "caught_up": caught_up, "stream_predictions": stream,
+               "api_predictions": len(responses), "predict": responses[0] if responses else None}
+    _report(services, via_ingest, direct, landed, events, responses)
+    return landed
 
 
-async def _start(apps: contextlib.AsyncExitStack, app: A) -> A:
-    await app.start()
-    apps.push_async_callback(app.stop)
-    return app
+def consumer_groups() -> dict[str, str]:
+    """Group -> topic of features, feature-writer and the stream scorer, as their settings name them."""
+    features = FeaturesSettings()
+    version = load_feature_set(features.feature_set).version_id
+    return {features.group(version): EVENTS, FeatureWriterSettings().group_id: FEATURES,
+            InferenceSettings().group_id: FEATURES}
 
 
 class Offsets:
@@ -249,9 +229,9 @@ async def predict(address: str, events: Sequence[dict[str, Any]]) -> list[infere
         return responses
 
 
-def _report(ingest_addr: str, inference_addr: str, via_ingest: Summary, direct: Summary, landed: dict[str, Any],
-            events: Sequence[dict[str, Any]], responses: Sequence[inference_pb2.PredictResponse],
-            metrics: dict[str, int]) -> None:
+def _report(services: Services, via_ingest: Summary, direct: Summary, landed: dict[str, Any],
+            events: Sequence[dict[str, Any]], responses: Sequence[inference_pb2.PredictResponse]) -> None:
+    ingest_addr, inference_addr = services.ingest, services.inference
     print("\nDemo traffic", flush=True)
     print(f"  through ingest ({ingest_addr}): sent {via_ingest.sent:,}, rejected {via_ingest.rejected:,} "
           f"(by field: {dict(via_ingest.rejections)}), fraud {via_ingest.fraud:,}")
@@ -274,4 +254,5 @@ def _report(ingest_addr: str, inference_addr: str, via_ingest: Summary, direct: 
               f"feature_set {r.feature_set_version} degraded {r.degraded} flags {list(r.flags)}")
     print(f"\n  ingest    gRPC on {ingest_addr} (reflection on): grpcurl -plaintext {ingest_addr} list")
     print(f"  inference gRPC on {inference_addr} (reflection on): grpcurl -plaintext {inference_addr} list")
-    print("  metrics: " + ", ".join(f"{name} :{port}/metrics" for name, port in metrics.items()), flush=True)
+    print("  metrics: " + ", ".join(f"{name} :{port}/metrics" for name, port in services.metrics.items()),
+          flush=True)

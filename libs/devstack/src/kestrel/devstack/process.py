@@ -159,7 +159,7 @@ class ServerProcess:
         options = self._popen_options()
         if self.die_with_parent:
             # Runs in the child after any user/group switch, which would otherwise clear the setting.
-            options["preexec_fn"] = _parent_death_signal
+            options["preexec_fn"] = parent_death_signal
         with self.log_path.open("ab") as out:
             return subprocess.Popen(
                 self._command(),
@@ -187,7 +187,7 @@ class ServerProcess:
         raise ComponentError(self.name, f"exited with code {code} during start-up", self.log_path)
 
 
-def _parent_death_signal() -> None:
+def parent_death_signal() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 

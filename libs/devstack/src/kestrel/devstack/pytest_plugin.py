@@ -23,7 +23,7 @@ from kestrel.devstack import migrations
 from kestrel.devstack.kafka import KafkaBroker
 from kestrel.devstack.paths import model_repository
 from kestrel.devstack.postgres import PostgresServer
-from kestrel.devstack.record import read_env_file
+from kestrel.devstack.record import StackRecord, read_env_file
 from kestrel.devstack.redis_server import RedisServer
 from kestrel.devstack.topics import apply_topics
 from kestrel.devstack.triton import TritonEndpoint, TritonServer
@@ -54,9 +54,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def kestrel_stack_env() -> dict[str, str]:
-    """Endpoints of an already running stack named by $KESTREL_STACK_ENV; empty when servers start here."""
+    """Endpoints of an already running stack named by $KESTREL_STACK_ENV (its stack.env, plus what only the
+    stack.json beside it records: PostgreSQL's DSN, Triton's HTTP URL); empty when servers start here."""
     path = os.environ.get(STACK_ENV)
-    return read_env_file(Path(path)) if path else {}
+    if not path:
+        return {}
+    found = StackRecord.load(Path(path).parent)
+    return read_env_file(Path(path)) | (found.env if found is not None else {})
 
 
 @pytest.fixture(scope="session")
@@ -112,7 +116,7 @@ async def postgres(kestrel_stack_env: dict[str, str], kestrel_state_dir: Path) -
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def triton(kestrel_stack_env: dict[str, str], kestrel_state_dir: Path) -> AsyncIterator[Any]:
     """A running tritonserver over infra/triton/models (explicit model control): `.grpc_url`, `.http_url`."""
-    if grpc_url := kestrel_stack_env.get("KESTREL_TRITON_GRPC_URL"):
+    if grpc_url := kestrel_stack_env.get("KESTREL_TRITON_URL"):
         yield TritonEndpoint(grpc_url, kestrel_stack_env["KESTREL_TRITON_HTTP_URL"])
         return
     server = TritonServer(kestrel_state_dir, model_repository())

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from kestrel.devstack.control import read_status, remove_status
 from kestrel.devstack.process import is_running, start_time, terminate
 
 RECORD_FILE = "stack.json"
@@ -57,7 +58,8 @@ def find_running(state_dir: Path) -> StackRecord | None:
 
 def write_env_file(state_dir: Path, env: dict[str, str]) -> Path:
     path = Path(state_dir) / ENV_FILE
-    lines = ["# Endpoints of the embedded stack (kestrel-stack up); removed by kestrel-stack down."]
+    lines = ["# What the services read to use the embedded stack (kestrel-stack up); removed by kestrel-stack down.",
+             "# set -a; . .kestrel/stack/stack.env; set +a   then e.g. kestrel-inference"]
     path.write_text("\n".join([*lines, *(f"{key}={value}" for key, value in env.items())]) + "\n")
     return path
 
@@ -89,7 +91,8 @@ def remove_record(state_dir: Path) -> None:
 
 
 async def down(state_dir: Path, owner_grace: float = 60.0) -> list[str]:
-    """Stop every process recorded in `state_dir` (Triton first); returns the names that were running.
+    """Stop every process recorded in `state_dir` (services, then Triton, then the rest); returns the names
+    that were running.
 
     A foreground `kestrel-stack up` still running is asked (SIGTERM) to stop its own stack first, so it
     exits cleanly instead of reporting its servers as crashed.
@@ -98,13 +101,16 @@ async def down(state_dir: Path, owner_grace: float = 60.0) -> list[str]:
     if record is None:
         return []
     if record.owner_pid != os.getpid() and is_running(record.owner_pid, record.owner_started):
-        alive_before = [name for name, ok in record.alive().items() if ok]
+        services = [row["name"] for row in read_status(state_dir) if row["state"] == "running"]
+        alive_before = services + [name for name, ok in record.alive().items() if ok]
         await terminate(record.owner_pid, signal.SIGTERM, owner_grace, record.owner_started)
         if StackRecord.load(state_dir) is None:
             return alive_before
+    services = {row["name"]: row for row in read_status(state_dir) if row["pid"]}
     first = {k: v for k, v in record.components.items() if k == "triton"}
     rest = {k: v for k, v in record.components.items() if k != "triton"}
-    stopped = [name for name, ok in (await _stop_all(first)) + (await _stop_all(rest)) if ok]
+    stopped = [name for group in (services, first, rest) for name, ok in await _stop_all(group) if ok]
+    remove_status(state_dir)
     remove_record(state_dir)
     return stopped
 

@@ -17,17 +17,18 @@ from kestrel.devstack.postgres import PostgresServer
 from kestrel.devstack.process import ComponentError, ServerProcess, start_time
 from kestrel.devstack.record import StackRecord, find_running, load_ports, remove_record, save_ports, write_env_file
 from kestrel.devstack.redis_server import RedisServer
+from kestrel.devstack.services import stack_env
 from kestrel.devstack.triton import TritonServer
 from kestrel.devstack.topics import apply_topics
 
 log = structlog.get_logger()
 
-SERVING_MODELS = ("kestrel_fraud",)
-"""Models `kestrel-stack up` loads into tritonserver at start (explicit model control loads nothing else)."""
+ADDRESSES = ("kafka_bootstrap", "redis_url", "postgres_dsn", "schema_registry_store", "triton_url")
+"""What the stack can provide, named by the settings field that reads it (stack.env writes KESTREL_<FIELD>)."""
 
 
 class Stack:
-    """Start with `await stack.start()`; `stack.env` then holds the KESTREL_* endpoints for services."""
+    """Start with `await stack.start()`; `stack.env` then holds what services read, `endpoints` everything."""
 
     def __init__(
         self,
@@ -44,6 +45,8 @@ class Stack:
         self.redis = RedisServer(self.state_dir, ports.get("redis"))
         self.postgres = PostgresServer(self.state_dir, ports.get("postgres"))
         self.triton = _triton(self.state_dir, model_repo, triton_models, ports) if with_triton else None
+        self.service_addresses: dict[str, str] = {}
+        """Addresses of the stack's own services that clients read (ingest_addr for kestrel-sim)."""
         self._started: list[ServerProcess] = []
         self._recorded = False  # only the Stack that wrote stack.json may remove it
 
@@ -52,18 +55,30 @@ class Stack:
         return [c for c in (self.kafka, self.redis, self.postgres, self.triton) if c is not None]
 
     @property
-    def env(self) -> dict[str, str]:
-        env = {
-            "KESTREL_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
-            "KESTREL_REDIS_URL": self.redis.url,
-            "KESTREL_POSTGRES_DSN": self.postgres.dsn,
+    def addresses(self) -> dict[str, str]:
+        addresses = {
+            "kafka_bootstrap": self.kafka.bootstrap,
+            "redis_url": self.redis.url,
+            "postgres_dsn": self.postgres.dsn,
             # One shared file registry: every service learns the schema versions the others wrote.
-            "KESTREL_SCHEMA_REGISTRY_STORE": str(self.state_dir / "schema-registry.json"),
+            "schema_registry_store": str(self.state_dir / "schema-registry.json"),
         }
         if self.triton is not None:
-            env["KESTREL_TRITON_GRPC_URL"] = self.triton.grpc_url
-            env["KESTREL_TRITON_HTTP_URL"] = self.triton.http_url
-        return env
+            addresses["triton_url"] = self.triton.grpc_url
+        return addresses | self.service_addresses
+
+    @property
+    def env(self) -> dict[str, str]:
+        """stack.env: exactly the variables some service reads."""
+        return stack_env(self.addresses)
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        """Every address as KESTREL_<FIELD> plus Triton's HTTP URL: for `status`, tools and test fixtures."""
+        endpoints = {f"KESTREL_{name.upper()}": value for name, value in self.addresses.items()}
+        if self.triton is not None:
+            endpoints["KESTREL_TRITON_HTTP_URL"] = self.triton.http_url
+        return endpoints
 
     @property
     def ports(self) -> dict[str, int]:
@@ -88,10 +103,15 @@ class Stack:
         except BaseException:
             await self.stop()
             raise
-        write_env_file(self.state_dir, self.env)
         save_ports(self.state_dir, self.ports)
+        self.announce({})
+        log.info("stack ready", state_dir=str(self.state_dir), **self.endpoints)
+
+    def announce(self, service_addresses: dict[str, str]) -> None:
+        """(Re)write stack.env and stack.json, e.g. once the services listen."""
+        self.service_addresses |= service_addresses
+        write_env_file(self.state_dir, self.env)
         self._record()
-        log.info("stack ready", state_dir=str(self.state_dir), **self.env)
 
     async def stop(self) -> None:
         """Triton first (it may still be answering), then the stores and the broker together."""
@@ -114,7 +134,7 @@ class Stack:
         log.info("stack provisioned", topics_created=len(changes.created), migrations=applied)
 
     def _record(self) -> None:
-        StackRecord.of(self.env, self.ports, _records(self._started)).write(self.state_dir)
+        StackRecord.of(self.endpoints, self.ports, _records(self._started)).write(self.state_dir)
         self._recorded = True
 
 
