@@ -104,3 +104,12 @@ async def test_after_a_failed_batch_neither_revocation_nor_stop_commits_past_it(
     await (loop.on_revoked({P0, P1}) if leave == "revoke" else asyncio.wait_for(loop.stop(), 5))
     # The changelog would hold state whose outputs were never delivered, and the offsets would skip the events.
     assert [j for j in journal[failed_at:] if j[0] in ("changelog", "commit")] == []
+
+
+def test_batch_context_names_topic_and_offset_span_per_partition() -> None:
+    from types import SimpleNamespace
+
+    from kestrel.common.kafka.context import batch_context
+
+    records = [SimpleNamespace(topic="ev", partition=p, offset=o) for p, o in [(3, 7), (0, 12), (0, 10), (0, 19)]]
+    assert batch_context(records) == {"topic": "ev", "offsets": "0:10-19,3:7-7"}

@@ -25,6 +25,7 @@ from prometheus_client import Histogram
 
 from kestrel.common.errors import UnavailableError
 from kestrel.common.kafka import DeadLetterPublisher, Delivery, Producer
+from kestrel.common.kafka.context import batch_context
 from kestrel.common.kafka.producer import BatchAck
 from kestrel.common.stateful.changelog import Changelog
 from kestrel.common.stateful.processor import StatefulProcessor
@@ -143,14 +144,17 @@ class StatefulLoop:
         return [r for tp, records in batches.items() if tp in assigned and tp.partition in restored for r in records]
 
     async def _process(self, records: Sequence[ConsumerRecord]) -> None:
-        with BATCH_SECONDS.labels(self.name).time():
-            result = self._processor.process(records, int(time.time() * 1000))
-        if result.outputs:
-            self._acks.append(await self._producer.produce_batch(result.outputs))
-        await self._dead_letters.publish(result.rejections)
-        for (topic, partition), offset in result.offsets.items():
-            self._offsets[TopicPartition(topic, partition)] = offset
-        self.processed += len(records)
+        with structlog.contextvars.bound_contextvars(loop=self.name, **batch_context(records)):
+            with BATCH_SECONDS.labels(self.name).time():
+                result = self._processor.process(records, int(time.time() * 1000))
+            if result.outputs:
+                self._acks.append(await self._producer.produce_batch(result.outputs))
+            await self._dead_letters.publish(result.rejections)
+            for (topic, partition), offset in result.offsets.items():
+                self._offsets[TopicPartition(topic, partition)] = offset
+            self.processed += len(records)
+            log.debug("batch_processed", records=len(records), outputs=len(result.outputs),
+                      rejected=len(result.rejections))
 
     async def _maybe_commit(self) -> None:
         now = time.monotonic()
