@@ -83,7 +83,8 @@ class InferenceApp:
         self.redis = s.redis_client()
         store = OnlineStore(self.redis, self.feature_set, prefix=s.key_prefix, max_age_ms=int(s.max_feature_age_s * 1000))
         self.publisher = PredictionPublisher(self.producer, capacity=s.publish_buffer, batch=s.publish_batch,
-                                             block_s=s.publish_block_s, delivery_timeout_s=s.delivery_timeout_s)
+                                             block_s=s.publish_block_s, delivery_timeout_s=s.delivery_timeout_s,
+                                             grace_s=s.publish_grace_s)
         scorer = Scorer(store, self.feature_set, self.model, threshold=s.threshold, fallback_score=s.fallback_score,
                         encoder=PredictionEncoder(self.serdes["prediction"], self.feature_set.names),
                         topic=self.predictions_topic, publish=self.publisher.put)

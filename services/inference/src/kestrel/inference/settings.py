@@ -70,6 +70,9 @@ class InferenceSettings(KafkaSettings, GrpcSettings, RedisSettings, ConsumerSett
     kestrel_inference_publish_blocked_total) and answers UNAVAILABLE after publish_block_s."""
     publish_block_s: float = Field(5.0, gt=0)
     publish_batch: int = Field(2000, ge=1)
+    publish_grace_s: float = Field(10.0, gt=0)
+    """On shutdown, how long buffered prediction records may take to reach Kafka; what is left then is dropped,
+    counted in kestrel_inference_publish_dropped_total. Keep it inside the orchestrator's termination grace."""
     delivery_timeout_s: float = Field(30.0, gt=0)
 
     # Stream scorer
