@@ -15,7 +15,7 @@ from kestrel.common.serde import serde_for_topic
 from kestrel.devstack.paths import model_repository
 from kestrel.devstack.triton import TritonServer
 from kestrel.inference.app import InferenceApp
-from kestrel.inference.stream import stream_prediction_id
+from kestrel.inference.core import stream_prediction_id
 
 from .support import CARD, MODEL, now_ms, settings
 

@@ -12,6 +12,7 @@ from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
 from kestrel.common.breaker import CircuitBreaker
 from kestrel.common.errors import KestrelError
 from kestrel.common.features import load_feature_set
+from kestrel.common.features.request import RequestFeatures
 from kestrel.common.features.wire import PredictionEncoder
 from kestrel.common.grpc.server import GrpcServer, ServiceBinding
 from kestrel.common.health import HealthEndpoint
@@ -23,9 +24,12 @@ from kestrel.common.online_store import OnlineStore
 from kestrel.common.serde import make_registry, serde_for_topic
 from kestrel.common.topics import dead_letter_topic
 from kestrel.common.validation import Limits
-from kestrel.inference.model import TritonModel
+from kestrel.inference.coalescer import Coalescer
+from kestrel.inference.model import FallbackModel, TritonModel
+from kestrel.inference.online import OnlineFeatures
 from kestrel.inference.publisher import PredictionPublisher
-from kestrel.inference.scoring import Coalescer, Scorer
+from kestrel.inference.records import PredictionRecords
+from kestrel.inference.scoring import Scorer
 from kestrel.inference.servicer import InferenceServicer
 from kestrel.inference.settings import InferenceSettings
 from kestrel.inference.stream import StreamScorer
@@ -73,9 +77,10 @@ class InferenceApp:
         if self.api:
             self._build_api(s)
         if self.stream:
+            records = PredictionRecords(PredictionEncoder(self.serdes["prediction"], self.feature_set.names),
+                                        self.predictions_topic, "stream")
             self.scorer = StreamScorer(
-                self.serdes["vector"], PredictionEncoder(self.serdes["prediction"], self.feature_set.names),
-                self.model, self.producer, self.feature_set, self.predictions_topic, threshold=s.threshold,
+                self.serdes["vector"], records, self.model, self.producer, self.feature_set, threshold=s.threshold,
                 concurrency=s.scorer_concurrency, delivery_timeout_s=s.delivery_timeout_s)
         self.health = HealthEndpoint(s.health_port if self.stream else 0, {"/healthz": self._live, "/readyz": self._ready})
 
@@ -85,9 +90,11 @@ class InferenceApp:
         self.publisher = PredictionPublisher(self.producer, capacity=s.publish_buffer, batch=s.publish_batch,
                                              block_s=s.publish_block_s, delivery_timeout_s=s.delivery_timeout_s,
                                              grace_s=s.publish_grace_s)
-        scorer = Scorer(store, self.feature_set, self.model, threshold=s.threshold, fallback_score=s.fallback_score,
-                        encoder=PredictionEncoder(self.serdes["prediction"], self.feature_set.names),
-                        topic=self.predictions_topic, publish=self.publisher.put)
+        records = PredictionRecords(PredictionEncoder(self.serdes["prediction"], self.feature_set.names),
+                                    self.predictions_topic, "api")
+        scorer = Scorer(OnlineFeatures(store), RequestFeatures(self.feature_set),
+                        FallbackModel(self.model, s.fallback_score), records, self.publisher.put,
+                        threshold=s.threshold, feature_set_version=self.feature_set.version_id)
         coalescer = Coalescer(scorer, max_rows=min(s.coalesce_max_rows, s.triton_max_rows),
                               max_in_flight=s.coalesce_in_flight)
         servicer = InferenceServicer(scorer, coalescer, Limits(), max_batch=s.max_batch_requests,
