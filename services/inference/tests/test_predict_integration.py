@@ -12,7 +12,7 @@ from .support import CARD, MODEL, event, history, now_ms, request, settings, sto
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
 from kestrel.common.features import offline
 from kestrel.common.features.request import RequestFeatures
-from kestrel.inference.app import InferenceApp
+from kestrel.inference.app import ApiApp
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ EXACT = RequestFeatures(CARD).exact
 
 @pytest.fixture
 async def api(kafka, redis_server, fraud_model, topics):
-    app = InferenceApp(settings(topics, redis_server.url, fraud_model.grpc_url, role="api"))
+    app = ApiApp(settings(topics, redis_server.url, fraud_model.grpc_url))
     await app.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.server.port}")
     yield app, inference_pb2_grpc.InferenceServiceStub(channel)
@@ -180,4 +180,4 @@ async def test_predict_stream_whose_first_request_is_invalid_answers_nothing_and
         async for _ in stub.PredictStream(feed(), timeout=10):
             pytest.fail("nothing comes before the invalid first request")
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "requests[0].event" in info.value.details()
-    assert app.model.breaker.state.name == "CLOSED"
+    assert app.backbone.model.breaker.state.name == "CLOSED"

@@ -1,7 +1,7 @@
 """`kestrel-stack up --demo`: run the whole loop on the local stack and push sample traffic through it.
 
-In this process, in start order: ingest, features, feature-writer and inference (role "all": gRPC API and
-stream scorer). Simulator traffic goes through ingest (with some invalid events) and straight to Kafka; once
+In this process, in start order: ingest, features, feature-writer, the inference stream scorer and the
+inference gRPC API. Simulator traffic goes through ingest (with some invalid events) and straight to Kafka; once
 the stream has caught up, a few Predict calls go through the inference API, and a report says what landed.
 """
 
@@ -30,7 +30,7 @@ from kestrel.feature_writer.app import FeatureWriterApp
 from kestrel.feature_writer.settings import FeatureWriterSettings
 from kestrel.features.app import FeaturesApp
 from kestrel.features.settings import FeaturesSettings
-from kestrel.inference.app import InferenceApp
+from kestrel.inference.app import ApiApp, StreamApp
 from kestrel.inference.settings import InferenceSettings
 from kestrel.ingest.app import IngestApp
 from kestrel.ingest.settings import IngestSettings
@@ -83,10 +83,12 @@ async def run(env: dict[str, str], keep_serving: bool = True, seconds: float = 5
         features = await _start(apps, FeaturesApp(FeaturesSettings(metrics_port=pick_port(9101), **shared)))
         writer = await _start(apps, FeatureWriterApp(FeatureWriterSettings(
             redis_url=redis_url, metrics_port=pick_port(9102), health_port=0, **shared)))
-        inference = await _start(apps, InferenceApp(InferenceSettings(
-            role="all", grpc_host="127.0.0.1", grpc_port=pick_port(50052), triton_url=triton_url,
-            redis_url=redis_url, metrics_port=pick_port(9103), health_port=0, **shared)))
-        assert ingest.server.port is not None and inference.server is not None
+        scorer = await _start(apps, StreamApp(InferenceSettings(
+            triton_url=triton_url, metrics_port=pick_port(9104), health_port=0, **shared)))
+        inference = await _start(apps, ApiApp(InferenceSettings(
+            grpc_host="127.0.0.1", grpc_port=pick_port(50052), triton_url=triton_url,
+            redis_url=redis_url, metrics_port=pick_port(9103), **shared)))
+        assert ingest.server.port is not None
 
         ingest_addr, inference_addr = f"127.0.0.1:{ingest.server.port}", f"127.0.0.1:{inference.server.port}"
         async with Offsets(bootstrap) as offsets:
@@ -98,7 +100,7 @@ async def run(env: dict[str, str], keep_serving: bool = True, seconds: float = 5
                                               settings=SimulatorSettings(**shared), progress="log"))
 
             groups = {features.group_id: EVENTS, writer.settings.group_id: FEATURES,
-                      inference.settings.group_id: FEATURES}
+                      scorer.settings.group_id: FEATURES}
             landed, caught_up = await catch_up(offsets, before, groups, CATCH_UP_S)
             stream = landed[PREDICTIONS]
             events = await recent_events(offsets, make_registry(KafkaSettings(**shared)), before, PREDICTS)
@@ -110,7 +112,8 @@ async def run(env: dict[str, str], keep_serving: bool = True, seconds: float = 5
                    "api_predictions": len(responses), "predict": responses[0] if responses else None}
         _report(ingest_addr, inference_addr, via_ingest, direct, landed, events, responses,
                 {"ingest": ingest.metrics.port, "features": features.metrics.port,
-                 "feature-writer": writer.metrics.port, "inference": inference.metrics.port})
+                 "feature-writer": writer.metrics.port, "inference": inference.backbone.metrics.port,
+                 "inference-scorer": scorer.backbone.metrics.port})
         if keep_serving:
             await asyncio.Event().wait()  # until `up` is stopped (Ctrl-C / kestrel-stack down)
         return landed

@@ -1,15 +1,20 @@
-"""Entry point: `kestrel-inference` / `python -m kestrel.inference`."""
+"""Entry points: `kestrel-inference` (the gRPC API; `python -m kestrel.inference`), `kestrel-inference-scorer`."""
 
 from __future__ import annotations
 
 from kestrel.common.service import serve
-from kestrel.inference.app import InferenceApp
+from kestrel.inference.app import ApiApp, StreamApp
 from kestrel.inference.settings import InferenceSettings
 
 
 def main() -> None:
-    """Exits 1 when the consumer loop failed, so the supervisor restarts the process."""
-    serve("inference", InferenceSettings, InferenceApp)
+    """The gRPC InferenceService."""
+    serve("inference", InferenceSettings, ApiApp)
+
+
+def scorer() -> None:
+    """The stream scorer; exits 1 when its consumer loop failed, so the supervisor restarts the process."""
+    serve("inference-scorer", InferenceSettings, StreamApp)
 
 
 if __name__ == "__main__":

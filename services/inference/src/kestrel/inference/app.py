@@ -1,4 +1,4 @@
-"""Wires inference together: Triton client, online store, scorer, publisher, gRPC API and/or stream scorer."""
+"""Wires inference as two deployables sharing one settings type: the gRPC API and the stream scorer."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import structlog
 from tritonclient.utils import InferenceServerException
 
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
+from kestrel.common.avro import AvroSerde
 from kestrel.common.breaker import CircuitBreaker
 from kestrel.common.errors import KestrelError
 from kestrel.common.features import load_feature_set
@@ -19,9 +20,9 @@ from kestrel.common.health import HealthEndpoint
 from kestrel.common.kafka import BatchConsumer, DeadLetterPublisher, Producer, aiokafka_config, librdkafka_config
 from kestrel.common.metrics import MetricsEndpoint
 from kestrel.common.model.triton_config import INPUT
-from kestrel.common.service import LoopWatch
 from kestrel.common.online_store import OnlineStore
 from kestrel.common.serde import make_registry, serde_for_topic
+from kestrel.common.service import LoopWatch
 from kestrel.common.topics import dead_letter_topic
 from kestrel.common.validation import Limits
 from kestrel.inference.coalescer import Coalescer
@@ -43,102 +44,38 @@ class ConfigurationError(KestrelError):
     """The model and the feature set do not fit together: the service must not start."""
 
 
-@dataclass
-class InferenceApp:
-    """Components in start order; the intakes (gRPC server, consumer) start last and stop first."""
+class Backbone:
+    """What both deployables start first and stop last: serdes, the producer, the Triton model, metrics."""
 
-    settings: InferenceSettings
-    stop_event: asyncio.Event | None = None
-
-    def __post_init__(self) -> None:
-        s = self.settings
-        self.api = s.role in ("all", "api")
-        self.stream = s.role in ("all", "scorer")
+    def __init__(self, s: InferenceSettings, source: str, serdes: dict[str, str]) -> None:
         self.feature_set = load_feature_set(s.feature_set)
-        self.predictions_topic = s.topic_prefix + s.predictions_topic
-        self.features_topic = s.topic_prefix + s.features_topic
-        self.dlq_topic = s.topic_prefix + dead_letter_topic(SERVICE)
         registry = make_registry(s)
-        self.serdes = {"prediction": serde_for_topic(registry, self.predictions_topic, "prediction")}
-        if self.stream:
-            self.serdes["vector"] = serde_for_topic(registry, self.features_topic, "feature_vector")
-            self.serdes["dead_letter"] = serde_for_topic(registry, self.dlq_topic, "dead_letter")
+        topics = {"prediction": s.topic_prefix + s.predictions_topic} | {
+            name: s.topic_prefix + topic for name, topic in serdes.items()}
+        self.topics = topics
+        self.serdes: dict[str, AvroSerde] = {
+            name: serde_for_topic(registry, topic, name) for name, topic in topics.items()}
+        self.records = PredictionRecords(PredictionEncoder(self.serdes["prediction"], self.feature_set.names),
+                                         topics["prediction"], source)
         self.producer = Producer(librdkafka_config(s), delivery_timeout_s=s.delivery_timeout_s)
         breaker = CircuitBreaker(f"triton {s.triton_url}", failures=s.breaker_failures, reset_s=s.breaker_reset_s)
         self.model = TritonModel(s.triton_url, s.model_name, s.model_version, timeout_s=s.triton_timeout_s,
                                  max_rows=s.triton_max_rows, breaker=breaker, ssl=s.triton_ssl)
         self.metrics = MetricsEndpoint(s.metrics_port)
-        self.redis = None
-        self.publisher: PredictionPublisher | None = None
-        self.server: GrpcServer | None = None
-        self.consumer: BatchConsumer | None = None
-        self.scorer: StreamScorer | None = None
-        self.watch = LoopWatch(f"{SERVICE}-scorer", self.stop_event)
-        if self.api:
-            self._build_api(s)
-        if self.stream:
-            records = PredictionRecords(PredictionEncoder(self.serdes["prediction"], self.feature_set.names),
-                                        self.predictions_topic, "stream")
-            self.scorer = StreamScorer(
-                self.serdes["vector"], records, self.model, self.producer, self.feature_set, threshold=s.threshold,
-                concurrency=s.scorer_concurrency, delivery_timeout_s=s.delivery_timeout_s)
-        self.health = HealthEndpoint(s.health_port if self.stream else 0, {"/healthz": self._live, "/readyz": self._ready})
-
-    def _build_api(self, s: InferenceSettings) -> None:
-        self.redis = s.redis_client()
-        store = OnlineStore(self.redis, self.feature_set, prefix=s.key_prefix, max_age_ms=int(s.max_feature_age_s * 1000))
-        self.publisher = PredictionPublisher(self.producer, capacity=s.publish_buffer, batch=s.publish_batch,
-                                             block_s=s.publish_block_s, delivery_timeout_s=s.delivery_timeout_s,
-                                             grace_s=s.publish_grace_s)
-        records = PredictionRecords(PredictionEncoder(self.serdes["prediction"], self.feature_set.names),
-                                    self.predictions_topic, "api")
-        scorer = Scorer(OnlineFeatures(store), RequestFeatures(self.feature_set),
-                        FallbackModel(self.model, s.fallback_score), records, self.publisher.put,
-                        threshold=s.threshold, feature_set_version=self.feature_set.version_id)
-        coalescer = Coalescer(scorer, max_rows=min(s.coalesce_max_rows, s.triton_max_rows),
-                              max_in_flight=s.coalesce_in_flight)
-        servicer = InferenceServicer(scorer, coalescer, Limits(), max_batch=s.max_batch_requests,
-                                     stream_window=s.stream_window)
-        self.server = GrpcServer(s.grpc_server(), [ServiceBinding(
-            servicer, inference_pb2_grpc.add_InferenceServiceServicer_to_server,
-            inference_pb2.DESCRIPTOR.services_by_name["InferenceService"])])
 
     async def start(self) -> None:
         for serde in self.serdes.values():
             await serde.aprepare()
         await self.producer.start()
-        topics = [self.predictions_topic] + ([self.features_topic, self.dlq_topic] if self.stream else [])
-        await self.producer.check_topics(topics)
+        await self.producer.check_topics(self.topics.values())
         await self.model.start()
         await self._check_model()
         await self.metrics.start()
-        if self.publisher is not None:
-            await self.publisher.start()
-        if self.server is not None:
-            await self.server.start()
-        if self.scorer is not None:
-            s = self.settings
-            dead_letters = DeadLetterPublisher(self.producer, SERVICE, self.serdes["dead_letter"].serialize, self.dlq_topic)
-            self.consumer = BatchConsumer([self.features_topic], s.group_id, self.scorer, dead_letters,
-                                          aiokafka_config(s), s.consumer_options(), name=f"{SERVICE}-scorer")
-            await self.consumer.start()
-            self.watch.start(self.consumer)
-        await self.health.start()
 
     async def stop(self) -> None:
-        await self.health.stop()
-        if self.consumer is not None:
-            await self.consumer.stop()
-        await self.watch.wait()
-        if self.server is not None:
-            await self.server.stop()
-        if self.publisher is not None:
-            await self.publisher.stop()
         await self.metrics.stop()
         await self.model.close()
         await self.producer.stop()
-        if self.redis is not None:
-            await self.redis.aclose()
 
     async def _check_model(self) -> None:
         """A model without the FEATURES input, or taking another number of features than the feature set, is a
@@ -155,6 +92,86 @@ class InferenceApp:
                 f"model {self.model.name} takes {width} features but feature set {self.feature_set.version_id} "
                 f"has {len(self.feature_set.names)}")
 
+
+@dataclass
+class ApiApp:
+    """The gRPC InferenceService: backbone, prediction publisher, then the server (intake: started last)."""
+
+    settings: InferenceSettings
+    stop_event: asyncio.Event | None = None
+    failed = False
+    """Nothing here dies on its own: gRPC health and the supervisor watch the process."""
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.backbone = Backbone(s, "api", {})
+        fs = self.backbone.feature_set
+        self.redis = s.redis_client()
+        store = OnlineStore(self.redis, fs, prefix=s.key_prefix, max_age_ms=int(s.max_feature_age_s * 1000))
+        self.publisher = PredictionPublisher(
+            self.backbone.producer, capacity=s.publish_buffer, batch=s.publish_batch, block_s=s.publish_block_s,
+            delivery_timeout_s=s.delivery_timeout_s, grace_s=s.publish_grace_s)
+        model = FallbackModel(self.backbone.model, s.fallback_score)
+        scorer = Scorer(OnlineFeatures(store), RequestFeatures(fs), model, self.backbone.records, self.publisher.put,
+                        threshold=s.threshold, feature_set_version=fs.version_id)
+        coalescer = Coalescer(scorer, max_rows=min(s.coalesce_max_rows, s.triton_max_rows),
+                              max_in_flight=s.coalesce_in_flight)
+        servicer = InferenceServicer(scorer, coalescer, Limits(), max_batch=s.max_batch_requests,
+                                     stream_window=s.stream_window)
+        self.server = GrpcServer(s.grpc_server(), [ServiceBinding(
+            servicer, inference_pb2_grpc.add_InferenceServiceServicer_to_server,
+            inference_pb2.DESCRIPTOR.services_by_name["InferenceService"])])
+
+    async def start(self) -> None:
+        await self.backbone.start()
+        await self.publisher.start()
+        await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        await self.publisher.stop()  # after the server: answered predictions still reach the log
+        await self.backbone.stop()
+        await self.redis.aclose()
+
+
+@dataclass
+class StreamApp:
+    """The stream scorer: backbone, then the consumer (intake) and its watch; HTTP /healthz and /readyz."""
+
+    settings: InferenceSettings
+    stop_event: asyncio.Event | None = None
+    """Set when the consumer loop dies, so the process exits and its supervisor restarts it."""
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.backbone = Backbone(s, "stream", {"feature_vector": s.features_topic,
+                                               "dead_letter": dead_letter_topic(SERVICE)})
+        self.scorer = StreamScorer(
+            self.backbone.serdes["feature_vector"], self.backbone.records, self.backbone.model, self.backbone.producer,
+            self.backbone.feature_set, threshold=s.threshold, concurrency=s.scorer_concurrency,
+            delivery_timeout_s=s.delivery_timeout_s)
+        self.consumer: BatchConsumer | None = None
+        self.watch = LoopWatch(f"{SERVICE}-scorer", self.stop_event)
+        self.health = HealthEndpoint(s.health_port, {"/healthz": self._live, "/readyz": self._ready})
+
+    async def start(self) -> None:
+        await self.backbone.start()
+        s, b = self.settings, self.backbone
+        dead_letters = DeadLetterPublisher(b.producer, SERVICE, b.serdes["dead_letter"].serialize,
+                                           b.topics["dead_letter"])
+        self.consumer = BatchConsumer([b.topics["feature_vector"]], s.group_id, self.scorer, dead_letters,
+                                      aiokafka_config(s), s.consumer_options(), name=f"{SERVICE}-scorer")
+        await self.consumer.start()
+        self.watch.start(self.consumer)
+        await self.health.start()
+
+    async def stop(self) -> None:
+        await self.health.stop()
+        if self.consumer is not None:
+            await self.consumer.stop()  # the watcher then sees the loop end normally
+        await self.watch.wait()
+        await self.backbone.stop()
+
     @property
     def failed(self) -> bool:
         return self.watch.failed
@@ -163,4 +180,4 @@ class InferenceApp:
         return self.watch.alive
 
     def _ready(self) -> bool:
-        return self._live() and self.scorer is not None and self.scorer.healthy is not False
+        return self._live() and self.scorer.healthy is not False

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -11,14 +9,11 @@ from kestrel.common.settings import ConsumerSettings, GrpcSettings, KafkaSetting
 
 
 class InferenceSettings(KafkaSettings, GrpcSettings, RedisSettings, ConsumerSettings):
-    """gRPC front (grpc_*, tls_*, auth_tokens), Redis (redis_*, key_prefix) and the scorer's consumer knobs
+    """Both deployables read it: the API (`kestrel-inference`) and the stream scorer (`kestrel-inference-scorer`).
+    gRPC front (grpc_*, tls_*, auth_tokens), Redis (redis_*, key_prefix) and the scorer's consumer knobs
     (retry_*, session_timeout_ms) come from the mixins in kestrel.common.settings."""
 
     model_config = SettingsConfigDict(env_prefix="KESTREL_INFERENCE_")
-
-    role: Literal["all", "api", "scorer"] = "all"
-    """api: the gRPC InferenceService; scorer: the stream scorer; all: both in one process (local stack).
-    Deploy them apart: the API scales on CPU, the scorer on the features topic's partitions."""
 
     # gRPC API
     grpc_port: int = 50052
@@ -66,7 +61,7 @@ class InferenceSettings(KafkaSettings, GrpcSettings, RedisSettings, ConsumerSett
     # Prediction records
     predictions_topic: str = "kestrel.predictions.v1"
     publish_buffer: int = Field(50_000, ge=1)
-    """Prediction records waiting for Kafka (API role). Full: Predict waits for room (backpressure, counted in
+    """Prediction records waiting for Kafka (the API). Full: Predict waits for room (backpressure, counted in
     kestrel_inference_publish_blocked_total) and answers UNAVAILABLE after publish_block_s."""
     publish_block_s: float = Field(5.0, gt=0)
     publish_batch: int = Field(2000, ge=1)
@@ -83,4 +78,4 @@ class InferenceSettings(KafkaSettings, GrpcSettings, RedisSettings, ConsumerSett
     scorer_concurrency: int = Field(4, ge=1)
     """Triton requests in flight per batch (Triton's batcher merges them)."""
     health_port: int = 8080
-    """HTTP /healthz and /readyz for the scorer role; 0 disables. The API role uses gRPC health."""
+    """HTTP /healthz and /readyz of the stream scorer; 0 disables. The API answers gRPC health instead."""
