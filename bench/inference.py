@@ -1,8 +1,8 @@
 """Inference rows: gRPC Predict (online features from Redis + Triton) next to calling Triton directly with the
 same model, and the stream scorer next to Triton's own rate for 1024-row requests.
 
-The service runs as `python -m kestrel.inference` in its own process (as deployed); load comes from spawned
-client processes, so neither side shares an event loop with the other. Direct-Triton baselines reuse
+The API and the stream scorer run as their console scripts, each in its own process (as deployed); load comes
+from spawned client processes, so neither side shares an event loop with the other. Direct-Triton baselines reuse
 bench.triton's measuring code and run in the same run, phase by phase next to the rows they are compared with.
 """
 
@@ -171,11 +171,11 @@ class Service:
                          if level not in ("info", "debug"))
 
 
-def service_env(role: str, bootstrap: str, prefix: str, redis_url: str, triton_url: str, port: int,
+def service_env(bootstrap: str, prefix: str, redis_url: str, triton_url: str, port: int,
                 **extra: str) -> dict[str, str]:
     """The environment of `kestrel-inference` for this bench: WARNING-level JSON logs, no metrics/health port
     unless `extra` sets one."""
-    return {**os.environ, "KESTREL_INFERENCE_ROLE": role, "KESTREL_INFERENCE_KAFKA_BOOTSTRAP": bootstrap,
+    return {**os.environ, "KESTREL_INFERENCE_KAFKA_BOOTSTRAP": bootstrap,
             "KESTREL_INFERENCE_TOPIC_PREFIX": prefix, "KESTREL_INFERENCE_REDIS_URL": redis_url,
             "KESTREL_INFERENCE_KEY_PREFIX": KEY_PREFIX, "KESTREL_INFERENCE_TRITON_URL": triton_url,
             "KESTREL_INFERENCE_GRPC_HOST": "127.0.0.1", "KESTREL_INFERENCE_GRPC_PORT": str(port),
@@ -185,14 +185,16 @@ def service_env(role: str, bootstrap: str, prefix: str, redis_url: str, triton_u
 
 
 @contextlib.contextmanager
-def inference_process(role: str, bootstrap: str, prefix: str, redis_url: str, triton_url: str, log_path: Path,
+def inference_process(script: str, bootstrap: str, prefix: str, redis_url: str, triton_url: str, log_path: Path,
                       **extra: str) -> Iterator[Service]:
-    """`kestrel-inference` (role api or scorer) in its own process, as deployed; its output goes to log_path."""
+    """A console script (`kestrel-inference` or `kestrel-inference-scorer`) in its own process, as deployed;
+    its output goes to log_path."""
     port, metrics = free_port(), free_port()
-    env = service_env(role, bootstrap, prefix, redis_url, triton_url, port, metrics_port=str(metrics), **extra)
+    env = service_env(bootstrap, prefix, redis_url, triton_url, port, metrics_port=str(metrics), **extra)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "kestrel.inference"], env=env, stdout=log, stderr=log)
+        command = [str(Path(sys.executable).with_name(script))]  # the venv's console script, beside its python
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
     try:
         yield Service(proc, log_path, f"127.0.0.1:{port}", f"http://127.0.0.1:{metrics}/metrics")
     finally:
@@ -462,7 +464,7 @@ async def stream_run(bootstrap: str, triton: TritonServer, redis_url: str, seede
     async with topic_counter(bootstrap) as count:
         before = await triton.model_stats(MODEL)
         started = time.perf_counter()
-        with inference_process("scorer", bootstrap, prefix, redis_url, triton.grpc_url, log_path,
+        with inference_process("kestrel-inference-scorer", bootstrap, prefix, redis_url, triton.grpc_url, log_path,
                                group_id=f"{prefix}scorer", triton_max_rows=str(STREAM_ROWS),
                                scorer_concurrency=str(STREAM_INFLIGHT)) as service:
             first: tuple[float, int] | None = None
@@ -527,7 +529,7 @@ async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
         direct = Measure(triton, pool, width, duration)
         predict = PredictMeasure(triton, pool, seeded, duration)
         rows: list[Row] = []
-        with inference_process("api", bootstrap, prefix, redis.url, triton.grpc_url,
+        with inference_process("kestrel-inference", bootstrap, prefix, redis.url, triton.grpc_url,
                                workdir / "inference-api.log") as service, \
                 floor_process(workdir / "inference-floor.log") as floor:
             await wait_serving(service)
