@@ -47,16 +47,16 @@ class ConfigurationError(KestrelError):
 class Backbone:
     """What both deployables start first and stop last: serdes, the producer, the Triton model, metrics."""
 
-    def __init__(self, s: InferenceSettings, source: str, serdes: dict[str, str]) -> None:
+    def __init__(self, s: InferenceSettings, source: str, topics: dict[str, str]) -> None:
+        """source: "api" or "stream"; topics: value schema -> topic the deployable uses besides predictions."""
         self.feature_set = load_feature_set(s.feature_set)
         registry = make_registry(s)
-        topics = {"prediction": s.topic_prefix + s.predictions_topic} | {
-            name: s.topic_prefix + topic for name, topic in serdes.items()}
-        self.topics = topics
+        self.topics = {schema: s.topic_prefix + topic
+                       for schema, topic in {"prediction": s.predictions_topic, **topics}.items()}
         self.serdes: dict[str, AvroSerde] = {
-            name: serde_for_topic(registry, topic, name) for name, topic in topics.items()}
+            schema: serde_for_topic(registry, topic, schema) for schema, topic in self.topics.items()}
         self.records = PredictionRecords(PredictionEncoder(self.serdes["prediction"], self.feature_set.names),
-                                         topics["prediction"], source)
+                                         self.topics["prediction"], source)
         self.producer = Producer(librdkafka_config(s), delivery_timeout_s=s.delivery_timeout_s)
         breaker = CircuitBreaker(f"triton {s.triton_url}", failures=s.breaker_failures, reset_s=s.breaker_reset_s)
         self.model = TritonModel(s.triton_url, s.model_name, s.model_version, timeout_s=s.triton_timeout_s,
