@@ -12,6 +12,7 @@ from checks import (
     env_problems,
     exposed_ports,
     load_yaml,
+    project_table,
     settings_class,
     settings_env_names,
 )
@@ -126,10 +127,13 @@ def test_kestrel_service_addresses_resolve_on_the_compose_network(compose, deplo
 INFERENCE = next(d for d in DEPLOYABLES if d.name == "inference")
 
 
-@pytest.mark.parametrize("name, role", [("inference", "api"), ("inference-scorer", "scorer")])
-def test_inference_roles_are_set_and_healthchecked(compose, name, role):
+@pytest.mark.parametrize("name, script", [("inference", None), ("inference-scorer", "kestrel-inference-scorer")])
+def test_inference_services_run_their_console_script_and_are_healthchecked(compose, name, script):
+    """The API runs the image's entrypoint; the scorer overrides it with its own console script."""
     assert name in roles(compose, INFERENCE)
-    assert env_values(services(compose)[name]).get("KESTREL_INFERENCE_ROLE") == role
+    entrypoint = services(compose)[name].get("entrypoint")
+    assert (entrypoint[0] if entrypoint else None) == script
+    assert script is None or script in project_table(REPO_ROOT / INFERENCE.pyproject)["scripts"]
     assert healthy(name, compose, BASE)
 
 

@@ -12,6 +12,7 @@ from checks import (
     exposed_ports,
     load_documents,
     load_yaml,
+    project_table,
     settings_env_names,
     topic_partitions,
 )
@@ -110,15 +111,23 @@ def test_container_ports_are_exposed_by_the_image(deployable):
     assert ports and ports <= exposed_ports(REPO_ROOT / deployable.dockerfile)
 
 
-def test_inference_runs_each_role_once_with_the_ports_it_serves():
-    """One image, two Deployments: the api serves gRPC, the scorer HTTP health; each says which it is."""
+@by_name
+def test_container_commands_are_console_scripts_of_the_package(deployable):
+    scripts = project_table(REPO_ROOT / deployable.pyproject).get("scripts", {})
+    docs = kustomize_manifests(deployable.k8s_dir)
+    commands = [c["command"] for w in workloads(docs) for c in containers(w) if c.get("command")]
+    assert [c for c in commands if c[0] not in scripts] == []
+
+
+def test_inference_runs_each_console_script_once_with_the_ports_it_serves():
+    """One image, two Deployments: the API serves gRPC, the scorer HTTP health; each names its own command."""
     docs = kustomize_manifests(K8S_ROOT / "inference")
     served = {}
     for c in (c for w in workloads(docs) for c in containers(w)):
-        role = next((e.get("value") for e in c.get("env", []) if e["name"] == "KESTREL_INFERENCE_ROLE"), None)
-        served.setdefault(role, []).append({p.get("name") for p in c.get("ports", [])})
-    assert sorted(served, key=str) == ["api", "scorer"] and all(len(ports) == 1 for ports in served.values())
-    assert "grpc" in served["api"][0] and "health" in served["scorer"][0]
+        served.setdefault(tuple(c.get("command", ())), []).append({p.get("name") for p in c.get("ports", [])})
+    api, scorer = ("kestrel-inference",), ("kestrel-inference-scorer",)
+    assert sorted(served) == [api, scorer] and all(len(ports) == 1 for ports in served.values())
+    assert "grpc" in served[api][0] and "health" in served[scorer][0]
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")

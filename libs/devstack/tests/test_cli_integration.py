@@ -64,7 +64,7 @@ def test_up_detach_then_down_leaves_no_process(stack_dir: Path) -> None:
     pids = recorded_pids(stack_dir)
     assert len(pids) == 4 and all(is_running(pid) for pid in pids)
     services = service_pids(stack_dir)  # each service its own process, beside the servers
-    assert set(services) == {"ingest-0", "features-0", "feature-writer-0", "inference-0", "stream-scorer-0"}
+    assert set(services) == {"ingest-0", "features-0", "feature-writer-0", "inference-0", "inference-scorer-0"}
     assert len(set(services.values()) | set(pids)) == 9
 
     status = cli(stack_dir, "status")
@@ -88,8 +88,7 @@ def test_up_detach_then_down_leaves_no_process(stack_dir: Path) -> None:
 def assert_inference_runs_from_stack_env(stack_dir: Path) -> None:
     """`set -a; . stack.env; kestrel-inference` finds Triton and the model the stack loaded at `up`."""
     port = free_port()
-    ports = {"KESTREL_INFERENCE_GRPC_PORT": str(port), "KESTREL_INFERENCE_METRICS_PORT": "0",
-             "KESTREL_INFERENCE_ROLE": "api"}
+    ports = {"KESTREL_INFERENCE_GRPC_PORT": str(port), "KESTREL_INFERENCE_METRICS_PORT": "0"}
     script = Path(sys.executable).parent / "kestrel-inference"
     inference = subprocess.Popen(["bash", "-c", f"set -a; . {stack_dir / 'stack.env'}; set +a; exec {script}"],
                                  env={**os.environ, **ports}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

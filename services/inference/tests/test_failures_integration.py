@@ -13,7 +13,10 @@ from kestrel.common.breaker import State
 from kestrel.devstack.paths import model_repository
 from kestrel.devstack.redis_server import RedisServer
 from kestrel.devstack.triton import TritonServer
-from kestrel.inference.app import ConfigurationError, InferenceApp
+from kestrel.common.grpc.server import GrpcServer
+from kestrel.common.runtime.runner import ServiceApp
+from kestrel.inference.app import CheckedModel, ConfigurationError
+from kestrel.inference.service import API
 
 from .support import MODEL, event, now_ms, request, settings
 
@@ -30,15 +33,15 @@ async def own_triton(tmp_path):
     await server.stop()
 
 
-async def serve(app: InferenceApp):
+async def serve(app: ServiceApp):
     await app.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.server.port}")
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.part(GrpcServer).port}")
     return channel, inference_pb2_grpc.InferenceServiceStub(channel)
 
 
 async def test_triton_down_gives_unavailable_fails_fast_and_recovers_by_itself(kafka, redis_server, topics, own_triton):
-    app = InferenceApp(settings(topics, redis_server.url, own_triton.grpc_url, role="api", breaker_failures=3,
-                                breaker_reset_s=0.5, triton_timeout_s=1.0))
+    app = API.app(settings(topics, redis_server.url, own_triton.grpc_url, breaker_failures=3,
+                          breaker_reset_s=0.5, triton_timeout_s=1.0))
     channel, stub = await serve(app)
     try:
         assert (await stub.Predict(request(event("card-t", now_ms(), 10.0)), timeout=10)).model_version == "1"
@@ -47,7 +50,7 @@ async def test_triton_down_gives_unavailable_fails_fast_and_recovers_by_itself(k
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 await stub.Predict(request(event("card-t", now_ms(), 10.0)), timeout=10)
             assert info.value.code() == grpc.StatusCode.UNAVAILABLE and "triton" in info.value.details()
-        assert app.model.breaker.state is State.OPEN
+        assert app.part(CheckedModel).model.breaker.state is State.OPEN
         started = time.perf_counter()
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await stub.Predict(request(event("card-t", now_ms(), 10.0)), timeout=10)
@@ -63,15 +66,15 @@ async def test_triton_down_gives_unavailable_fails_fast_and_recovers_by_itself(k
                     assert exc.code() == grpc.StatusCode.UNAVAILABLE
                     await asyncio.sleep(0.2)
         assert response.model_name == MODEL and list(response.flags) == ["missing_features"]  # a new card
-        assert app.model.breaker.state is State.CLOSED
+        assert app.part(CheckedModel).model.breaker.state is State.CLOSED
     finally:
         await channel.close()
         await app.stop()
 
 
 async def test_fallback_score_is_served_flagged_while_triton_is_down(kafka, redis_server, topics, own_triton):
-    app = InferenceApp(settings(topics, redis_server.url, own_triton.grpc_url, role="api", fallback_score=0.25,
-                                breaker_failures=1, triton_timeout_s=1.0))
+    app = API.app(settings(topics, redis_server.url, own_triton.grpc_url, fallback_score=0.25,
+                          breaker_failures=1, triton_timeout_s=1.0))
     channel, stub = await serve(app)
     try:
         await own_triton.stop()
@@ -89,7 +92,7 @@ async def test_redis_down_scores_with_defaults_flagged(kafka, fraud_model, topic
     redis = RedisServer(tmp_path / "redis")
     redis.die_with_parent = True
     await redis.start()
-    app = InferenceApp(settings(topics, redis.url, fraud_model.grpc_url, role="api", redis_timeout_s=0.2))
+    app = API.app(settings(topics, redis.url, fraud_model.grpc_url, redis_timeout_s=0.2))
     channel, stub = await serve(app)
     try:
         first = await stub.Predict(request(event("card-r", now_ms(), 10.0)), timeout=10)
@@ -114,11 +117,9 @@ async def test_redis_down_scores_with_defaults_flagged(kafka, fraud_model, topic
 async def test_a_model_that_does_not_take_the_feature_vector_refuses_to_start(kafka, redis_server, fraud_model,
                                                                                topics):
     await fraud_model.load_model("kestrel_smoke")  # 8 inputs named INPUT__0: not a Kestrel scoring model
-    app = InferenceApp(settings(topics, redis_server.url, fraud_model.grpc_url, role="api", model_name="kestrel_smoke"))
+    app = API.app(settings(topics, redis_server.url, fraud_model.grpc_url, model_name="kestrel_smoke"))
     try:
         with pytest.raises(ConfigurationError, match="no FEATURES input"):
             await app.start()
     finally:
-        await app.producer.stop()
-        await app.model.close()
         await fraud_model.unload_model("kestrel_smoke")

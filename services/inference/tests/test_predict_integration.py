@@ -12,7 +12,9 @@ from .support import CARD, MODEL, event, history, now_ms, request, settings, sto
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
 from kestrel.featureset import offline
 from kestrel.featureset.request import RequestFeatures
-from kestrel.inference.app import InferenceApp
+from kestrel.common.grpc.server import GrpcServer
+from kestrel.inference.app import CheckedModel
+from kestrel.inference.service import API
 
 pytestmark = pytest.mark.integration
 
@@ -21,9 +23,9 @@ EXACT = RequestFeatures(CARD).exact
 
 @pytest.fixture
 async def api(kafka, redis_server, fraud_model, topics):
-    app = InferenceApp(settings(topics, redis_server.url, fraud_model.grpc_url, role="api"))
+    app = API.app(settings(topics, redis_server.url, fraud_model.grpc_url))
     await app.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.server.port}")
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.part(GrpcServer).port}")
     yield app, inference_pb2_grpc.InferenceServiceStub(channel)
     await channel.close()
     await app.stop()
@@ -148,7 +150,7 @@ async def test_reflection_lets_a_client_without_the_protos_call_predict(api):
     from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
     app, _ = api
-    address = f"127.0.0.1:{app.server.port}"
+    address = f"127.0.0.1:{app.part(GrpcServer).port}"
     with grpc.insecure_channel(address) as channel:  # the reflection database is a synchronous client
         database = ProtoReflectionDescriptorDatabase(channel)
         services = await asyncio.to_thread(database.get_services)
@@ -180,4 +182,4 @@ async def test_predict_stream_whose_first_request_is_invalid_answers_nothing_and
         async for _ in stub.PredictStream(feed(), timeout=10):
             pytest.fail("nothing comes before the invalid first request")
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "requests[0].event" in info.value.details()
-    assert app.model.breaker.state.name == "CLOSED"
+    assert app.part(CheckedModel).model.breaker.state.name == "CLOSED"

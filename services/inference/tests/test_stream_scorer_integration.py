@@ -14,8 +14,9 @@ from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
 from kestrel.devstack.paths import model_repository
 from kestrel.devstack.triton import TritonServer
-from kestrel.inference.app import InferenceApp
-from kestrel.inference.stream import stream_prediction_id
+from kestrel.common.runtime.app import Watched
+from kestrel.inference.service import SCORER
+from kestrel.inference.core import stream_prediction_id
 
 from .support import CARD, MODEL, now_ms, settings
 
@@ -50,8 +51,8 @@ async def test_scores_every_vector_and_dead_letters_the_bad_ones(kafka, redis_se
     good = vectors(3000, seed=1)
     other_version = dict(good[0], event_id="e-v2", feature_set_version="card.v2")
     missing = dict(good[1], event_id="e-short", features={"amount": 1.0})
-    app = InferenceApp(settings(topics, redis_server.url, fraud_model.grpc_url, role="scorer", max_batch=1000,
-                                triton_max_rows=256))
+    app = SCORER.app(settings(topics, redis_server.url, fraud_model.grpc_url, max_batch=1000,
+                             triton_max_rows=256))
     await app.start()
     try:
         await produce(kafka.bootstrap, topics.features, [*good, other_version, missing], raw=[b"\x00garbage"])
@@ -74,8 +75,8 @@ async def test_triton_outage_pauses_scoring_and_loses_nothing(kafka, redis_serve
     triton = TritonServer(tmp_path / "triton", model_repository(), load_models=[MODEL])
     triton.die_with_parent = True
     await triton.start()
-    app = InferenceApp(settings(topics, redis_server.url, triton.grpc_url, role="scorer", max_batch=500,
-                                breaker_failures=2, breaker_reset_s=0.3, triton_timeout_s=1.0))
+    app = SCORER.app(settings(topics, redis_server.url, triton.grpc_url, max_batch=500,
+                             breaker_failures=2, breaker_reset_s=0.3, triton_timeout_s=1.0))
     first, second = vectors(1000, seed=2), vectors(1500, seed=2, start=1000)
     await app.start()
     try:
@@ -84,11 +85,11 @@ async def test_triton_outage_pauses_scoring_and_loses_nothing(kafka, redis_serve
         await triton.stop()
         await produce(kafka.bootstrap, topics.features, second)
         async with asyncio.timeout(20):
-            while app.scorer.healthy is not False:
+            while app.runtime.ready():
                 await asyncio.sleep(0.05)
-        processed = app.consumer.processed
+        processed = app.part(Watched).loop.processed
         await asyncio.sleep(1.0)
-        assert app.consumer.processed == processed  # retrying the same batch; nothing committed
+        assert app.part(Watched).loop.processed == processed  # retrying the same batch; nothing committed
         await triton.start()
         predictions = await topics.read(topics.predictions, len(first) + len(second), timeout_s=60)
     finally:

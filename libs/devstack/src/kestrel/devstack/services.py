@@ -52,10 +52,9 @@ SERVICES = (
             consumer=True),
     Service("feature-writer", "kestrel-feature-writer", "kestrel.feature_writer.settings:FeatureWriterSettings",
             "health_port", consumer=True),
-    Service("inference", "kestrel-inference", "kestrel.inference.settings:InferenceSettings", "grpc_port",
-            env={"KESTREL_INFERENCE_ROLE": "api"}),
-    Service("stream-scorer", "kestrel-inference", "kestrel.inference.settings:InferenceSettings", "health_port",
-            env={"KESTREL_INFERENCE_ROLE": "scorer"}, consumer=True),
+    Service("inference", "kestrel-inference", "kestrel.inference.settings:InferenceSettings", "grpc_port"),
+    Service("inference-scorer", "kestrel-inference-scorer", "kestrel.inference.settings:InferenceSettings",
+            "health_port", consumer=True),
 )
 
 CLIENTS = ("kestrel.simulator.settings:SimulatorSettings",)

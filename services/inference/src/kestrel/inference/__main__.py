@@ -1,15 +1,16 @@
-"""Entry point: `kestrel-inference` / `python -m kestrel.inference`."""
+"""Entry points: `kestrel-inference` (the gRPC API; `python -m kestrel.inference`), `kestrel-inference-scorer`."""
 
-from __future__ import annotations
-
-from kestrel.common.service import serve
-from kestrel.inference.app import InferenceApp
-from kestrel.inference.settings import InferenceSettings
+from kestrel.inference.service import API, SCORER
 
 
 def main() -> None:
-    """Exits 1 when the consumer loop failed, so the supervisor restarts the process."""
-    serve("inference", InferenceSettings, InferenceApp)
+    """The gRPC InferenceService; exits 1 when Kafka never answered within the start-up deadline."""
+    API.main()
+
+
+def scorer() -> None:
+    """The stream scorer; exits 1 when its consumer loop failed, so the supervisor restarts the process."""
+    SCORER.main()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,8 @@
-"""Wires inference together: Triton client, online store, scorer, publisher, gRPC API and/or stream scorer."""
+"""Inference's wiring, as two deployables over one settings type: the gRPC API and the stream scorer."""
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from tritonclient.utils import InferenceServerException
@@ -11,130 +10,87 @@ from tritonclient.utils import InferenceServerException
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
 from kestrel.common.breaker import CircuitBreaker
 from kestrel.common.errors import KestrelError
-from kestrel.featureset import load_feature_set
-from kestrel.featureset.wire import PredictionEncoder
 from kestrel.common.grpc.server import GrpcServer, ServiceBinding
-from kestrel.common.health import HealthEndpoint
-from kestrel.common.kafka import BatchConsumer, DeadLetterPublisher, Producer, aiokafka_config, librdkafka_config
-from kestrel.common.metrics import MetricsEndpoint
-from kestrel.model.triton_config import INPUT
-from kestrel.common.service import LoopWatch
-from kestrel.online_store import OnlineStore, client_for
-from kestrel.common.serde import make_registry, serde_for_topic
-from kestrel.common.topics import dead_letter_topic
+from kestrel.common.runtime.app import Runtime
+from kestrel.common.runtime.consumer import batch_consumer, producer
 from kestrel.common.validation import Limits
-from kestrel.inference.model import TritonModel
+from kestrel.featureset import FeatureSet, load_feature_set
+from kestrel.featureset.request import RequestFeatures
+from kestrel.featureset.wire import PredictionEncoder
+from kestrel.inference.coalescer import Coalescer
+from kestrel.inference.model import FallbackModel, TritonModel
+from kestrel.inference.online import OnlineFeatures
 from kestrel.inference.publisher import PredictionPublisher
-from kestrel.inference.scoring import Coalescer, Scorer
+from kestrel.inference.records import PredictionRecords
+from kestrel.inference.scoring import Scorer
 from kestrel.inference.servicer import InferenceServicer
 from kestrel.inference.settings import InferenceSettings
 from kestrel.inference.stream import StreamScorer
+from kestrel.model.triton_config import INPUT
+from kestrel.online_store import OnlineStore
+from kestrel.online_store.client import client_for
 
 log = structlog.get_logger()
-
-SERVICE = "inference"
 
 
 class ConfigurationError(KestrelError):
     """The model and the feature set do not fit together: the service must not start."""
 
 
-@dataclass
-class InferenceApp:
-    """Components in start order; the intakes (gRPC server, consumer) start last and stop first."""
+def api_components(rt: Runtime[InferenceSettings]) -> list[Any]:
+    """Producer, Triton, Redis, the prediction publisher, then the gRPC server (intake: started last)."""
+    s, fs = rt.settings, load_feature_set(rt.settings.feature_set)
+    records, out, model = _backbone(rt, fs, "api")
+    redis = client_for(s)
+    store = OnlineStore(redis, fs, prefix=s.key_prefix, max_age_ms=int(s.max_feature_age_s * 1000))
+    publisher = PredictionPublisher(out, capacity=s.publish_buffer, batch=s.publish_batch, block_s=s.publish_block_s,
+                                    delivery_timeout_s=s.delivery_timeout_s, grace_s=s.publish_grace_s)
+    scorer = Scorer(OnlineFeatures(store), RequestFeatures(fs), FallbackModel(model, s.fallback_score), records,
+                    publisher.put, threshold=s.threshold, feature_set_version=fs.version_id)
+    coalescer = Coalescer(scorer, max_rows=min(s.coalesce_max_rows, s.triton_max_rows),
+                          max_in_flight=s.coalesce_in_flight)
+    servicer = InferenceServicer(scorer, coalescer, Limits(), max_batch=s.max_batch_requests,
+                                 stream_window=s.stream_window)
+    service = ServiceBinding(servicer, inference_pb2_grpc.add_InferenceServiceServicer_to_server,
+                             inference_pb2.DESCRIPTOR.services_by_name["InferenceService"])
+    # The publisher stops after the server, so answered predictions still reach the log.
+    return [out, CheckedModel(model, fs), Closing(redis), publisher, GrpcServer(s.grpc_server(), [service])]
 
-    settings: InferenceSettings
-    stop_event: asyncio.Event | None = None
 
-    def __post_init__(self) -> None:
-        s = self.settings
-        self.api = s.role in ("all", "api")
-        self.stream = s.role in ("all", "scorer")
-        self.feature_set = load_feature_set(s.feature_set)
-        self.predictions_topic = s.topic_prefix + s.predictions_topic
-        self.features_topic = s.topic_prefix + s.features_topic
-        self.dlq_topic = s.topic_prefix + dead_letter_topic(SERVICE)
-        registry = make_registry(s)
-        self.serdes = {"prediction": serde_for_topic(registry, self.predictions_topic, "prediction")}
-        if self.stream:
-            self.serdes["vector"] = serde_for_topic(registry, self.features_topic, "feature_vector")
-            self.serdes["dead_letter"] = serde_for_topic(registry, self.dlq_topic, "dead_letter")
-        self.producer = Producer(librdkafka_config(s), delivery_timeout_s=s.delivery_timeout_s)
-        breaker = CircuitBreaker(f"triton {s.triton_url}", failures=s.breaker_failures, reset_s=s.breaker_reset_s)
-        self.model = TritonModel(s.triton_url, s.model_name, s.model_version, timeout_s=s.triton_timeout_s,
-                                 max_rows=s.triton_max_rows, breaker=breaker, ssl=s.triton_ssl)
-        self.metrics = MetricsEndpoint(s.metrics_port)
-        self.redis = None
-        self.publisher: PredictionPublisher | None = None
-        self.server: GrpcServer | None = None
-        self.consumer: BatchConsumer | None = None
-        self.scorer: StreamScorer | None = None
-        self.watch = LoopWatch(f"{SERVICE}-scorer", self.stop_event)
-        if self.api:
-            self._build_api(s)
-        if self.stream:
-            self.scorer = StreamScorer(
-                self.serdes["vector"], PredictionEncoder(self.serdes["prediction"], self.feature_set.names),
-                self.model, self.producer, self.feature_set, self.predictions_topic, threshold=s.threshold,
-                concurrency=s.scorer_concurrency, delivery_timeout_s=s.delivery_timeout_s)
-        self.health = HealthEndpoint(s.health_port if self.stream else 0, {"/healthz": self._live, "/readyz": self._ready})
+def scorer_components(rt: Runtime[InferenceSettings]) -> list[Any]:
+    """Producer, Triton, then the consumer of feature vectors (intake last); HTTP /healthz and /readyz."""
+    s, fs = rt.settings, load_feature_set(rt.settings.feature_set)
+    assert rt.topics is not None
+    vectors = rt.topics.bind(s.features_topic)
+    records, out, model = _backbone(rt, fs, "stream")
+    scorer = StreamScorer(rt.topics.serde(vectors), records, model, out, fs, threshold=s.threshold,
+                          concurrency=s.scorer_concurrency, delivery_timeout_s=s.delivery_timeout_s)
+    rt.ready_when(lambda: scorer.healthy is not False)
+    return [out, CheckedModel(model, fs), batch_consumer(rt, [vectors], s.group_id, scorer, out)]
 
-    def _build_api(self, s: InferenceSettings) -> None:
-        self.redis = client_for(s)
-        store = OnlineStore(self.redis, self.feature_set, prefix=s.key_prefix, max_age_ms=int(s.max_feature_age_s * 1000))
-        self.publisher = PredictionPublisher(self.producer, capacity=s.publish_buffer, batch=s.publish_batch,
-                                             block_s=s.publish_block_s, delivery_timeout_s=s.delivery_timeout_s)
-        scorer = Scorer(store, self.feature_set, self.model, threshold=s.threshold, fallback_score=s.fallback_score,
-                        encoder=PredictionEncoder(self.serdes["prediction"], self.feature_set.names),
-                        topic=self.predictions_topic, publish=self.publisher.put)
-        coalescer = Coalescer(scorer, max_rows=min(s.coalesce_max_rows, s.triton_max_rows),
-                              max_in_flight=s.coalesce_in_flight)
-        servicer = InferenceServicer(scorer, coalescer, Limits(), max_batch=s.max_batch_requests,
-                                     stream_window=s.stream_window)
-        self.server = GrpcServer(s.grpc_server(), [ServiceBinding(
-            servicer, inference_pb2_grpc.add_InferenceServiceServicer_to_server,
-            inference_pb2.DESCRIPTOR.services_by_name["InferenceService"])])
+
+def _backbone(rt: Runtime[InferenceSettings], fs: FeatureSet, source: str) -> tuple[PredictionRecords, Any, TritonModel]:
+    """What both deployables share: the prediction record builder, the producer and the Triton model."""
+    s = rt.settings
+    assert rt.topics is not None
+    predictions = rt.topics.bind(s.predictions_topic)
+    records = PredictionRecords(PredictionEncoder(rt.topics.serde(predictions), fs.names), predictions.name, source)
+    breaker = CircuitBreaker(f"triton {s.triton_url}", failures=s.breaker_failures, reset_s=s.breaker_reset_s)
+    model = TritonModel(s.triton_url, s.model_name, s.model_version, timeout_s=s.triton_timeout_s,
+                        max_rows=s.triton_max_rows, breaker=breaker, ssl=s.triton_ssl)
+    return records, producer(rt, predictions), model
+
+
+class CheckedModel:
+    """Opens the Triton channel and checks the model fits the feature set: a model without the FEATURES input, or
+    taking another number of features, is a deployment error; Triton (or the model) not being up yet is not: the
+    breaker covers calls meanwhile."""
+
+    def __init__(self, model: TritonModel, fs: FeatureSet) -> None:
+        self.model, self._fs = model, fs
 
     async def start(self) -> None:
-        for serde in self.serdes.values():
-            await serde.aprepare()
-        await self.producer.start()
-        topics = [self.predictions_topic] + ([self.features_topic, self.dlq_topic] if self.stream else [])
-        await self.producer.check_topics(topics)
         await self.model.start()
-        await self._check_model()
-        await self.metrics.start()
-        if self.publisher is not None:
-            await self.publisher.start()
-        if self.server is not None:
-            await self.server.start()
-        if self.scorer is not None:
-            s = self.settings
-            dead_letters = DeadLetterPublisher(self.producer, SERVICE, self.serdes["dead_letter"].serialize, self.dlq_topic)
-            self.consumer = BatchConsumer([self.features_topic], s.group_id, self.scorer, dead_letters,
-                                          aiokafka_config(s), s.consumer_options(), name=f"{SERVICE}-scorer")
-            await self.consumer.start()
-            self.watch.start(self.consumer)
-        await self.health.start()
-
-    async def stop(self) -> None:
-        await self.health.stop()
-        if self.consumer is not None:
-            await self.consumer.stop()
-        await self.watch.wait()
-        if self.server is not None:
-            await self.server.stop()
-        if self.publisher is not None:
-            await self.publisher.stop()
-        await self.metrics.stop()
-        await self.model.close()
-        await self.producer.stop()
-        if self.redis is not None:
-            await self.redis.aclose()
-
-    async def _check_model(self) -> None:
-        """A model without the FEATURES input, or taking another number of features than the feature set, is a
-        deployment error; Triton (or the model) not being up yet is not: the breaker covers calls meanwhile."""
         try:
             width = await self.model.input_width()
         except InferenceServerException as exc:
@@ -142,17 +98,22 @@ class InferenceApp:
             return
         if width is None:
             raise ConfigurationError(f"model {self.model.name} has no {INPUT} input: not a Kestrel scoring model")
-        if width != len(self.feature_set.names):
-            raise ConfigurationError(
-                f"model {self.model.name} takes {width} features but feature set {self.feature_set.version_id} "
-                f"has {len(self.feature_set.names)}")
+        if width != len(self._fs.names):
+            raise ConfigurationError(f"model {self.model.name} takes {width} features but feature set "
+                                     f"{self._fs.version_id} has {len(self._fs.names)}")
 
-    @property
-    def failed(self) -> bool:
-        return self.watch.failed
+    async def stop(self) -> None:
+        await self.model.close()
 
-    def _live(self) -> bool:
-        return self.watch.alive
 
-    def _ready(self) -> bool:
-        return self._live() and self.scorer is not None and self.scorer.healthy is not False
+class Closing:
+    """Closes a client's connections when the service stops."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self.client.aclose()

@@ -20,6 +20,7 @@ from tritonclient.utils import InferenceServerException
 from kestrel.common.breaker import CircuitBreaker
 from kestrel.common.errors import UnavailableError
 from kestrel.model.triton_config import INPUT, OUTPUT
+from kestrel.inference.core import FALLBACK_MODEL
 
 log = structlog.get_logger()
 
@@ -118,3 +119,22 @@ class TritonModel:
 def _describe(exc: InferenceServerException) -> str:
     status = exc.status() or ""
     return f"{status.removeprefix('StatusCode.')}: {exc.message()}" if status else str(exc.message())
+
+
+class FallbackModel:
+    """The model, or a fixed score while it is unavailable (when one is configured): its predictions then carry
+    the model name FALLBACK_MODEL, so the core flags them and the prediction log can tell them apart."""
+
+    def __init__(self, model: TritonModel, fallback_score: float | None) -> None:
+        self.model = model
+        self._fallback = fallback_score
+
+    async def score(self, matrix: np.ndarray) -> tuple[Scores, str]:
+        """Scores and the name of the model that gave them; UnavailableError when there is no fallback."""
+        try:
+            return await self.model.score(matrix), self.model.name
+        except UnavailableError as exc:
+            if self._fallback is None:
+                raise
+            log.warning("model_unavailable_fallback_score", error=str(exc), rows=len(matrix))
+            return Scores(np.full(len(matrix), self._fallback), [""] * len(matrix)), FALLBACK_MODEL

@@ -1,14 +1,18 @@
 """Prediction records to Kafka without holding up responses: a bounded buffer drained by one task.
 
 Predict hands its encoded records over and answers at once; the drain task produces them in batches
-and retries failed deliveries (the producer is idempotent), so a record in the buffer is never dropped.
+and sends again only what Kafka refused (the producer is idempotent). An ack that is late is waited for, never
+answered by sending the records again: librdkafka still holds them and reports each one, delivered or failed,
+within its own delivery timeout, so a second copy would be a duplicate with the same prediction id.
 The buffer is bounded: when it is full (Kafka slow or down), callers wait for room -- backpressure, counted in
 kestrel_inference_publish_blocked_total -- and get UNAVAILABLE after `block_s`, never unbounded memory.
+On stop the buffer is delivered for up to `grace_s`; what is left then is counted as dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 
@@ -23,6 +27,10 @@ log = structlog.get_logger()
 BUFFERED = Gauge("kestrel_inference_publish_buffered", "Prediction records waiting for Kafka's ack")
 PUBLISHED = Counter("kestrel_inference_published_total", "Prediction records acknowledged by Kafka")
 RETRIED = Counter("kestrel_inference_publish_retried_total", "Prediction records sent again after a failed delivery")
+UNACKED = Counter("kestrel_inference_publish_unacked_total",
+                  "Prediction records not acknowledged within the delivery timeout (waited for, not sent again)")
+DROPPED = Counter("kestrel_inference_publish_dropped_total",
+                  "Prediction records still buffered when the shutdown grace ran out")
 BLOCKED = Counter("kestrel_inference_publish_blocked_total", "Calls that waited for room in the full buffer")
 BLOCKED_SECONDS = Histogram("kestrel_inference_publish_blocked_seconds", "Time callers waited for room",
                             buckets=(0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10))
@@ -31,13 +39,15 @@ REFUSED = Counter("kestrel_inference_publish_refused_total", "Calls answered UNA
 
 class PredictionPublisher:
     def __init__(self, producer: Producer, *, capacity: int = 50_000, batch: int = 2000, block_s: float = 5.0,
-                 delivery_timeout_s: float = 30.0, retry_initial_s: float = 0.1, retry_max_s: float = 5.0) -> None:
+                 delivery_timeout_s: float = 30.0, retry_initial_s: float = 0.1, retry_max_s: float = 5.0,
+                 grace_s: float = 10.0) -> None:
         self._producer = producer
         self.capacity = capacity
         self._batch = batch
         self._block_s = block_s
         self._timeout = delivery_timeout_s
         self._retry = (retry_initial_s, retry_max_s)
+        self._grace = grace_s
         self._pending: deque[OutRecord] = deque()
         self.size = 0
         """Records held: waiting plus in flight; at most capacity (a single call larger than it is let in alone)."""
@@ -49,17 +59,20 @@ class PredictionPublisher:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._drain(), name="prediction-publisher")
 
-    async def stop(self, timeout_s: float = 10.0) -> None:
-        """Delivers what is buffered (up to timeout_s), then stops."""
+    async def stop(self) -> None:
+        """Delivers what is buffered for up to grace_s, then stops; what is left is counted as dropped."""
         self._closing = True
         self._work.set()
         if self._task is None:
             return
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+            await asyncio.wait_for(asyncio.shield(self._task), self._grace)
         except TimeoutError:
-            log.error("prediction_records_lost_at_shutdown", records=self.size)
+            DROPPED.inc(self.size)
+            log.error("prediction_records_dropped_at_shutdown", records=self.size, grace_s=self._grace)
             self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     async def put(self, records: list[OutRecord]) -> None:
         """Takes the records, waiting for room while the buffer is full; UnavailableError after block_s."""
@@ -118,13 +131,17 @@ class PredictionPublisher:
                     self._room.notify_all()
 
     async def _send(self, out: list[OutRecord]) -> list[OutRecord]:
-        """Returns the records that were not acknowledged (to send again)."""
+        """Returns the records Kafka refused (to send again)."""
         try:
             ack = await self._producer.produce_batch(out)
-            await ack.wait(self._timeout)
         except Exception as exc:  # noqa: BLE001 - keep the records and retry; the producer may recover
             log.warning("prediction_publish_failed", records=len(out), error=str(exc))
             return out
+        if not await ack.wait(self._timeout):
+            late = sum(result is None for result in ack.results)
+            UNACKED.inc(late)
+            log.warning("prediction_acks_late", records=late, timeout_s=self._timeout)
+            await ack.wait()  # librdkafka reports every record; shutdown's grace bounds this wait
         failed = [record for record, result in zip(out, ack.results) if not isinstance(result, Delivery)]
         if failed:
             error = next(r for r in ack.results if not isinstance(r, Delivery))

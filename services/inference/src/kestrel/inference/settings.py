@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -12,14 +10,11 @@ from kestrel.online_store.settings import RedisSettings
 
 
 class InferenceSettings(KafkaSettings, GrpcSettings, RedisSettings, ConsumerSettings):
-    """gRPC front (grpc_*, tls_*, auth_tokens), Redis (redis_*, key_prefix) and the scorer's consumer knobs
+    """Both deployables read it: the API (`kestrel-inference`) and the stream scorer (`kestrel-inference-scorer`).
+    gRPC front (grpc_*, tls_*, auth_tokens), Redis (redis_*, key_prefix) and the scorer's consumer knobs
     (retry_*, session_timeout_ms) come from the mixins in kestrel.common.settings."""
 
     model_config = SettingsConfigDict(env_prefix="KESTREL_INFERENCE_")
-
-    role: Literal["all", "api", "scorer"] = "all"
-    """api: the gRPC InferenceService; scorer: the stream scorer; all: both in one process (local stack).
-    Deploy them apart: the API scales on CPU, the scorer on the features topic's partitions."""
 
     # gRPC API
     grpc_port: int = 50052
@@ -67,10 +62,13 @@ class InferenceSettings(KafkaSettings, GrpcSettings, RedisSettings, ConsumerSett
     # Prediction records
     predictions_topic: str = "kestrel.predictions.v1"
     publish_buffer: int = Field(50_000, ge=1)
-    """Prediction records waiting for Kafka (API role). Full: Predict waits for room (backpressure, counted in
+    """Prediction records waiting for Kafka (the API). Full: Predict waits for room (backpressure, counted in
     kestrel_inference_publish_blocked_total) and answers UNAVAILABLE after publish_block_s."""
     publish_block_s: float = Field(5.0, gt=0)
     publish_batch: int = Field(2000, ge=1)
+    publish_grace_s: float = Field(10.0, gt=0)
+    """On shutdown, how long buffered prediction records may take to reach Kafka; what is left then is dropped,
+    counted in kestrel_inference_publish_dropped_total. Keep it inside the orchestrator's termination grace."""
     delivery_timeout_s: float = Field(30.0, gt=0)
 
     # Stream scorer
@@ -81,4 +79,4 @@ class InferenceSettings(KafkaSettings, GrpcSettings, RedisSettings, ConsumerSett
     scorer_concurrency: int = Field(4, ge=1)
     """Triton requests in flight per batch (Triton's batcher merges them)."""
     health_port: int = 8080
-    """HTTP /healthz and /readyz for the scorer role; 0 disables. The API role uses gRPC health."""
+    """HTTP /healthz and /readyz of the stream scorer; 0 disables. The API answers gRPC health instead."""

@@ -11,24 +11,25 @@ batch produces the same ids and the prediction log stays free of duplicates.
 
 from __future__ import annotations
 
-import hashlib
 import operator
 import time
-import uuid
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
+from structlog.contextvars import bound_contextvars
 
 from kestrel.common.avro import AvroSerde
 from kestrel.common.errors import SerializationError, UnavailableError
 from kestrel.featureset import FeatureSet
 from kestrel.featureset.check import VectorCheck
-from kestrel.featureset.wire import PredictionEncoder, VectorDecoder
+from kestrel.featureset.wire import VectorDecoder
 from kestrel.common.kafka import Delivery, OutRecord, Producer, Rejection
+from kestrel.inference.core import Row, stream_predictions
 from kestrel.inference.model import TritonModel
+from kestrel.inference.records import PredictionRecords
 
 log = structlog.get_logger()
 
@@ -38,39 +39,30 @@ BATCH_SECONDS = Histogram("kestrel_inference_stream_batch_seconds", "Decode, sco
                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 EVENT_LAG = Gauge("kestrel_inference_stream_event_lag_seconds", "Wall clock minus the newest event time scored")
 
-_IDS = uuid.UUID("0b7c1f8e-5a4d-4f0e-9a61-6b3e2f1c9d40").bytes
 
-
-def stream_prediction_id(event_id: str, model_name: str, model_version: str) -> str:
-    """Stable across replays: the same event scored by the same model version always gets the same id.
-    It is uuid5(namespace, "event\0model\0version") in hex, computed without the uuid module's overhead."""
-    digest = bytearray(hashlib.sha1(_IDS + f"{event_id}\x00{model_name}\x00{model_version}".encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    return digest.hex()
-
-
-class Row(NamedTuple):
-    entity_id: str
-    event_id: str
-    event_time: int
-    values: Sequence[float]
+def offset_ranges(records: Sequence[Any]) -> str:
+    """The batch's offsets per partition, for its log lines: "topic[0]:100-199 topic[3]:7-80"."""
+    ranges: dict[tuple[str, int], tuple[int, int]] = {}
+    for r in records:
+        low, high = ranges.get((r.topic, r.partition), (r.offset, r.offset))
+        ranges[(r.topic, r.partition)] = (min(low, r.offset), max(high, r.offset))
+    return " ".join(f"{t}[{p}]:{low}-{high}" for (t, p), (low, high) in sorted(ranges.items()))
 
 
 class StreamScorer:
-    def __init__(self, vectors: AvroSerde, encoder: PredictionEncoder, model: TritonModel, producer: Producer,
-                 feature_set: FeatureSet, topic: str, *, threshold: float, concurrency: int = 4,
+    """BatchConsumer handler: decode, score, produce and await the acks; rejected vectors are returned."""
+
+    def __init__(self, vectors: AvroSerde, records: PredictionRecords, model: TritonModel, producer: Producer,
+                 feature_set: FeatureSet, *, threshold: float, concurrency: int = 4,
                  delivery_timeout_s: float = 30.0) -> None:
         self._serde = vectors
         self._fast = VectorDecoder(vectors, feature_set.names)
-        self._encoder = encoder
+        self._records = records
         self._model = model
         self._producer = producer
-        self._names = list(feature_set.names)
         self._check = VectorCheck(feature_set.version_id, feature_set.names)
-        self._pick = operator.itemgetter(*self._names)
+        self._pick = operator.itemgetter(*feature_set.names)
         self._version = feature_set.version_id
-        self._topic = topic
         self._threshold = threshold
         self._concurrency = concurrency
         self._timeout = delivery_timeout_s
@@ -78,24 +70,34 @@ class StreamScorer:
         """None until the first batch; then whether Triton and Kafka took the last one."""
 
     async def __call__(self, records: Sequence[Any]) -> list[Rejection]:
-        started = time.perf_counter()
-        rows, rejections = self._prepare(records)
-        if rows:
-            matrix = np.array([row.values for row in rows], dtype=np.float32)
-            try:
-                scores = await self._model.score(matrix, self._concurrency)
-                latency_us = int((time.perf_counter() - started) * 1e6 / len(rows))
-                await self._produce(self._records(rows, matrix, scores.values, scores.versions, latency_us))
-            except UnavailableError:
-                self.healthy = False
-                raise
-            self.healthy = True
-            SCORED.inc(len(rows))
-            EVENT_LAG.set(time.time() - max(row.event_time for row in rows) / 1000)
-        if rejections:
+        with bound_contextvars(batch=offset_ranges(records)):
+            started = time.perf_counter()
+            rows, rejections = self._prepare(records)
+            if rows:
+                await self._score(rows, started)
             REJECTED.inc(len(rejections))
-        BATCH_SECONDS.observe(time.perf_counter() - started)
-        return rejections
+            BATCH_SECONDS.observe(time.perf_counter() - started)
+            log.debug("stream_batch_scored", records=len(records), scored=len(rows), rejected=len(rejections),
+                      seconds=round(time.perf_counter() - started, 4))
+            return rejections
+
+    async def _score(self, rows: list[Row], started: float) -> None:
+        """Scores the rows and waits for Kafka to take their records; UnavailableError (logged) when either fails."""
+        try:
+            scores = await self._model.score(np.array([row.values for row in rows], dtype=np.float32),
+                                             self._concurrency)
+            latency_us = int((time.perf_counter() - started) * 1e6 / len(rows))
+            now = time.time_ns() // 1_000_000
+            predictions = stream_predictions(rows, scores.values, scores.versions, self._model.name, now,
+                                             threshold=self._threshold, feature_set_version=self._version)
+            await self._produce(self._records.records(predictions, latency_us, now))
+        except UnavailableError as exc:
+            self.healthy = False
+            log.warning("stream_batch_failed", rows=len(rows), error=str(exc))
+            raise
+        self.healthy = True
+        SCORED.inc(len(rows))
+        EVENT_LAG.set(time.time() - max(row.event_time for row in rows) / 1000)
 
     def _prepare(self, records: Sequence[Any]) -> tuple[list[Row], list[Rejection]]:
         rows: list[Row] = []
@@ -122,22 +124,6 @@ class StreamScorer:
             return problem
         rows.append(Row(value["entity_id"], value["event_id"], value["event_time"], self._pick(value["features"])))
         return None
-
-    def _records(self, rows: list[Row], matrix: np.ndarray, scores: np.ndarray, versions: list[str],
-                 latency_us: int) -> list[OutRecord]:
-        now = time.time_ns() // 1_000_000
-        name, threshold, version, encode = self._model.name, self._threshold, self._version, self._encoder.encode
-        out = []
-        for i, row in enumerate(rows):
-            score = float(scores[i])
-            value = encode(
-                prediction_id=stream_prediction_id(row.event_id, name, versions[i]), event_id=row.event_id,
-                entity_id=row.entity_id, event_time=row.event_time, model_name=name, model_version=versions[i],
-                score=score, threshold=threshold, decision=score >= threshold, feature_set_version=version,
-                features=row.values, features_age_ms=max(0, now - row.event_time), degraded=False, flags=(),
-                latency_us=latency_us, source="stream", predicted_at=now)
-            out.append(OutRecord(self._topic, value, row.entity_id.encode()))
-        return out
 
     async def _produce(self, out: list[OutRecord]) -> None:
         ack = await self._producer.produce_batch(out)

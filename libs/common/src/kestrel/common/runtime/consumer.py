@@ -34,13 +34,13 @@ def producer(rt: Runtime[Any], *outputs: TopicBinding, dead_letters: bool = True
 
 def dead_letter_binding(rt: Runtime[Any]) -> TopicBinding:
     assert rt.topics is not None, "a Kafka service has topics"
-    return rt.topics.dead_letters(rt.name)
+    return rt.topics.dead_letters(rt.dead_letter_service)
 
 
 def dead_letter_publisher(rt: Runtime[Any], producer: Producer) -> DeadLetterPublisher:
     assert rt.topics is not None, "a Kafka service has topics"
     binding = dead_letter_binding(rt)
-    return DeadLetterPublisher(producer, rt.name, rt.topics.serde(binding).serialize, binding.name)
+    return DeadLetterPublisher(producer, rt.dead_letter_service, rt.topics.serde(binding).serialize, binding.name)
 
 
 def batch_consumer(

@@ -26,7 +26,7 @@ class ServiceApp:
     benchmarks start in-process (`SERVICE.app(settings)`)."""
 
     def __init__(self, service: Service[Any], settings: Any, stop: asyncio.Event | None = None) -> None:
-        self.runtime = Runtime(service.name, settings, stop)
+        self.runtime = Runtime(service.name, settings, stop, service.dead_letters)
         self.components: list[Component] = self.runtime.assemble(
             service.wiring()(self.runtime), service.health_port(settings)
         )

@@ -36,6 +36,8 @@ class Service(Generic[S]):
     components: str
     dependencies: Callable[[S], Sequence[Any]] = _kafka_only
     """Probed before anything is built; default: Kafka for Kafka services."""
+    dead_letters: str | None = None
+    """Whose dead-letter topic its rejects go to (`kestrel.dlq.<name>.v1`); default: its own name."""
     health_port: Callable[[S], int | None] = field(default=lambda s: getattr(s, "health_port", None))
     """HTTP /healthz and /readyz port; None for gRPC services, which answer the gRPC health service instead."""
 

@@ -1,0 +1,29 @@
+"""The kestrel.predictions.v1 record of a prediction: built in this one place, whichever path scored it."""
+
+from __future__ import annotations
+
+from kestrel.featureset.wire import PredictionEncoder
+from kestrel.common.kafka import OutRecord
+from kestrel.inference.core import Prediction
+
+
+class PredictionRecords:
+    """Encodes predictions as records for the predictions topic, keyed by entity (a card keeps its partition)."""
+
+    def __init__(self, encoder: PredictionEncoder, topic: str, source: str) -> None:
+        self._encode = encoder.encode
+        self.topic = topic
+        self.source = source
+        """"api" or "stream": which path scored the prediction."""
+
+    def record(self, p: Prediction, latency_us: int, predicted_at: int) -> OutRecord:
+        value = self._encode(
+            prediction_id=p.prediction_id, event_id=p.event_id, entity_id=p.entity_id, event_time=p.event_time,
+            model_name=p.model_name, model_version=p.model_version, score=p.score, threshold=p.threshold,
+            decision=p.decision, feature_set_version=p.feature_set_version, features=p.features,
+            features_age_ms=p.features_age_ms, degraded=p.degraded, flags=p.flags, latency_us=latency_us,
+            source=self.source, predicted_at=predicted_at)
+        return OutRecord(self.topic, value, p.entity_id.encode())
+
+    def records(self, predictions: list[Prediction], latency_us: int, predicted_at: int) -> list[OutRecord]:
+        return [self.record(p, latency_us, predicted_at) for p in predictions]

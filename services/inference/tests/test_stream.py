@@ -1,0 +1,86 @@
+"""StreamScorer with stand-ins for Triton and Kafka: records built once per vector, and one log line per batch."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from structlog.contextvars import merge_contextvars
+from structlog.testing import capture_logs
+
+from kestrel.common.errors import UnavailableError
+from kestrel.featureset.wire import PredictionEncoder
+from kestrel.common.kafka import Delivery
+from kestrel.common.registry import FileSchemaRegistry
+from kestrel.common.serde import serde_for_topic
+from kestrel.inference.core import stream_prediction_id
+from kestrel.inference.model import Scores
+from kestrel.inference.records import PredictionRecords
+from kestrel.inference.stream import StreamScorer
+
+from .support import CARD, now_ms
+
+VECTORS = serde_for_topic(FileSchemaRegistry(), "kestrel.features.v1", "feature_vector")
+PREDICTIONS = serde_for_topic(FileSchemaRegistry(), "kestrel.predictions.v1", "prediction")
+
+
+class Model:
+    name = "kestrel_fraud"
+    down = False
+
+    async def score(self, matrix, concurrency=8):
+        if self.down:
+            raise UnavailableError("triton down")
+        return Scores(np.full(len(matrix), 0.75), ["3"] * len(matrix))
+
+
+class Producer:
+    def __init__(self):
+        self.sent = []
+
+    async def produce_batch(self, records):
+        self.sent += records
+        return SimpleNamespace(results=[Delivery(r.topic, 0, i) for i, r in enumerate(records)],
+                               wait=lambda timeout_s=None: _true())
+
+
+async def _true():
+    return True
+
+
+def consumed(n: int, partition: int = 0, first_offset: int = 100) -> list[SimpleNamespace]:
+    t = now_ms()
+    values = [{"entity_id": f"card-{i}", "event_id": f"e-{i}", "event_time": t, "feature_set_version": CARD.version_id,
+               "computed_at": t, "features": {name: 1.0 for name in CARD.names}} for i in range(n)]
+    return [SimpleNamespace(topic="kestrel.features.v1", partition=partition, offset=first_offset + i, value=v)
+            for i, v in enumerate(VECTORS.serialize_many(values))]
+
+
+def scorer(model, producer) -> StreamScorer:
+    records = PredictionRecords(PredictionEncoder(PREDICTIONS, CARD.names), "kestrel.predictions.v1", "stream")
+    return StreamScorer(VECTORS, records, model, producer, CARD, threshold=0.5)
+
+
+async def test_a_batch_is_scored_into_stream_records_and_summed_up_in_one_debug_line():
+    producer = Producer()
+    with capture_logs(processors=[merge_contextvars]) as logs:
+        assert await scorer(Model(), producer)([*consumed(2), *consumed(1, partition=3, first_offset=7)]) == []
+    values = [PREDICTIONS.deserialize(r.value) for r in producer.sent]
+    assert [v["prediction_id"] for v in values] == [stream_prediction_id(f"e-{i}", "kestrel_fraud", "3")
+                                                    for i in (0, 1, 0)]
+    assert all(v["source"] == "stream" and v["decision"] and v["model_version"] == "3" for v in values)
+    (summary,) = [line for line in logs if line["event"] == "stream_batch_scored"]
+    assert summary["log_level"] == "debug" and summary["scored"] == 3
+    assert summary["batch"] == "kestrel.features.v1[0]:100-101 kestrel.features.v1[3]:7-7"
+
+
+async def test_a_failed_batch_logs_one_warning_with_its_offsets_and_raises():
+    model = Model()
+    model.down = True
+    handler = scorer(model, Producer())
+    with capture_logs(processors=[merge_contextvars]) as logs, pytest.raises(UnavailableError):
+        await handler(consumed(2))
+    (failure,) = [line for line in logs if line["log_level"] == "warning"]
+    assert failure["event"] == "stream_batch_failed" and failure["batch"] == "kestrel.features.v1[0]:100-101"
+    assert handler.healthy is False
