@@ -22,6 +22,7 @@ from prometheus_client import Histogram
 from kestrel.common.errors import UnavailableError
 from kestrel.common.kafka import DeadLetterPublisher, Delivery, Producer
 from kestrel.common.kafka.producer import BatchAck
+from kestrel.common.retry import Backoff
 from kestrel.features.changelog import Changelog
 from kestrel.features.processor import BatchProcessor
 from kestrel.features.store import StateStore
@@ -96,16 +97,16 @@ class StreamWorker:
             await self._task
 
     async def _run(self) -> None:
-        delay = 0.1
+        backoff = Backoff(0.1, self.options.retry_max_s)
         while not self._stopping.is_set():
             try:
                 await self._step()
-                delay = 0.1
+                backoff.reset()
             except Exception as exc:  # noqa: BLE001 - any failure: back off, then rewind to the last commit point
+                delay = backoff.next()
                 log.warning("features_batch_failed", error=f"{type(exc).__name__}: {exc}", retry_in_s=delay)
                 self._rewind_needed = True
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.options.retry_max_s)
 
     async def _step(self) -> None:
         batches = await self._consumer.getmany(timeout_ms=self.options.poll_timeout_ms,

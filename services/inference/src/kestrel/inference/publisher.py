@@ -17,6 +17,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from kestrel.common.errors import UnavailableError
 from kestrel.common.kafka import Delivery, OutRecord, Producer
+from kestrel.common.retry import Backoff
 
 log = structlog.get_logger()
 
@@ -92,7 +93,7 @@ class PredictionPublisher:
             BLOCKED_SECONDS.observe(time.perf_counter() - started)
 
     async def _drain(self) -> None:
-        delay = self._retry[0]
+        backoff = Backoff(*self._retry)
         while True:
             if not self._pending:
                 if self._closing:
@@ -105,10 +106,9 @@ class PredictionPublisher:
             if failed:
                 RETRIED.inc(len(failed))
                 self._pending.extendleft(reversed(failed))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry[1])
+                await asyncio.sleep(backoff.next())
             else:
-                delay = self._retry[0]
+                backoff.reset()
             done = len(batch) - len(failed)
             if done:
                 PUBLISHED.inc(done)

@@ -10,8 +10,10 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
+from tenacity import RetryCallState
 
 from kestrel.common.kafka.deadletter import DeadLetterPublisher, Rejection
+from kestrel.common.retry import retrying
 
 log = structlog.get_logger()
 
@@ -102,22 +104,24 @@ class BatchConsumer:
                     await self._process_with_retry(records)
 
     async def _process_with_retry(self, records: list[ConsumerRecord]) -> None:
-        delay = self.options.retry_initial_s
-        while True:
-            try:
-                rejections = await self._handler(records)
-                await self._dead_letters.publish(rejections)
-                break
-            except Exception as exc:  # noqa: BLE001 - any handler failure is retried; bad records are rejections
-                if self._stopping.is_set():
-                    log.warning("batch_abandoned_on_stop", consumer=self._name, error=str(exc))
-                    return  # not committed: redelivered after restart
-                log.warning("batch_retry", consumer=self._name, error=str(exc), delay_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.options.retry_max_s)
+        o = self.options
+        try:
+            async for attempt in retrying(o.retry_initial_s, o.retry_max_s, until=self._stopping,
+                                          before_sleep=self._log_retry):
+                with attempt:
+                    rejections = await self._handler(records)
+                    await self._dead_letters.publish(rejections)
+        except Exception as exc:  # noqa: BLE001 - retried until stop; bad records are rejections, not errors
+            log.warning("batch_abandoned_on_stop", consumer=self._name, error=str(exc))
+            return  # not committed: redelivered after restart
         self.processed += len(records)
         self.rejected += len(rejections)
         await self._commit(records)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else None
+        log.warning("batch_retry", consumer=self._name, error=str(error), delay_s=delay)
 
     async def _commit(self, records: list[ConsumerRecord]) -> None:
         offsets: dict[TopicPartition, int] = {}
