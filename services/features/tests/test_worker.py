@@ -11,7 +11,7 @@ from aiokafka import TopicPartition
 from kestrel.common.errors import UnavailableError
 from kestrel.featureset import load_feature_set
 from kestrel.featureset.state import FeatureComputer
-from kestrel.common.kafka import Delivery
+from kestrel.common.kafka import BatchAck, Delivery
 from kestrel.features.processor import BatchProcessor
 from kestrel.features.store import StateStore
 from kestrel.featureset.wire import VectorEncoder
@@ -83,7 +83,7 @@ class FakeChangelog:
         return {p: dict(self.records.get(p, {})) for p in partitions}
 
 
-class FakeAck:
+class FakeAck(BatchAck):
     def __init__(self, journal: Journal, n: int, fail: bool) -> None:
         self.journal = journal
         error = UnavailableError("broker gone")

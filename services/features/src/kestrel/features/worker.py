@@ -19,8 +19,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Histogram
 
-from kestrel.common.errors import UnavailableError
-from kestrel.common.kafka import DeadLetterPublisher, Delivery, Producer
+from kestrel.common.kafka import DeadLetterPublisher, Producer
 from kestrel.common.kafka.producer import BatchAck
 from kestrel.common.retry import Backoff
 from kestrel.features.changelog import Changelog
@@ -152,7 +151,7 @@ class StreamWorker:
             acks, self._acks = self._acks, []
             for ack in acks:
                 await ack.wait()
-                _raise_failed(ack)
+                ack.raise_for_failures("vectors and dead letters")
             await self._changelog.write(self._store.take_changes())
             if self._offsets:
                 offsets, self._offsets = self._offsets, {}
@@ -218,9 +217,3 @@ class StreamWorker:
         self._consistent = True
         if stale:
             log.info("state_restored", partitions=sorted(stale), entities=len(self._store))
-
-
-def _raise_failed(ack: BatchAck) -> None:
-    for result in ack.results:
-        if not isinstance(result, Delivery):
-            raise result or UnavailableError("kafka delivery not reported")

@@ -16,7 +16,7 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
 from kestrel.common.errors import UnavailableError
-from kestrel.common.kafka import Delivery, OutRecord, Producer
+from kestrel.common.kafka import OutRecord, Producer
 from kestrel.common.retry import Backoff
 
 log = structlog.get_logger()
@@ -125,8 +125,8 @@ class PredictionPublisher:
         except Exception as exc:  # noqa: BLE001 - keep the records and retry; the producer may recover
             log.warning("prediction_publish_failed", records=len(out), error=str(exc))
             return out
-        failed = [record for record, result in zip(out, ack.results) if not isinstance(result, Delivery)]
+        errors = ack.errors(f"no ack within {self._timeout:g}s")
+        failed = [out[i] for i in errors]
         if failed:
-            error = next(r for r in ack.results if not isinstance(r, Delivery))
-            log.warning("prediction_delivery_failed", records=len(failed), error=str(error))
+            log.warning("prediction_delivery_failed", records=len(failed), error=next(iter(errors.values())))
         return failed

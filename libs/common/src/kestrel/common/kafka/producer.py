@@ -92,12 +92,7 @@ class Producer:
 
     async def send_many(self, records: Iterable[OutRecord]) -> list[Delivery]:
         """Produce records in order and wait until every one is acknowledged; raises on the first failure."""
-        ack = await self.produce_batch(list(records))
-        await ack.wait()
-        for result in ack.results:
-            if not isinstance(result, Delivery):
-                raise result or UnavailableError("kafka delivery not reported")
-        return ack.results  # type: ignore[return-value]
+        return await (await self.produce_batch(list(records))).confirm()
 
     async def produce_batch(self, records: Sequence[OutRecord]) -> BatchAck:
         """Hand a batch to librdkafka; the BatchAck completes when every record was reported.
@@ -198,6 +193,28 @@ class BatchAck:
             return True
         except TimeoutError:
             return False
+
+    async def confirm(self, timeout_s: float | None = None, what: str = "records") -> list[Delivery]:
+        """Wait for every report (at most timeout_s), then raise_for_failures; the deliveries, in order."""
+        unreported = "kafka delivery not reported" if await self.wait(timeout_s) else f"no ack within {timeout_s:g}s"
+        self.raise_for_failures(what, unreported)
+        return self.results  # type: ignore[return-value]  # every entry is a Delivery once none failed
+
+    def raise_for_failures(self, what: str = "records", unreported: str = "kafka delivery not reported") -> None:
+        """UnavailableError naming how many `what` were not acknowledged, and why the first was not."""
+        errors = self.errors(unreported)
+        if errors:
+            raise UnavailableError(f"{len(errors)} {what} not acknowledged: {next(iter(errors.values()))}")
+
+    def errors(self, unreported: str = "kafka delivery not reported") -> dict[int, str]:
+        """Index -> reason, in order, for every record not acknowledged: failed, or not reported (yet)."""
+        return {i: unreported if r is None else str(r) for i, r in enumerate(self.results)
+                if not isinstance(r, Delivery)}
+
+    def delivery(self, index: int) -> Delivery | None:
+        """Where the record at `index` is stored, once acknowledged."""
+        result = self.results[index]
+        return result if isinstance(result, Delivery) else None
 
 
 def _delivery(msg: Any) -> Delivery:
