@@ -54,3 +54,14 @@ async def test_setting_until_ends_the_wait_and_the_retries():
             with attempt:
                 raise ConnectionError
     assert asyncio.get_running_loop().time() - started < 5
+
+
+async def test_only_the_failures_counts_accepts_use_up_attempts():
+    errors = [TimeoutError()] * 5 + [ValueError("1"), TimeoutError(), ValueError("2"), ValueError("3")]
+    calls = 0
+    with pytest.raises(ValueError, match="2"):
+        async for attempt in retrying(0.001, 0.002, attempts=2, counts=lambda exc: isinstance(exc, ValueError)):
+            with attempt:
+                calls += 1
+                raise errors[calls - 1]
+    assert calls == 8
