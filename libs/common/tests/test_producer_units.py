@@ -1,11 +1,13 @@
-"""Producer pieces that need no broker: delivery reports and batch acks."""
+"""Producer pieces that need no broker: delivery reports, batch acks, fatal error reports."""
 
 import asyncio
 
 import pytest
 
+from confluent_kafka import KafkaError
+
 from kestrel.common.errors import UnavailableError
-from kestrel.common.kafka.producer import BatchAck, Delivery
+from kestrel.common.kafka.producer import BatchAck, Delivery, FatalProducerError, OutRecord, Producer
 
 
 class Msg:
@@ -59,3 +61,30 @@ async def test_confirm_returns_the_deliveries_when_every_record_was_acknowledged
     ack.report(0, None, Msg(7))
     assert await ack.confirm(1) == [Delivery("t", 2, 7), Delivery("t", 2, 8)]
     ack.raise_for_failures()
+
+
+async def test_a_fatal_error_report_fails_the_producer_for_good():
+    producer = Producer({"bootstrap.servers": "127.0.0.1:1"})
+    await producer.start()
+    try:
+        waiter = asyncio.create_task(producer.wait())
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        # What librdkafka's error callback receives, from its poll thread, when idempotence is fenced.
+        await asyncio.to_thread(producer._on_error, KafkaError(KafkaError._FENCED, "fenced", fatal=True))
+        with pytest.raises(FatalProducerError, match="fenced"):
+            await asyncio.wait_for(waiter, 5)
+        with pytest.raises(FatalProducerError):
+            await producer.produce_batch([OutRecord("t", b"v")])
+        assert isinstance(producer.fatal, UnavailableError)  # callers are told to retry elsewhere
+    finally:
+        await producer.stop(timeout_s=0)
+
+
+async def test_a_non_fatal_error_report_changes_nothing_and_stop_ends_wait():
+    producer = Producer({"bootstrap.servers": "127.0.0.1:1"})
+    await producer.start()
+    await asyncio.to_thread(producer._on_error, KafkaError(KafkaError._TRANSPORT, "connection refused"))
+    assert producer.fatal is None
+    await producer.stop(timeout_s=0)
+    await asyncio.wait_for(producer.wait(), 1)

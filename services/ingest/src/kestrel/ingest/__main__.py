@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from kestrel.common.logs import configure_logging
-from kestrel.common.service import run_until_signalled
-from kestrel.common.settings import load_settings
+from kestrel.common.service import serve
 from kestrel.ingest.app import IngestApp
 from kestrel.ingest.settings import IngestSettings
 
 
 def main() -> None:
-    settings = load_settings(IngestSettings)
-    configure_logging("ingest", settings.log_format, settings.log_level)
-    asyncio.run(run_until_signalled([IngestApp(settings)]))
+    """Exits 1 when the producer failed for good, so the supervisor restarts the process."""
+    serve("ingest", IngestSettings, IngestApp)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from kestrel.api.v1 import ingest_pb2, ingest_pb2_grpc
 from kestrel.common.grpc.server import GrpcServer, ServiceBinding
-from kestrel.common.kafka import Producer, librdkafka_config
+from kestrel.common.kafka import FatalProducerError, Producer, librdkafka_config
 from kestrel.common.metrics import MetricsEndpoint
 from kestrel.common.serde import make_registry, serde_for_topic
+from kestrel.common.service import LoopWatch
 from kestrel.common.topics import dead_letter_topic
 from kestrel.ingest.publisher import EventPublisher
 from kestrel.ingest.servicer import IngestServicer
@@ -21,6 +23,8 @@ class IngestApp:
     """Components in start order; the gRPC server (intake) is last so it stops first."""
 
     settings: IngestSettings
+    stop_event: asyncio.Event | None = None
+    """Set when the producer fails for good (a fatal error), so the process exits and is restarted."""
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -42,6 +46,7 @@ class IngestApp:
                             ingest_pb2.DESCRIPTOR.services_by_name["IngestService"])],
         )
         self.metrics = MetricsEndpoint(s.metrics_port)
+        self.watch = LoopWatch("ingest-producer", self.stop_event)
 
     async def start(self) -> None:
         for serde in self.serdes:
@@ -50,8 +55,22 @@ class IngestApp:
         await self.producer.check_topics([self.topic, self._dlq_topic])
         await self.metrics.start()
         await self.server.start()
+        self.watch.start(self)
 
     async def stop(self) -> None:
         await self.server.stop()
         await self.metrics.stop()
-        await self.producer.stop()
+        await self.producer.stop()  # the watcher then sees the producer end normally
+        await self.watch.wait()
+
+    async def wait(self) -> None:
+        """What the watch awaits: the producer's life. A fatal error first takes the server out of rotation."""
+        try:
+            await self.producer.wait()
+        except FatalProducerError:
+            await self.server.health.enter_graceful_shutdown()
+            raise
+
+    @property
+    def failed(self) -> bool:
+        return self.watch.failed

@@ -20,6 +20,11 @@ log = structlog.get_logger()
 Headers = Sequence[tuple[str, bytes | None]]
 
 
+class FatalProducerError(UnavailableError):
+    """librdkafka reported a fatal error (e.g. the idempotent producer was fenced): this producer will never
+    deliver again, so the process must end and be restarted; callers meanwhile are told to retry elsewhere."""
+
+
 @dataclass(frozen=True, slots=True)
 class OutRecord:
     topic: str
@@ -64,6 +69,9 @@ class Producer:
         self.brokers_down = False
         """Set by librdkafka's 'all brokers down' report; cleared by an ack or when statistics show a
         broker UP again (so recovery is seen even when fronts refuse all traffic meanwhile)."""
+        self.fatal: FatalProducerError | None = None
+        """Set for good by a fatal error; from then on producing raises it, and wait() raises it."""
+        self._ended = asyncio.Event()
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -85,6 +93,13 @@ class Producer:
         if self._thread:
             await asyncio.to_thread(self._thread.join, 2.0)
         self._producer = None
+        self._ended.set()
+
+    async def wait(self) -> None:
+        """Returns once stopped; raises FatalProducerError as soon as one happens (watch it with a LoopWatch)."""
+        await self._ended.wait()
+        if self.fatal is not None:
+            raise self.fatal
 
     async def send(self, record: OutRecord) -> Delivery:
         """Produce one record and wait for the broker's acknowledgement."""
@@ -101,6 +116,8 @@ class Producer:
         one loop wake-up when its last record is reported.
         """
         assert self._loop is not None and self._producer is not None, "producer not started"
+        if self.fatal is not None:
+            raise self.fatal
         ack = BatchAck(self._loop, len(records), on_delivered=self._broker_answered)
         offer, report = self._offer, ack.report
         for index, record in enumerate(records):
@@ -122,6 +139,10 @@ class Producer:
             return True
         except BufferError:
             return False
+        except confluent_kafka.KafkaException as exc:
+            if exc.args and exc.args[0].code() == confluent_kafka.KafkaError._FATAL:  # before error_cb reported it
+                raise FatalProducerError(f"kafka producer failed for good (fatal): {exc}") from exc
+            raise
 
     def _poll_forever(self) -> None:
         assert self._producer is not None and self._loop is not None
@@ -146,9 +167,16 @@ class Producer:
             self.brokers_down = False
 
     def _on_error(self, err: confluent_kafka.KafkaError) -> None:
+        """librdkafka's error callback, served on the poll thread."""
         if err.code() == confluent_kafka.KafkaError._ALL_BROKERS_DOWN:
             self.brokers_down = True
-        log.warning("kafka_producer_error", error=str(err), fatal=err.fatal())
+        if not err.fatal():
+            log.warning("kafka_producer_error", error=str(err), fatal=False)
+            return
+        log.error("kafka_producer_fatal", error=str(err))
+        self.fatal = FatalProducerError(f"kafka producer failed for good (fatal): {err.str()}")
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._ended.set)
 
 
 class BatchAck:
