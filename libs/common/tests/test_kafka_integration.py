@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
+import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from kestrel.common.avro import AvroSerde, load_schema
@@ -66,8 +67,10 @@ class Recorder:
         self.seen: list[bytes] = []
         self.failures = failures
         self.error = error or ConnectionError("sink down")
+        self.log_context: list[dict] = []
 
     async def __call__(self, records: Sequence[ConsumerRecord]) -> list[Rejection]:
+        self.log_context.append(structlog.contextvars.get_contextvars())
         if self.failures:
             self.failures -= 1
             raise self.error
@@ -215,6 +218,21 @@ async def test_stop_while_a_batch_is_retried_abandons_it_uncommitted(kafka, prod
     await wait_for(lambda: c.processed == 20)
     await c.stop()
     assert sorted(again.seen) == sorted(b"a%d" % i for i in range(20))
+
+
+async def test_each_batch_is_handled_with_its_consumer_and_offsets_bound_for_logging(
+        kafka, producer, topic_factory, group_id):
+    topic, dlq = await topic_factory(partitions=1), await topic_factory(partitions=1)
+    await producer.send_many(OutRecord(topic, b"a%d" % i, b"k") for i in range(120))
+    handler = Recorder()
+    c = consumer(kafka, topic, group_id, handler, producer, dlq, name="scorer")
+    await c.start()
+    await wait_for(lambda: c.processed == 120)
+    await c.stop()
+    ranges = [ctx["offsets"][f"{topic}[0]"] for ctx in handler.log_context]
+    assert all(ctx["consumer"] == "scorer" for ctx in handler.log_context)
+    assert ranges[0].startswith("0-") and ranges[-1].endswith("-119")  # batches of at most max_batch=50
+    assert "offsets" not in structlog.contextvars.get_contextvars()  # unbound after each batch
 
 
 async def read_all(bootstrap: str, topic: str, expected: int) -> list:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,19 +113,25 @@ class BatchConsumer:
             records = [r for part in batches.values() for r in part]
             if records:
                 async with self._lock:
-                    await self._process_with_retry(records)
+                    # Every line logged while this batch is handled (handler included) says which records.
+                    with structlog.contextvars.bound_contextvars(consumer=self._name,
+                                                                 offsets=offset_ranges(batches)):
+                        await self._process_with_retry(records)
 
     async def _process_with_retry(self, records: list[ConsumerRecord]) -> None:
+        started = time.perf_counter()
         try:
             rejections = await self._settle(records)
         except Exception as exc:
             if not self._stopping.is_set():
                 raise  # not even dead-lettering worked: end the loop uncommitted, so the service restarts
-            log.warning("batch_abandoned_on_stop", consumer=self._name, error=str(exc))
+            log.warning("batch_abandoned_on_stop", error=str(exc))
             return  # not committed: redelivered after restart
         self.processed += len(records)
         self.rejected += len(rejections)
         await self._commit(records)
+        log.debug("batch_done", records=len(records), rejected=len(rejections),
+                  ms=round((time.perf_counter() - started) * 1000, 2))
 
     async def _settle(self, records: list[ConsumerRecord]) -> Sequence[Rejection]:
         """The batch's rejections, dead-lettered; the whole batch when its handler kept failing."""
@@ -154,13 +161,14 @@ class BatchConsumer:
             with attempt:
                 await self._dead_letters.publish(rejections)
         BATCHES_DEAD_LETTERED.labels(self._name).inc()
-        log.warning("batch_dead_lettered", consumer=self._name, records=len(records), error=reason)
+        log.warning("batch_dead_lettered", records=len(records), error=reason)
         return rejections
 
     def _log_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         delay = state.next_action.sleep if state.next_action else None
-        log.warning("batch_retry", consumer=self._name, error=str(error), delay_s=delay)
+        log.warning("batch_retry", attempt=state.attempt_number, error=f"{type(error).__name__}: {error}",
+                    delay_s=delay)
 
     async def _commit(self, records: list[ConsumerRecord]) -> None:
         offsets: dict[TopicPartition, int] = {}
@@ -171,7 +179,13 @@ class BatchConsumer:
             await self._consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
             # The group moved on; the records will be redelivered to the new owner (at-least-once).
-            log.warning("commit_failed", consumer=self._name, error=str(exc))
+            log.warning("commit_failed", error=str(exc))
+
+
+def offset_ranges(batches: Mapping[TopicPartition, Sequence[ConsumerRecord]]) -> dict[str, str]:
+    """{"topic[partition]": "first-last"} offsets of a batch: enough to find its records again."""
+    return {f"{tp.topic}[{tp.partition}]": f"{part[0].offset}-{part[-1].offset}"
+            for tp, part in batches.items() if part}
 
 
 def _unavailable(error: BaseException) -> bool:
