@@ -12,11 +12,11 @@ import pytest
 from prometheus_client import REGISTRY
 
 from kestrel.common.errors import UnavailableError
-from kestrel.common.kafka import Delivery, OutRecord
+from kestrel.common.kafka import BatchAck, Delivery, OutRecord
 from kestrel.inference.publisher import PredictionPublisher
 
 
-class Ack:
+class Ack(BatchAck):
     def __init__(self, results):
         self.results = results
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -9,6 +10,8 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 from aiokafka import AIOKafkaConsumer
+from confluent_kafka import KafkaError
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import REGISTRY
 
 from kestrel.api.v1 import event_pb2, ingest_pb2, ingest_pb2_grpc
@@ -18,6 +21,7 @@ from kestrel.common.topics import load_catalogue
 from kestrel.devstack.kafka import KafkaBroker
 from kestrel.devstack.topics import apply_topics
 from kestrel.common.grpc.server import GrpcServer
+from kestrel.common.runtime.consumer import CheckedProducer
 from kestrel.common.runtime.runner import ServiceApp
 from kestrel.ingest.service import SERVICE
 from kestrel.ingest.settings import IngestSettings
@@ -36,12 +40,13 @@ def make_event(i: int = 0, **overrides: object) -> event_pb2.Event:
     return event
 
 
-async def start_ingest(bootstrap: str, **overrides: object) -> tuple[ServiceApp, str]:
+async def start_ingest(bootstrap: str, stop_event: asyncio.Event | None = None,
+                       **overrides: object) -> tuple[ServiceApp, str]:
     prefix = f"t-{uuid.uuid4().hex[:10]}."
     await apply_topics(bootstrap, load_catalogue(), prefix=prefix)
     settings = IngestSettings(kafka_bootstrap=bootstrap, topic_prefix=prefix, grpc_host="127.0.0.1",
                               grpc_port=0, metrics_port=0, **overrides)
-    app = SERVICE.app(settings)
+    app = SERVICE.app(settings, stop_event)
     await app.start()
     return app, prefix
 
@@ -157,3 +162,23 @@ async def test_broker_outage_gives_unavailable_then_recovers(tmp_path):
     finally:
         await app.stop()
         await broker.stop()
+
+
+async def test_a_fatal_producer_error_takes_ingest_out_of_rotation_and_stops_it(kafka):
+    stop = asyncio.Event()
+    app, _ = await start_ingest(kafka.bootstrap, stop)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.part(GrpcServer).port}") as channel:
+            stub = ingest_pb2_grpc.IngestServiceStub(channel)
+            await stub.Publish(ingest_pb2.PublishRequest(event=make_event()))
+            # What librdkafka's error callback receives, from its poll thread, when idempotence is fenced.
+            await asyncio.to_thread(app.part(CheckedProducer)._on_error, KafkaError(KafkaError._FENCED, "fenced", fatal=True))
+            await asyncio.wait_for(stop.wait(), 5)  # the process is asked to exit, so it is restarted
+            assert app.failed
+            health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
+            assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stub.Publish(ingest_pb2.PublishRequest(event=make_event()))
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "fatal" in err.value.details()
+    finally:
+        await app.stop()

@@ -51,6 +51,34 @@ async def test_entry_point_serves_metrics_and_stops_on_sigterm(kafka, tmp_path):
     assert '"service_stopping"' in text and "Traceback" not in text
 
 
+FENCED_AFTER_START = """
+import confluent_kafka
+from kestrel.common.runtime.consumer import CheckedProducer
+from kestrel.ingest import __main__ as entry
+
+start = CheckedProducer.start
+
+async def start_then_fenced(self):
+    await start(self)
+    self._on_error(confluent_kafka.KafkaError(confluent_kafka.KafkaError._FENCED, "fenced", fatal=True))
+
+CheckedProducer.start = start_then_fenced
+entry.main()
+"""
+
+
+async def test_a_fatal_producer_error_ends_the_process_with_a_non_zero_status(kafka):
+    prefix = f"t-{uuid.uuid4().hex[:10]}."
+    await apply_topics(kafka.bootstrap, load_catalogue(), prefix=prefix)
+    env = {**os.environ, "KESTREL_INGEST_KAFKA_BOOTSTRAP": kafka.bootstrap, "KESTREL_INGEST_TOPIC_PREFIX": prefix,
+           "KESTREL_INGEST_GRPC_PORT": str(free_port()), "KESTREL_INGEST_METRICS_PORT": "0",
+           "KESTREL_INGEST_LOG_FORMAT": "json"}
+    result = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", FENCED_AFTER_START], env=env,
+                                     capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "fenced" in result.stdout + result.stderr
+
+
 async def test_bad_configuration_exits_with_the_variable_name(tmp_path):
     env = {**os.environ, "KESTREL_INGEST_GRPC_PORT": "not-a-port"}
     result = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "kestrel.ingest"], env=env,

@@ -10,7 +10,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from kestrel.common.errors import UnavailableError
-from kestrel.common.kafka import Delivery, OutRecord
+from kestrel.common.kafka import BatchAck, Delivery, OutRecord
 from kestrel.common.stateful import BatchResult, KeyedStateStore
 
 TOPIC = "events"
@@ -135,7 +135,7 @@ class FakeChangelog:
         return {p: dict(self.records.get(p, {})) for p in partitions}
 
 
-class FakeAck:
+class FakeAck(BatchAck):
     def __init__(self, journal: Journal, n: int, fail: bool) -> None:
         self.journal = journal
         error = UnavailableError("broker gone")

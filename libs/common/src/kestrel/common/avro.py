@@ -23,6 +23,11 @@ HEADER = struct.Struct(">bI")
 """Confluent frame header: magic byte, then the schema id as a big-endian unsigned 32-bit int."""
 
 
+def frame_header(schema_id: int) -> bytes:
+    """The 5 bytes that precede every Confluent-framed Avro body written with this schema id."""
+    return HEADER.pack(MAGIC, schema_id)
+
+
 def read_schema(name: str, schemas_dir: Path | str | None = None) -> dict[str, Any]:
     """The raw JSON of schemas/<name>.avsc (name with or without the .avsc suffix)."""
     directory = Path(schemas_dir) if schemas_dir else find_schemas_dir()
@@ -83,7 +88,7 @@ class AvroSerde:
         """Our schema's id, registered on first use (a blocking call for HTTP registries)."""
         if self._schema_id is None:
             self._schema_id = self.registry.register(self.subject, self._raw)
-            self._header = HEADER.pack(MAGIC, self._schema_id)
+            self._header = frame_header(self._schema_id)
             self._decoders[self._schema_id] = (self._reader, None)
         return self._schema_id
 
@@ -94,13 +99,13 @@ class AvroSerde:
     def serialize(self, record: Mapping[str, Any]) -> bytes:
         """Frame and encode one record; SerializationError if it does not fit the schema."""
         buf = io.BytesIO()
-        buf.write(self._header if self._schema_id is not None else HEADER.pack(MAGIC, self.schema_id))
+        buf.write(self._header if self._schema_id is not None else frame_header(self.schema_id))
         self._write(buf, record)
         return buf.getvalue()
 
     def serialize_many(self, records: Iterable[Mapping[str, Any]]) -> list[bytes]:
         """Encode several records into one shared buffer, then slice it (one buffer, not one per record)."""
-        header = HEADER.pack(MAGIC, self.schema_id)
+        header = frame_header(self.schema_id)
         buf, bounds = io.BytesIO(), []
         for record in records:
             start = buf.tell()

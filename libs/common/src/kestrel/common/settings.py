@@ -138,6 +138,8 @@ class ConsumerSettings(KestrelSettings):
     retry_initial_s: float = Field(0.1, gt=0)
     retry_max_s: float = Field(10.0, gt=0)
     """Backoff bounds while a dependency (or the dead-letter topic) is down; consumption pauses meanwhile."""
+    max_attempts: int = Field(8, ge=1)
+    """Failures of one batch, other than a dependency being down, before it is dead-lettered whole."""
     session_timeout_ms: int = Field(10_000, ge=1000)
     """How soon the group hands a dead replica's partitions to the others."""
 
@@ -145,6 +147,7 @@ class ConsumerSettings(KestrelSettings):
         from kestrel.common.kafka import ConsumerOptions
 
         return ConsumerOptions(max_batch=self.max_batch, retry_initial_s=self.retry_initial_s,
-                               retry_max_s=self.retry_max_s, session_timeout_ms=self.session_timeout_ms,
+                               retry_max_s=self.retry_max_s, max_attempts=self.max_attempts,
+                               session_timeout_ms=self.session_timeout_ms,
                                heartbeat_interval_ms=min(1000, self.session_timeout_ms // 3))
 

@@ -14,7 +14,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-from kestrel.common.avro import AvroSerde
+from kestrel.common.avro import AvroSerde, frame_header
 from kestrel.common.errors import SerializationError
 
 _ONE_BYTE = [bytes((i,)) for i in range(0x80)]
@@ -99,7 +99,7 @@ class _Framed:
 
     def header(self) -> bytes:
         if self._frame is None:  # the schema id is registered on first use (maybe a registry call)
-            self._frame = struct.pack(">bI", 0, self._serde.schema_id)
+            self._frame = frame_header(self._serde.schema_id)
         return self._frame
 
 

@@ -20,7 +20,8 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
 from kestrel.common.errors import UnavailableError
-from kestrel.common.kafka import Delivery, OutRecord, Producer
+from kestrel.common.kafka import OutRecord, Producer
+from kestrel.common.retry import Backoff
 
 log = structlog.get_logger()
 
@@ -105,7 +106,7 @@ class PredictionPublisher:
             BLOCKED_SECONDS.observe(time.perf_counter() - started)
 
     async def _drain(self) -> None:
-        delay = self._retry[0]
+        backoff = Backoff(*self._retry)
         while True:
             if not self._pending:
                 if self._closing:
@@ -118,10 +119,9 @@ class PredictionPublisher:
             if failed:
                 RETRIED.inc(len(failed))
                 self._pending.extendleft(reversed(failed))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry[1])
+                await asyncio.sleep(backoff.next())
             else:
-                delay = self._retry[0]
+                backoff.reset()
             done = len(batch) - len(failed)
             if done:
                 PUBLISHED.inc(done)
@@ -142,8 +142,8 @@ class PredictionPublisher:
             UNACKED.inc(late)
             log.warning("prediction_acks_late", records=late, timeout_s=self._timeout)
             await ack.wait()  # librdkafka reports every record; shutdown's grace bounds this wait
-        failed = [record for record, result in zip(out, ack.results) if not isinstance(result, Delivery)]
+        errors = ack.errors("delivery not reported")
+        failed = [out[i] for i in errors]
         if failed:
-            error = next(r for r in ack.results if not isinstance(r, Delivery))
-            log.warning("prediction_delivery_failed", records=len(failed), error=str(error))
+            log.warning("prediction_delivery_failed", records=len(failed), error=next(iter(errors.values())))
         return failed

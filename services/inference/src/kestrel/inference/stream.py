@@ -26,7 +26,7 @@ from kestrel.common.errors import SerializationError, UnavailableError
 from kestrel.featureset import FeatureSet
 from kestrel.featureset.check import VectorCheck
 from kestrel.featureset.wire import VectorDecoder
-from kestrel.common.kafka import Delivery, OutRecord, Producer, Rejection
+from kestrel.common.kafka import OutRecord, Producer, Rejection
 from kestrel.inference.core import Row, stream_predictions
 from kestrel.inference.model import TritonModel
 from kestrel.inference.records import PredictionRecords
@@ -126,9 +126,4 @@ class StreamScorer:
         return None
 
     async def _produce(self, out: list[OutRecord]) -> None:
-        ack = await self._producer.produce_batch(out)
-        complete = await ack.wait(self._timeout)
-        failed = [r for r in ack.results if not isinstance(r, Delivery)]
-        if failed or not complete:
-            reason = str(failed[0]) if failed else f"no ack within {self._timeout:g}s"
-            raise UnavailableError(f"{len(failed) or len(out)} prediction records not acknowledged: {reason}")
+        await (await self._producer.produce_batch(out)).confirm(self._timeout, "prediction records")

@@ -97,11 +97,9 @@ class EventPublisher:
     async def _produce(self, pending: list[tuple[Outcome, OutRecord]]) -> None:
         ack = await self._producer.produce_batch([record for _, record in pending])
         await ack.wait(self._timeout)
-        for (outcome, _), result in zip(pending, ack.results):
-            if isinstance(result, Delivery):
-                outcome.delivery = result
-            else:
-                outcome.error = str(result) if result else f"broker did not acknowledge within {self._timeout:g}s"
+        errors = ack.errors(f"broker did not acknowledge within {self._timeout:g}s")
+        for index, (outcome, _) in enumerate(pending):
+            outcome.delivery, outcome.error = ack.delivery(index), errors.get(index)
         if pending and all(o.error for o, _ in pending):
             raise UnavailableError(f"kafka did not acknowledge any event: {pending[0][0].error}")
 
@@ -131,7 +129,7 @@ class EventPublisher:
 
 
 async def _log_dead_letter_failures(ack: BatchAck, timeout_s: float) -> None:
-    complete = await ack.wait(timeout_s)
-    failed = [r for r in ack.results if not isinstance(r, Delivery)]
-    if failed or not complete:
-        log.warning("ingest_dead_letter_failed", records=len(failed), error=str(failed[0]) if failed else "timeout")
+    try:
+        await ack.confirm(timeout_s, "dead letters")
+    except UnavailableError as exc:
+        log.warning("ingest_dead_letter_failed", error=str(exc))

@@ -96,6 +96,10 @@ class GrpcServer:
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info("grpc_started", address=f"{self.settings.host}:{self.port}", tls=creds is not None)
 
+    async def out_of_rotation(self) -> None:
+        """NOT_SERVING for every service from now on (the process failed and is about to stop)."""
+        await self.health.enter_graceful_shutdown()
+
     async def stop(self) -> None:
         """Report NOT_SERVING first so balancers drain us, then finish in-flight RPCs within the grace."""
         if self._server is None:

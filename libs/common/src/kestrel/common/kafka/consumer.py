@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
+from prometheus_client import Counter
+from tenacity import RetryCallState
 
+from kestrel.common.errors import UnavailableError
 from kestrel.common.kafka.deadletter import DeadLetterPublisher, Rejection
+from kestrel.common.retry import retrying
 
 log = structlog.get_logger()
 
 BatchHandler = Callable[[Sequence[ConsumerRecord]], Awaitable[Sequence[Rejection]]]
-"""Processes a batch; returns the records it rejects (they go to the dead-letter topic).
-Raising means a transient failure: the whole batch is retried with backoff (sinks are idempotent)."""
+"""Processes a batch; returns the records it rejects (they go to the dead-letter topic). Raising retries the
+whole batch with backoff (sinks are idempotent): UnavailableError says a dependency is down, so the batch is
+retried until it is back, committing nothing; any other error blames the batch, which after
+ConsumerOptions.max_attempts is dead-lettered whole with the last error, so its partition moves on."""
+
+BATCHES_DEAD_LETTERED = Counter("kestrel_consumer_batches_dead_lettered_total",
+                                "Batches whose handler kept failing, dead-lettered whole so their partition moves on",
+                                ["consumer"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +38,9 @@ class ConsumerOptions:
     poll_timeout_ms: int = 200
     retry_initial_s: float = 0.1
     retry_max_s: float = 10.0
+    max_attempts: int = 8
+    """Failures per batch other than UnavailableError before the batch is dead-lettered and committed, so one
+    batch that always fails cannot hold its partition and the group's rebalances forever."""
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 1_000
     max_partition_fetch_bytes: int = 1 << 20
@@ -83,7 +97,7 @@ class BatchConsumer:
         """Stop intake, let the batch in flight finish and commit, then leave the group."""
         self._stopping.set()
         if self._task:
-            await self._task
+            await asyncio.wait([self._task])  # a loop that failed reports it through wait(), not here
         await self._consumer.stop()
 
     async def wait(self) -> None:
@@ -99,25 +113,62 @@ class BatchConsumer:
             records = [r for part in batches.values() for r in part]
             if records:
                 async with self._lock:
-                    await self._process_with_retry(records)
+                    # Every line logged while this batch is handled (handler included) says which records.
+                    with structlog.contextvars.bound_contextvars(consumer=self._name,
+                                                                 offsets=offset_ranges(batches)):
+                        await self._process_with_retry(records)
 
     async def _process_with_retry(self, records: list[ConsumerRecord]) -> None:
-        delay = self.options.retry_initial_s
-        while True:
-            try:
-                rejections = await self._handler(records)
-                await self._dead_letters.publish(rejections)
-                break
-            except Exception as exc:  # noqa: BLE001 - any handler failure is retried; bad records are rejections
-                if self._stopping.is_set():
-                    log.warning("batch_abandoned_on_stop", consumer=self._name, error=str(exc))
-                    return  # not committed: redelivered after restart
-                log.warning("batch_retry", consumer=self._name, error=str(exc), delay_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.options.retry_max_s)
+        started = time.perf_counter()
+        try:
+            rejections = await self._settle(records)
+        except Exception as exc:
+            if not self._stopping.is_set():
+                raise  # not even dead-lettering worked: end the loop uncommitted, so the service restarts
+            log.warning("batch_abandoned_on_stop", error=str(exc))
+            return  # not committed: redelivered after restart
         self.processed += len(records)
         self.rejected += len(rejections)
         await self._commit(records)
+        log.debug("batch_done", records=len(records), rejected=len(rejections),
+                  ms=round((time.perf_counter() - started) * 1000, 2))
+
+    async def _settle(self, records: list[ConsumerRecord]) -> Sequence[Rejection]:
+        """The batch's rejections, dead-lettered; the whole batch when its handler kept failing."""
+        try:
+            return await self._attempt(records)
+        except Exception as exc:  # noqa: BLE001 - retries exhausted, whatever the error
+            if self._stopping.is_set():
+                raise
+            return await self._dead_letter_batch(records, exc)
+
+    async def _attempt(self, records: list[ConsumerRecord]) -> Sequence[Rejection]:
+        o = self.options
+        async for attempt in retrying(o.retry_initial_s, o.retry_max_s, attempts=o.max_attempts, counts=_blames_batch,
+                                      until=self._stopping, before_sleep=self._log_retry):
+            with attempt:
+                rejections = await self._handler(records)
+                await self._dead_letters.publish(rejections)
+        return rejections
+
+    async def _dead_letter_batch(self, records: list[ConsumerRecord], error: Exception) -> list[Rejection]:
+        """Dead-letter every record with the last error; while the dead-letter topic is unavailable, wait for it."""
+        o = self.options
+        reason = f"failed {o.max_attempts} attempts; last error: {type(error).__name__}: {error}"
+        rejections = [Rejection(r, reason, "retries_exhausted") for r in records]
+        async for attempt in retrying(o.retry_initial_s, o.retry_max_s, when=_unavailable, until=self._stopping,
+                                      before_sleep=self._log_retry):
+            with attempt:
+                await self._dead_letters.publish(rejections)
+        BATCHES_DEAD_LETTERED.labels(self._name).inc()
+        log.warning("batch_dead_lettered", records=len(records), error=reason)
+        return rejections
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else None
+        log.warning("batch_retry", attempt=state.attempt_number, error=f"{type(error).__name__}: {error}",
+                    delay_s=delay)
 
     async def _commit(self, records: list[ConsumerRecord]) -> None:
         offsets: dict[TopicPartition, int] = {}
@@ -128,4 +179,18 @@ class BatchConsumer:
             await self._consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
             # The group moved on; the records will be redelivered to the new owner (at-least-once).
-            log.warning("commit_failed", consumer=self._name, error=str(exc))
+            log.warning("commit_failed", error=str(exc))
+
+
+def offset_ranges(batches: Mapping[TopicPartition, Sequence[ConsumerRecord]]) -> dict[str, str]:
+    """{"topic[partition]": "first-last"} offsets of a batch: enough to find its records again."""
+    return {f"{tp.topic}[{tp.partition}]": f"{part[0].offset}-{part[-1].offset}"
+            for tp, part in batches.items() if part}
+
+
+def _unavailable(error: BaseException) -> bool:
+    return isinstance(error, UnavailableError)
+
+
+def _blames_batch(error: BaseException) -> bool:
+    return not isinstance(error, UnavailableError)

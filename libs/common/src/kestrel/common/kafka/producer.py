@@ -20,6 +20,11 @@ log = structlog.get_logger()
 Headers = Sequence[tuple[str, bytes | None]]
 
 
+class FatalProducerError(UnavailableError):
+    """librdkafka reported a fatal error (e.g. the idempotent producer was fenced): this producer will never
+    deliver again, so the process must end and be restarted; callers meanwhile are told to retry elsewhere."""
+
+
 @dataclass(frozen=True, slots=True)
 class OutRecord:
     topic: str
@@ -64,6 +69,9 @@ class Producer:
         self.brokers_down = False
         """Set by librdkafka's 'all brokers down' report; cleared by an ack or when statistics show a
         broker UP again (so recovery is seen even when fronts refuse all traffic meanwhile)."""
+        self.fatal: FatalProducerError | None = None
+        """Set for good by a fatal error; from then on producing raises it, and wait() raises it."""
+        self._ended = asyncio.Event()
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -85,6 +93,13 @@ class Producer:
         if self._thread:
             await asyncio.to_thread(self._thread.join, 2.0)
         self._producer = None
+        self._ended.set()
+
+    async def wait(self) -> None:
+        """Returns once stopped; raises FatalProducerError as soon as one happens (watch it with a LoopWatch)."""
+        await self._ended.wait()
+        if self.fatal is not None:
+            raise self.fatal
 
     async def send(self, record: OutRecord) -> Delivery:
         """Produce one record and wait for the broker's acknowledgement."""
@@ -92,12 +107,7 @@ class Producer:
 
     async def send_many(self, records: Iterable[OutRecord]) -> list[Delivery]:
         """Produce records in order and wait until every one is acknowledged; raises on the first failure."""
-        ack = await self.produce_batch(list(records))
-        await ack.wait()
-        for result in ack.results:
-            if not isinstance(result, Delivery):
-                raise result or UnavailableError("kafka delivery not reported")
-        return ack.results  # type: ignore[return-value]
+        return await (await self.produce_batch(list(records))).confirm()
 
     async def produce_batch(self, records: Sequence[OutRecord]) -> BatchAck:
         """Hand a batch to librdkafka; the BatchAck completes when every record was reported.
@@ -106,6 +116,8 @@ class Producer:
         one loop wake-up when its last record is reported.
         """
         assert self._loop is not None and self._producer is not None, "producer not started"
+        if self.fatal is not None:
+            raise self.fatal
         ack = BatchAck(self._loop, len(records), on_delivered=self._broker_answered)
         offer, report = self._offer, ack.report
         for index, record in enumerate(records):
@@ -127,6 +139,10 @@ class Producer:
             return True
         except BufferError:
             return False
+        except confluent_kafka.KafkaException as exc:
+            if exc.args and exc.args[0].code() == confluent_kafka.KafkaError._FATAL:  # before error_cb reported it
+                raise FatalProducerError(f"kafka producer failed for good (fatal): {exc}") from exc
+            raise
 
     def _poll_forever(self) -> None:
         assert self._producer is not None and self._loop is not None
@@ -151,9 +167,16 @@ class Producer:
             self.brokers_down = False
 
     def _on_error(self, err: confluent_kafka.KafkaError) -> None:
+        """librdkafka's error callback, served on the poll thread."""
         if err.code() == confluent_kafka.KafkaError._ALL_BROKERS_DOWN:
             self.brokers_down = True
-        log.warning("kafka_producer_error", error=str(err), fatal=err.fatal())
+        if not err.fatal():
+            log.warning("kafka_producer_error", error=str(err), fatal=False)
+            return
+        log.error("kafka_producer_fatal", error=str(err))
+        self.fatal = FatalProducerError(f"kafka producer failed for good (fatal): {err.str()}")
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._ended.set)
 
 
 class BatchAck:
@@ -198,6 +221,28 @@ class BatchAck:
             return True
         except TimeoutError:
             return False
+
+    async def confirm(self, timeout_s: float | None = None, what: str = "records") -> list[Delivery]:
+        """Wait for every report (at most timeout_s), then raise_for_failures; the deliveries, in order."""
+        unreported = "kafka delivery not reported" if await self.wait(timeout_s) else f"no ack within {timeout_s:g}s"
+        self.raise_for_failures(what, unreported)
+        return self.results  # type: ignore[return-value]  # every entry is a Delivery once none failed
+
+    def raise_for_failures(self, what: str = "records", unreported: str = "kafka delivery not reported") -> None:
+        """UnavailableError naming how many `what` were not acknowledged, and why the first was not."""
+        errors = self.errors(unreported)
+        if errors:
+            raise UnavailableError(f"{len(errors)} {what} not acknowledged: {next(iter(errors.values()))}")
+
+    def errors(self, unreported: str = "kafka delivery not reported") -> dict[int, str]:
+        """Index -> reason, in order, for every record not acknowledged: failed, or not reported (yet)."""
+        return {i: unreported if r is None else str(r) for i, r in enumerate(self.results)
+                if not isinstance(r, Delivery)}
+
+    def delivery(self, index: int) -> Delivery | None:
+        """Where the record at `index` is stored, once acknowledged."""
+        result = self.results[index]
+        return result if isinstance(result, Delivery) else None
 
 
 def _delivery(msg: Any) -> Delivery:

@@ -11,7 +11,7 @@ import structlog
 from kestrel.common.health import HealthEndpoint
 from kestrel.common.metrics import MetricsEndpoint
 from kestrel.common.runtime.bindings import Topics
-from kestrel.common.service import Component, LoopWatch
+from kestrel.common.runtime.lifecycle import Component, LoopWatch
 from kestrel.common.settings import KafkaSettings, KestrelSettings
 
 log = structlog.get_logger()
@@ -57,12 +57,18 @@ class Runtime(Generic[S]):
         self.fatal: str | None = None
         self._watches: list[LoopWatch] = []
         self._ready: list[Callable[[], bool]] = []
+        self._components: list[Any] = []
+        self._background: asyncio.Future[None] | None = None
         self._started = False
 
     def watch(self, loop: Loop, name: str | None = None) -> Watched:
-        watch = LoopWatch(name or self.name, self.stop)
+        return Watched(loop, self.loop_watch(name or self.name))
+
+    def loop_watch(self, name: str) -> LoopWatch:
+        """A watch whose loop, if it dies, fails the service: out of rotation at once, then the process exits."""
+        watch = LoopWatch(name, self.stop, on_fail=self._out_of_rotation)
         self._watches.append(watch)
-        return Watched(loop, watch)
+        return watch
 
     def ready_when(self, check: Callable[[], bool]) -> None:
         self._ready.append(check)
@@ -72,7 +78,15 @@ class Runtime(Generic[S]):
         if self.fatal is None:
             log.error("service_fatal", reason=reason)
             self.fatal = reason
+            self._background = asyncio.ensure_future(self._out_of_rotation())
         self.stop.set()
+
+    async def _out_of_rotation(self) -> None:
+        """/readyz already says 503 once failed; components with their own health (gRPC) say NOT_SERVING now,
+        before the orderly stop, so no new calls are routed to a process that is about to exit."""
+        for component in self._components:
+            if hasattr(component, "out_of_rotation"):
+                await component.out_of_rotation()
 
     @property
     def failed(self) -> bool:
@@ -95,7 +109,8 @@ class Runtime(Generic[S]):
         if self.topics is not None:
             head.append(self.topics)
         head.append(MetricsEndpoint(self.settings.metrics_port))
-        return [*head, *components, _Started(self)]
+        self._components = [*head, *components, _Started(self)]
+        return self._components
 
 
 class _Started:

@@ -8,7 +8,9 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import structlog
-from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_delay
+
+from kestrel.common.retry import backoff
 
 from kestrel.common.errors import KestrelError
 
@@ -50,7 +52,7 @@ async def _wait_for(dependency: Dependency, deadline_s: float, initial_s: float,
     warned = False
     retrying = AsyncRetrying(
         stop=stop_after_delay(deadline_s),
-        wait=wait_exponential(multiplier=initial_s, max=max_s),
+        wait=backoff(initial_s, max_s),
         retry=retry_if_exception_type(Exception),
         reraise=False,
     )

@@ -23,10 +23,10 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Histogram
 
-from kestrel.common.errors import UnavailableError
-from kestrel.common.kafka import DeadLetterPublisher, Delivery, Producer
+from kestrel.common.kafka import DeadLetterPublisher, Producer
 from kestrel.common.kafka.context import batch_context
 from kestrel.common.kafka.producer import BatchAck
+from kestrel.common.retry import Backoff
 from kestrel.common.stateful.changelog import Changelog
 from kestrel.common.stateful.processor import StatefulProcessor
 from kestrel.common.stateful.store import StateStore
@@ -108,19 +108,19 @@ class StatefulLoop:
             await self._task
 
     async def _run(self) -> None:
-        delay = self.options.retry_min_s
+        backoff = Backoff(self.options.retry_min_s, self.options.retry_max_s)
         while not self._stopping.is_set():
             try:
                 await self._step()
-                delay = self.options.retry_min_s
+                backoff.reset()
             except Exception as exc:  # noqa: BLE001 - any failure: back off, then rewind to the last commit point
+                delay = backoff.next()
                 log.warning("stateful_batch_failed", loop=self.name, error=f"{type(exc).__name__}: {exc}",
                             retry_in_s=delay)
                 # Set before the next await, so a rebalance or stop waiting for the lock sees it.
                 self._rewind_needed = True
                 with contextlib.suppress(TimeoutError):  # stop() ends the back-off at once
                     await asyncio.wait_for(self._stopping.wait(), delay)
-                delay = min(delay * 2, self.options.retry_max_s)
 
     async def _step(self) -> None:
         batches = await self._consumer.getmany(timeout_ms=self.options.poll_timeout_ms,
@@ -169,7 +169,7 @@ class StatefulLoop:
             acks, self._acks = self._acks, []
             for ack in acks:
                 await ack.wait()
-                _raise_failed(ack)
+                ack.raise_for_failures("vectors and dead letters")
             await self._changelog.write(self._store.take_changes())
             if self._offsets:
                 offsets, self._offsets = self._offsets, {}
@@ -240,9 +240,3 @@ class StatefulLoop:
         self._consistent = True
         if stale:
             log.info("state_restored", loop=self.name, partitions=sorted(stale), keys=len(self._store))
-
-
-def _raise_failed(ack: BatchAck) -> None:
-    for result in ack.results:
-        if not isinstance(result, Delivery):
-            raise result or UnavailableError("kafka delivery not reported")

@@ -11,6 +11,7 @@ import structlog
 from kestrel.api.v1 import ingest_pb2, ingest_pb2_grpc
 from kestrel.common.convert import record_to_event
 from kestrel.common.errors import InvalidArgumentError, KestrelError, UnavailableError
+from kestrel.common.retry import retrying
 from kestrel.simulator.settings import SimulatorSettings
 from kestrel.simulator.sinks.base import Record, SinkStats
 
@@ -110,17 +111,10 @@ class IngestSink:
 
     async def _call(self, request: ingest_pb2.PublishBatchRequest) -> ingest_pb2.PublishBatchResponse:
         assert self._stub is not None, "sink not started"
-        delay = 0.2
-        for attempt in range(self._settings.ingest_retries + 1):
-            try:
-                return await self._stub.PublishBatch(
-                    request, timeout=self._settings.ingest_timeout_s, metadata=self._metadata
-                )
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() not in RETRYABLE or attempt == self._settings.ingest_retries:
-                    raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+        async for attempt in retrying(0.2, 5.0, attempts=self._settings.ingest_retries + 1, when=_retryable):
+            with attempt:
+                return await self._stub.PublishBatch(request, timeout=self._settings.ingest_timeout_s,
+                                                     metadata=self._metadata)
         raise AssertionError("unreachable")
 
     def _count(self, response: ingest_pb2.PublishBatchResponse) -> None:
@@ -150,6 +144,10 @@ def _channel(settings: SimulatorSettings, addr: str) -> grpc.aio.Channel:
         certificate_chain=_read(settings.ingest_tls_certfile),
     )
     return grpc.aio.secure_channel(addr, credentials, options=options)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() in RETRYABLE
 
 
 def _read(path: str | None) -> bytes | None:

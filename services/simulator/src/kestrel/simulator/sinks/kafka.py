@@ -8,7 +8,7 @@ from collections import deque
 import structlog
 
 from kestrel.common.avro import AvroSerde
-from kestrel.common.kafka import BatchAck, Delivery, OutRecord, Producer, librdkafka_config
+from kestrel.common.kafka import BatchAck, OutRecord, Producer, librdkafka_config
 from kestrel.common.serde import make_registry, serde_for_topic
 from kestrel.simulator.settings import SimulatorSettings
 from kestrel.simulator.sinks.base import Record, SinkStats
@@ -36,14 +36,15 @@ class _Acks:
 
     def _count(self, ack: BatchAck) -> None:
         self.records -= ack.size
-        for result in ack.results:
-            if isinstance(result, Delivery):
-                self.stats.accepted += 1
-                continue
-            self.stats.failed += 1
-            self.stats.last_error = str(result) if result else "no delivery report"
-            if self.stats.failed == 1:  # one line, not one per record: the summary has the count
-                log.warning("sim_delivery_failed", error=self.stats.last_error)
+        errors = ack.errors("no delivery report")
+        self.stats.accepted += ack.size - len(errors)
+        if not errors:
+            return
+        first = not self.stats.failed
+        self.stats.failed += len(errors)
+        self.stats.last_error = errors[max(errors)]
+        if first:  # one line, not one per record: the summary has the count
+            log.warning("sim_delivery_failed", error=self.stats.last_error)
 
     def give_up(self) -> None:
         """At shutdown: whatever never got an answer counts as failed."""

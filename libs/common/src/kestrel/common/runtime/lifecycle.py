@@ -1,20 +1,15 @@
-"""Run a service's components together; stop them in reverse order on SIGTERM/SIGINT."""
+"""Components start in order and stop in reverse on SIGTERM/SIGINT; a watched loop that dies stops the service."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 import structlog
 
-from kestrel.common.logs import configure_logging
-from kestrel.common.settings import KestrelSettings, load_settings
-
 log = structlog.get_logger()
-
-S = TypeVar("S", bound=KestrelSettings)
 
 
 class Component(Protocol):
@@ -55,10 +50,13 @@ class LoopWatch:
     the error is logged, `failed` is set and `stop_event` too, so the process exits and its supervisor
     restarts it (a half-dead consumer that still answers health checks would stall its partitions)."""
 
-    def __init__(self, name: str, stop_event: asyncio.Event | None = None) -> None:
+    def __init__(self, name: str, stop_event: asyncio.Event | None = None,
+                 on_fail: Callable[[], Awaitable[None]] | None = None) -> None:
         self.name = name
         self.failed = False
         self._stop_event = stop_event
+        self._on_fail = on_fail
+        """Awaited first when the loop dies: e.g. take the service out of rotation before it stops."""
         self._task: asyncio.Task[None] | None = None
 
     def start(self, loop: Any) -> None:
@@ -77,28 +75,9 @@ class LoopWatch:
         try:
             await loop.wait()
         except Exception:  # noqa: BLE001 - any loop failure ends the service; the supervisor restarts it
-            log.exception("consumer_loop_failed", loop=self.name)
+            log.exception("loop_failed", loop=self.name)
             self.failed = True
+            if self._on_fail is not None:
+                await self._on_fail()
             if self._stop_event is not None:
                 self._stop_event.set()
-
-
-class FailingApp(Component, Protocol):
-    failed: bool
-    """True when the app stopped because its work loop died (not because it was asked to)."""
-
-
-def serve(name: str, settings_cls: type[S], make_app: Callable[[S, asyncio.Event], FailingApp]) -> None:
-    """A service's `main()`: settings (exit 2 naming a bad variable), logging, run until SIGTERM/SIGINT or until
-    the app sets the stop event itself; exit 1 when it stopped because it failed, so its supervisor restarts it."""
-    settings = load_settings(settings_cls)
-    configure_logging(name, settings.log_format, settings.log_level)
-
-    async def run() -> bool:
-        stop = asyncio.Event()
-        app = make_app(settings, stop)
-        await run_until_signalled([app], stop)
-        return not app.failed
-
-    if not asyncio.run(run()):
-        raise SystemExit(1)
