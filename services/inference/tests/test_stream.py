@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from kestrel.common.errors import UnavailableError
 from kestrel.featureset.wire import PredictionEncoder
-from kestrel.common.kafka import Delivery
+from kestrel.common.kafka import BatchAck, Delivery
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
 from kestrel.inference.core import stream_prediction_id
@@ -41,12 +41,17 @@ class Producer:
 
     async def produce_batch(self, records):
         self.sent += records
-        return SimpleNamespace(results=[Delivery(r.topic, 0, i) for i, r in enumerate(records)],
-                               wait=lambda timeout_s=None: _true())
+        return DeliveredAck([Delivery(r.topic, 0, i) for i, r in enumerate(records)])
 
 
-async def _true():
-    return True
+class DeliveredAck(BatchAck):
+    """Every record acknowledged already."""
+
+    def __init__(self, results: list[Delivery]) -> None:
+        self.results = results
+
+    async def wait(self, timeout_s: float | None = None) -> bool:
+        return True
 
 
 def consumed(n: int, partition: int = 0, first_offset: int = 100) -> list[SimpleNamespace]:
