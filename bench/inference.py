@@ -31,15 +31,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.fixtures import REPO, fresh_catalogue
 from bench.report import Row, latency_ms
-from bench.triton import PROCESSES, Phase, Measure, Result, share, server_time
+from bench.triton import PROCESSES, Measure, Phase, Result, server_time, share
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
 from kestrel.common.convert import record_to_event
-from kestrel.featureset import load_feature_set
-from kestrel.featureset.state import FeatureComputer
 from kestrel.common.grpc.server import GrpcServer, GrpcServerSettings, ServiceBinding
 from kestrel.common.kafka import OutRecord, Producer
-from kestrel.model.triton_config import input_width
-from kestrel.online_store import OnlineStoreWriter, VectorWrite, redis_client
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
 from kestrel.common.topics import dead_letter_topic, load_catalogue
@@ -47,6 +43,10 @@ from kestrel.devstack.paths import model_repository
 from kestrel.devstack.ports import free_port
 from kestrel.devstack.redis_server import RedisServer
 from kestrel.devstack.triton import TritonServer
+from kestrel.featureset import load_feature_set
+from kestrel.featureset.state import FeatureComputer
+from kestrel.model.triton_config import input_width
+from kestrel.online_store import OnlineStoreWriter, VectorWrite, redis_client
 from kestrel.simulator.generator import Generator, GeneratorConfig
 
 GROUP = "inference"
@@ -84,6 +84,7 @@ def now_ms() -> int:
 
 # --- online store -------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Seeded:
     generator: Generator
@@ -114,9 +115,17 @@ def seed_history(events: int) -> Seeded:
         vector = computer.update(state, record)
         if isinstance(vector, list):
             newest[record["entity_id"]] = (record, vector)
-    vectors = [{"entity_id": r["entity_id"], "event_id": r["event_id"], "event_time": r["event_time"],
-                "feature_set_version": card.version_id, "features": dict(zip(card.names, v)),
-                "computed_at": r["event_time"]} for r, v in newest.values()]
+    vectors = [
+        {
+            "entity_id": r["entity_id"],
+            "event_id": r["event_id"],
+            "event_time": r["event_time"],
+            "feature_set_version": card.version_id,
+            "features": dict(zip(card.names, v)),
+            "computed_at": r["event_time"],
+        }
+        for r, v in newest.values()
+    ]
     return Seeded(generator, vectors, events)
 
 
@@ -126,7 +135,7 @@ async def write_online(redis_url: str, vectors: list[dict[str, Any]]) -> None:
         writer = OnlineStoreWriter(client, ttl_s=2 * 86_400)
         writes = [VectorWrite.from_record(v, KEY_PREFIX) for v in vectors]
         for i in range(0, len(writes), 2000):
-            await writer.write(writes[i:i + 2000])
+            await writer.write(writes[i : i + 2000])
     finally:
         await client.aclose()
 
@@ -142,6 +151,7 @@ def request_events(seeded: Seeded, n: int, parts: int) -> list[list[dict[str, An
 
 
 # --- the service in its own process -------------------------------------------------------------------------
+
 
 @dataclass
 class Service:
@@ -167,26 +177,37 @@ class Service:
                 level, event = "non-JSON", line
             levels[level] += 1
             first.setdefault(level, event[:90])
-        return "; ".join(f"{n} {level} (first: {first[level]})" for level, n in levels.items()
-                         if level not in ("info", "debug"))
+        return "; ".join(
+            f"{n} {level} (first: {first[level]})" for level, n in levels.items() if level not in ("info", "debug")
+        )
 
 
-def service_env(bootstrap: str, prefix: str, redis_url: str, triton_url: str, port: int,
-                **extra: str) -> dict[str, str]:
+def service_env(
+    bootstrap: str, prefix: str, redis_url: str, triton_url: str, port: int, **extra: str
+) -> dict[str, str]:
     """The environment of `kestrel-inference` for this bench: WARNING-level JSON logs, no metrics/health port
     unless `extra` sets one."""
-    return {**os.environ, "KESTREL_INFERENCE_KAFKA_BOOTSTRAP": bootstrap,
-            "KESTREL_INFERENCE_TOPIC_PREFIX": prefix, "KESTREL_INFERENCE_REDIS_URL": redis_url,
-            "KESTREL_INFERENCE_KEY_PREFIX": KEY_PREFIX, "KESTREL_INFERENCE_TRITON_URL": triton_url,
-            "KESTREL_INFERENCE_GRPC_HOST": "127.0.0.1", "KESTREL_INFERENCE_GRPC_PORT": str(port),
-            "KESTREL_INFERENCE_METRICS_PORT": "0", "KESTREL_INFERENCE_HEALTH_PORT": "0",
-            "KESTREL_INFERENCE_LOG_FORMAT": "json", "KESTREL_INFERENCE_LOG_LEVEL": "WARNING",
-            **{f"KESTREL_INFERENCE_{k.upper()}": v for k, v in extra.items()}}
+    return {
+        **os.environ,
+        "KESTREL_INFERENCE_KAFKA_BOOTSTRAP": bootstrap,
+        "KESTREL_INFERENCE_TOPIC_PREFIX": prefix,
+        "KESTREL_INFERENCE_REDIS_URL": redis_url,
+        "KESTREL_INFERENCE_KEY_PREFIX": KEY_PREFIX,
+        "KESTREL_INFERENCE_TRITON_URL": triton_url,
+        "KESTREL_INFERENCE_GRPC_HOST": "127.0.0.1",
+        "KESTREL_INFERENCE_GRPC_PORT": str(port),
+        "KESTREL_INFERENCE_METRICS_PORT": "0",
+        "KESTREL_INFERENCE_HEALTH_PORT": "0",
+        "KESTREL_INFERENCE_LOG_FORMAT": "json",
+        "KESTREL_INFERENCE_LOG_LEVEL": "WARNING",
+        **{f"KESTREL_INFERENCE_{k.upper()}": v for k, v in extra.items()},
+    }
 
 
 @contextlib.contextmanager
-def inference_process(script: str, bootstrap: str, prefix: str, redis_url: str, triton_url: str, log_path: Path,
-                      **extra: str) -> Iterator[Service]:
+def inference_process(
+    script: str, bootstrap: str, prefix: str, redis_url: str, triton_url: str, log_path: Path, **extra: str
+) -> Iterator[Service]:
     """A console script (`kestrel-inference` or `kestrel-inference-scorer`) in its own process, as deployed;
     its output goes to log_path."""
     port, metrics = free_port(), free_port()
@@ -206,8 +227,9 @@ def floor_process(log_path: Path) -> Iterator[Service]:
     """`serve_floor` below in its own process: the Python gRPC ceiling on this machine, for comparison."""
     port = free_port()
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bench.inference", "floor", str(port)], cwd=REPO,
-                                stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.inference", "floor", str(port)], cwd=REPO, stdout=log, stderr=log
+        )
     try:
         yield Service(proc, log_path, f"127.0.0.1:{port}")
     finally:
@@ -226,33 +248,56 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 class _ConstantPredict(inference_pb2_grpc.InferenceServiceServicer):
     def __init__(self) -> None:
         self.answer = inference_pb2.PredictResponse(
-            prediction_id="0" * 32, score=0.01, threshold=0.5, model_name=MODEL, model_version="1",
-            features_age_ms=1000, feature_set_version="card.v1")
+            prediction_id="0" * 32,
+            score=0.01,
+            threshold=0.5,
+            model_name=MODEL,
+            model_version="1",
+            features_age_ms=1000,
+            feature_set_version="card.v1",
+        )
 
-    async def Predict(self, request: inference_pb2.PredictRequest,
-                      context: grpc.aio.ServicerContext) -> inference_pb2.PredictResponse:
+    async def Predict(
+        self, request: inference_pb2.PredictRequest, context: grpc.aio.ServicerContext
+    ) -> inference_pb2.PredictResponse:
         return self.answer
 
 
 async def serve_floor(port: int) -> None:
     """The service's own gRPC front (kestrel GrpcServer: interceptors, health, reflection) answering every
     Predict with a constant: no parsing, Redis, Triton or Kafka."""
-    server = GrpcServer(GrpcServerSettings(host="127.0.0.1", port=port), [ServiceBinding(
-        _ConstantPredict(), inference_pb2_grpc.add_InferenceServiceServicer_to_server,
-        inference_pb2.DESCRIPTOR.services_by_name["InferenceService"])])
+    server = GrpcServer(
+        GrpcServerSettings(host="127.0.0.1", port=port),
+        [
+            ServiceBinding(
+                _ConstantPredict(),
+                inference_pb2_grpc.add_InferenceServiceServicer_to_server,
+                inference_pb2.DESCRIPTOR.services_by_name["InferenceService"],
+            )
+        ],
+    )
     await server.start()
     await asyncio.Event().wait()
 
 
 async def service_metrics(url: str) -> dict[str, float]:
     """Sums and counts of the service's score, Triton-call and batch-size histograms (Prometheus text)."""
+
     def scrape() -> dict[str, float]:
         with urllib.request.urlopen(url, timeout=5) as response:
             text = response.read().decode()
-        wanted = {f"kestrel_inference_{m}_{k}" for m in ("score_seconds", "triton_seconds", "batch_rows")
-                  for k in ("sum", "count")}
-        return {sample.name: sample.value for family in text_string_to_metric_families(text)
-                for sample in family.samples if sample.name in wanted}
+        wanted = {
+            f"kestrel_inference_{m}_{k}"
+            for m in ("score_seconds", "triton_seconds", "batch_rows")
+            for k in ("sum", "count")
+        }
+        return {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name in wanted
+        }
+
     return await asyncio.to_thread(scrape)
 
 
@@ -273,6 +318,7 @@ async def wait_serving(service: Service, timeout_s: float = 60) -> None:
 
 
 # --- Predict load from client processes ---------------------------------------------------------------------
+
 
 @dataclass
 class PredictResult:
@@ -309,8 +355,9 @@ class PredictMeasure:
         metrics = (lambda: service_metrics(service.metrics_url)) if service.metrics_url else _no_metrics
         before, ours = await self.triton.model_stats(MODEL), await metrics()
         start_at = time.time() + 1.5  # protos built, connected and warm before the clock starts
-        jobs = [(service.target, events[i], per_call, share(phase, i), start_at, self.duration)
-                for i in range(processes)]
+        jobs = [
+            (service.target, events[i], per_call, share(phase, i), start_at, self.duration) for i in range(processes)
+        ]
         parts = await asyncio.to_thread(self.pool.map, _predict_client, jobs)
         after, ours_after = await self.triton.model_stats(MODEL), await metrics()
         samples = [s for part in parts for s in part[0]]
@@ -318,9 +365,18 @@ class PredictMeasure:
         for part in parts:
             errors.update(part[2])
         p50, p99 = latency_ms(samples) if samples else (float("nan"), float("nan"))
-        return PredictResult(len(samples), per_call, processes, max(p[1] for p in parts), p50, p99, dict(errors),
-                             any(p[3] for p in parts), server_time(before, after),
-                             {k: v - ours.get(k, 0.0) for k, v in ours_after.items()})
+        return PredictResult(
+            len(samples),
+            per_call,
+            processes,
+            max(p[1] for p in parts),
+            p50,
+            p99,
+            dict(errors),
+            any(p[3] for p in parts),
+            server_time(before, after),
+            {k: v - ours.get(k, 0.0) for k, v in ours_after.items()},
+        )
 
 
 async def _no_metrics() -> dict[str, float]:
@@ -336,13 +392,16 @@ def _predict_client(job: _Job) -> _Part:
     return asyncio.run(_predict_loop(*job))
 
 
-async def _predict_loop(target: str, events: list[dict[str, Any]], per_call: int, inflight: int, start_at: float,
-                        duration: float) -> _Part:
+async def _predict_loop(
+    target: str, events: list[dict[str, Any]], per_call: int, inflight: int, start_at: float, duration: float
+) -> _Part:
     requests = [inference_pb2.PredictRequest(event=record_to_event(e)) for e in events]
     calls: list[Any] = requests
     if per_call > 1:
-        calls = [inference_pb2.PredictBatchRequest(requests=requests[i:i + per_call])
-                 for i in range(0, len(requests) - per_call + 1, per_call)]
+        calls = [
+            inference_pb2.PredictBatchRequest(requests=requests[i : i + per_call])
+            for i in range(0, len(requests) - per_call + 1, per_call)
+        ]
     async with grpc.aio.insecure_channel(target) as channel:
         stub = inference_pb2_grpc.InferenceServiceStub(channel)
         rpc = stub.Predict if per_call == 1 else stub.PredictBatch
@@ -376,29 +435,51 @@ def predict_row(name: str, result: PredictResult, baseline: str | None, lead: st
     batches = m.get("kestrel_inference_score_seconds_count", 0)
     if batches:
         calls = max(m.get("kestrel_inference_triton_seconds_count", 0), 1)
-        notes += (f"; service: {m['kestrel_inference_batch_rows_sum'] / batches:.1f} rows/scored batch, score "
-                  f"{1000 * m['kestrel_inference_score_seconds_sum'] / batches:.2f} ms/batch (Triton call "
-                  f"{1000 * m['kestrel_inference_triton_seconds_sum'] / calls:.2f} ms) mean")
-    notes += (f"; Triton: {s['rows_per_execution']:.1f} rows/execution, queue {s['queue_us_per_request']:.0f} "
-              f"us/request, compute {s['infer_us_per_row']:.0f} us/row")
+        notes += (
+            f"; service: {m['kestrel_inference_batch_rows_sum'] / batches:.1f} rows/scored batch, score "
+            f"{1000 * m['kestrel_inference_score_seconds_sum'] / batches:.2f} ms/batch (Triton call "
+            f"{1000 * m['kestrel_inference_triton_seconds_sum'] / calls:.2f} ms) mean"
+        )
+    notes += (
+        f"; Triton: {s['rows_per_execution']:.1f} rows/execution, queue {s['queue_us_per_request']:.0f} "
+        f"us/request, compute {s['infer_us_per_row']:.0f} us/row"
+    )
     if result.errors:
         notes += f"; ERRORS {result.errors}"
     if result.reused:
         notes += "; event pool cycled"
     if log:
         notes += f"; API service log over the whole run: {log}"
-    return Row(GROUP, name, result.throughput, result.p50, result.p99, baseline=baseline, notes=notes,
-               extra={**s, **m, "calls": result.calls, **{f"error_{k}": v for k, v in result.errors.items()}})
+    return Row(
+        GROUP,
+        name,
+        result.throughput,
+        result.p50,
+        result.p99,
+        baseline=baseline,
+        notes=notes,
+        extra={**s, **m, "calls": result.calls, **{f"error_{k}": v for k, v in result.errors.items()}},
+    )
 
 
 def floor_row(concurrency: int, result: PredictResult) -> Row:
-    notes = (f"the service's gRPC front (kestrel GrpcServer, same interceptors) answering a constant: no parse, "
-             f"Redis, Triton or Kafka; same clients ({result.processes} process(es)); the most one Python process "
-             f"serves here")
+    notes = (
+        f"the service's gRPC front (kestrel GrpcServer, same interceptors) answering a constant: no parse, "
+        f"Redis, Triton or Kafka; same clients ({result.processes} process(es)); the most one Python process "
+        f"serves here"
+    )
     if result.errors:
         notes += f"; ERRORS {result.errors}"
-    return Row(GROUP, f"gRPC floor (constant Predict answer), concurrency {concurrency}", result.throughput,
-               result.p50, result.p99, baseline=direct_name(concurrency), notes=notes, extra={"calls": result.calls})
+    return Row(
+        GROUP,
+        f"gRPC floor (constant Predict answer), concurrency {concurrency}",
+        result.throughput,
+        result.p50,
+        result.p99,
+        baseline=direct_name(concurrency),
+        notes=notes,
+        extra={"calls": result.calls},
+    )
 
 
 def direct_row(name: str, result: Result, baseline: str | None = None) -> Row:
@@ -410,6 +491,7 @@ def direct_row(name: str, result: Result, baseline: str | None = None) -> Row:
 
 # --- stream scorer ------------------------------------------------------------------------------------------
 
+
 async def produce_vectors(bootstrap: str, topic: str, seeded: Seeded, n: int) -> None:
     """n kestrel.features.v1 records: the seeded cards' real vectors, cycled, each with its own event id/time."""
     serde = serde_for_topic(FileSchemaRegistry(), topic, "feature_vector")
@@ -419,10 +501,13 @@ async def produce_vectors(bootstrap: str, topic: str, seeded: Seeded, n: int) ->
     await producer.start()
     try:
         for i in range(0, n, 10_000):
-            chunk = [dict(base[j % len(base)], event_id=f"s-{j}", event_time=t0 + j, computed_at=t0 + j)
-                     for j in range(i, min(n, i + 10_000))]
-            await producer.send_many(OutRecord(topic, v, r["entity_id"].encode())
-                                     for v, r in zip(serde.serialize_many(chunk), chunk))
+            chunk = [
+                dict(base[j % len(base)], event_id=f"s-{j}", event_time=t0 + j, computed_at=t0 + j)
+                for j in range(i, min(n, i + 10_000))
+            ]
+            await producer.send_many(
+                OutRecord(topic, v, r["entity_id"].encode()) for v, r in zip(serde.serialize_many(chunk), chunk)
+            )
     finally:
         await producer.stop()
 
@@ -456,17 +541,26 @@ class StreamResult:
     log: str
 
 
-async def stream_run(bootstrap: str, triton: TritonServer, redis_url: str, seeded: Seeded, n: int,
-                     log_path: Path, timeout_s: float = 240) -> StreamResult:
+async def stream_run(
+    bootstrap: str, triton: TritonServer, redis_url: str, seeded: Seeded, n: int, log_path: Path, timeout_s: float = 240
+) -> StreamResult:
     prefix = await fresh_catalogue(bootstrap)
     await produce_vectors(bootstrap, prefix + "kestrel.features.v1", seeded, n)
     predictions, dlq = prefix + "kestrel.predictions.v1", prefix + dead_letter_topic("inference")
     async with topic_counter(bootstrap) as count:
         before = await triton.model_stats(MODEL)
         started = time.perf_counter()
-        with inference_process("kestrel-inference-scorer", bootstrap, prefix, redis_url, triton.grpc_url, log_path,
-                               group_id=f"{prefix}scorer", triton_max_rows=str(STREAM_ROWS),
-                               scorer_concurrency=str(STREAM_INFLIGHT)) as service:
+        with inference_process(
+            "kestrel-inference-scorer",
+            bootstrap,
+            prefix,
+            redis_url,
+            triton.grpc_url,
+            log_path,
+            group_id=f"{prefix}scorer",
+            triton_max_rows=str(STREAM_ROWS),
+            scorer_concurrency=str(STREAM_INFLIGHT),
+        ) as service:
             first: tuple[float, int] | None = None
             deadline = time.monotonic() + timeout_s
             while True:
@@ -493,23 +587,34 @@ def stream_row(result: StreamResult, n: int, cards: int, direct: Result) -> Row:
     s = result.server
     raw = direct.requests * direct.phase.rows / direct.elapsed
     busy = result.rate * s["infer_us_per_row"] / 1e6
-    limit = ("Triton" if result.rate > 0.8 * raw else
-             f"the scorer process, not Triton (Triton computed {busy:.0%} of the time at this rate)")
-    notes = (f"{n:,} Avro vectors pre-produced (the {cards:,} seeded cards' "
-             f"real vectors, cycled, fresh event ids), 1 scorer process: decode, {STREAM_ROWS} rows/Triton request, "
-             f"{STREAM_INFLIGHT} in flight, prediction records produced + acked, commit; first to last prediction "
-             f"({result.total_s:.1f} s from process start); Triton {s['rows_per_execution']:.0f} rows/execution, "
-             f"compute {s['infer_us_per_row']:.1f} us/row; limit: {limit}")
+    limit = (
+        "Triton"
+        if result.rate > 0.8 * raw
+        else f"the scorer process, not Triton (Triton computed {busy:.0%} of the time at this rate)"
+    )
+    notes = (
+        f"{n:,} Avro vectors pre-produced (the {cards:,} seeded cards' "
+        f"real vectors, cycled, fresh event ids), 1 scorer process: decode, {STREAM_ROWS} rows/Triton request, "
+        f"{STREAM_INFLIGHT} in flight, prediction records produced + acked, commit; first to last prediction "
+        f"({result.total_s:.1f} s from process start); Triton {s['rows_per_execution']:.0f} rows/execution, "
+        f"compute {s['infer_us_per_row']:.1f} us/row; limit: {limit}"
+    )
     if result.dead_letters:
         notes += f"; {result.dead_letters} DEAD LETTERS"
     if result.log:
         notes += f"; service log: {result.log}"
-    return Row(GROUP, "stream scorer, Kafka to Triton to Kafka", result.rate, baseline=DIRECT_STREAM, notes=notes,
-               extra={**s, "total_s": result.total_s, "dead_letters": result.dead_letters,
-                      "triton_busy_share": busy})
+    return Row(
+        GROUP,
+        "stream scorer, Kafka to Triton to Kafka",
+        result.rate,
+        baseline=DIRECT_STREAM,
+        notes=notes,
+        extra={**s, "total_s": result.total_s, "dead_letters": result.dead_letters, "triton_busy_share": busy},
+    )
 
 
 # --- the suite ----------------------------------------------------------------------------------------------
+
 
 async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
     duration = 2.0 if quick else 6.0
@@ -529,31 +634,45 @@ async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
         direct = Measure(triton, pool, width, duration)
         predict = PredictMeasure(triton, pool, seeded, duration)
         rows: list[Row] = []
-        with inference_process("kestrel-inference", bootstrap, prefix, redis.url, triton.grpc_url,
-                               workdir / "inference-api.log") as service, \
-                floor_process(workdir / "inference-floor.log") as floor:
+        with (
+            inference_process(
+                "kestrel-inference", bootstrap, prefix, redis.url, triton.grpc_url, workdir / "inference-api.log"
+            ) as service,
+            floor_process(workdir / "inference-floor.log") as floor,
+        ):
             await wait_serving(service)
             await wait_serving(floor)
             results: dict[int, tuple[Result, PredictResult, PredictResult | None]] = {}
             for c in CONCURRENCY:  # each Predict phase right after its baseline: noise hits both alike
-                results[c] = (await direct(Phase(MODEL, c, processes=min(PROCESSES, c))), await predict(service, c),
-                              await predict(floor, c) if c in FLOOR_AT else None)
+                results[c] = (
+                    await direct(Phase(MODEL, c, processes=min(PROCESSES, c))),
+                    await predict(service, c),
+                    await predict(floor, c) if c in FLOOR_AT else None,
+                )
             direct_batch = await direct(Phase(MODEL, BATCH_INFLIGHT, rows=BATCH_CALL))
             batch = await predict(service, BATCH_INFLIGHT, per_call=BATCH_CALL)
             if not service.alive():
                 raise RuntimeError(f"kestrel-inference exited during the run; see {service.log_path}")
         log = service.log_summary()
-        seeding = (f"online store: {len(seeded.vectors):,} cards, each with the vector the features service's "
-                   f"FeatureComputer gives after its newest of {seeded.events:,} simulator events over the past "
-                   f"24 h; requests follow the simulator's card activity; ")
+        seeding = (
+            f"online store: {len(seeded.vectors):,} cards, each with the vector the features service's "
+            f"FeatureComputer gives after its newest of {seeded.events:,} simulator events over the past "
+            f"24 h; requests follow the simulator's card activity; "
+        )
         for c, (d, p, f) in results.items():
             rows.append(direct_row(direct_name(c), d))
             rows.append(predict_row(predict_name(c), p, direct_name(c), lead=seeding if c == CONCURRENCY[0] else ""))
             if f is not None:
                 rows.append(floor_row(c, f))
         rows.append(direct_row(DIRECT_BATCH, direct_batch))
-        rows.append(predict_row(f"gRPC PredictBatch, {BATCH_CALL} events/call, {BATCH_INFLIGHT} calls in flight",
-                                batch, DIRECT_BATCH, log=log or "clean"))
+        rows.append(
+            predict_row(
+                f"gRPC PredictBatch, {BATCH_CALL} events/call, {BATCH_INFLIGHT} calls in flight",
+                batch,
+                DIRECT_BATCH,
+                log=log or "clean",
+            )
+        )
         direct_stream = await direct(Phase(MODEL, STREAM_INFLIGHT, rows=STREAM_ROWS))
         rows.append(direct_row(DIRECT_STREAM, direct_stream))
         stream = await stream_run(bootstrap, triton, redis.url, seeded, stream_n, workdir / "inference-scorer.log")

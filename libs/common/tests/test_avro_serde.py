@@ -16,9 +16,16 @@ from kestrel.common.registry import FileSchemaRegistry, fingerprint_id
 
 SUBJECT = "kestrel.events.v1-value"
 EVENT = {
-    "event_id": "e-1", "entity_id": "card-1", "event_time": 1_700_000_000_123, "amount": 42.5,
-    "currency": "EUR", "merchant_id": "m-9", "merchant_category": "5411", "country": "DE",
-    "channel": "contactless", "attributes": {"device": "phone"},
+    "event_id": "e-1",
+    "entity_id": "card-1",
+    "event_time": 1_700_000_000_123,
+    "amount": 42.5,
+    "currency": "EUR",
+    "merchant_id": "m-9",
+    "merchant_category": "5411",
+    "country": "DE",
+    "channel": "contactless",
+    "attributes": {"device": "phone"},
 }
 
 
@@ -51,7 +58,7 @@ def test_round_trip(serde):
 
 
 def test_datetimes_are_accepted_and_read_back_as_millis(serde):
-    when = dt.datetime(2024, 5, 1, 12, 0, 0, 250_000, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2024, 5, 1, 12, 0, 0, 250_000, tzinfo=dt.UTC)
     decoded = serde.deserialize(serde.serialize({**EVENT, "event_time": when}))
     assert decoded["event_time"] == int(when.timestamp() * 1000)
 
@@ -106,12 +113,15 @@ def test_record_not_matching_schema(serde):
         serde.serialize({k: v for k, v in EVENT.items() if k != "event_id"})
 
 
-@pytest.mark.parametrize(("payload", "reason"), [
-    (b"", "shorter than"),
-    (b"\x00\x01", "shorter than"),
-    (b"\x01" + b"\x00" * 10, "bad magic byte 1"),
-    (HEADER.pack(0, 12345) + b"\x02a", "unknown schema id 12345"),
-])
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"", "shorter than"),
+        (b"\x00\x01", "shorter than"),
+        (b"\x01" + b"\x00" * 10, "bad magic byte 1"),
+        (HEADER.pack(0, 12345) + b"\x02a", "unknown schema id 12345"),
+    ],
+)
 def test_bad_frames(serde, payload, reason):
     with pytest.raises(SerializationError, match=reason):
         serde.deserialize(payload)

@@ -6,7 +6,6 @@ import hashlib
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -14,15 +13,22 @@ from kestrel.common.avro import load_schema, read_schema
 from kestrel.common.errors import SchemaNotFoundError, SchemaRegistryError
 from kestrel.common.registry import FileSchemaRegistry, find_schemas_dir, fingerprint_id, subject_for
 
-LABEL_V2 = {**read_schema("label"),
-            "fields": [*read_schema("label")["fields"], {"name": "note", "type": "string", "default": ""}]}
+LABEL_V2 = {
+    **read_schema("label"),
+    "fields": [*read_schema("label")["fields"], {"name": "note", "type": "string", "default": ""}],
+}
 
 
 def test_fingerprint_is_sha256_of_the_parsing_canonical_form():
     canonical = '{"name":"x.A","type":"record","fields":[{"name":"n","type":"long"}]}'
     expected = int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:4], "big") & 0x7FFFFFFF
-    schema = {"type": "record", "name": "A", "namespace": "x", "doc": "ignored",
-              "fields": [{"name": "n", "type": {"type": "long", "logicalType": "timestamp-millis"}}]}
+    schema = {
+        "type": "record",
+        "name": "A",
+        "namespace": "x",
+        "doc": "ignored",
+        "fields": [{"name": "n", "type": {"type": "long", "logicalType": "timestamp-millis"}}],
+    }
     assert fingerprint_id(schema) == fingerprint_id(json.dumps(schema)) == expected
 
 
@@ -89,7 +95,9 @@ def test_concurrent_processes_do_not_lose_registrations(tmp_path):
     store = str(tmp_path / "registry.json")
     fields = LABEL_V2["fields"][:-1]
     schemas = [{**LABEL_V2, "fields": [*fields, {"name": f"n{i}", "type": "int", "default": 0}]} for i in range(6)]
-    children = [subprocess.Popen([sys.executable, "-c", _CHILD, store, json.dumps(schema)],
-                                 stdout=subprocess.PIPE, text=True) for schema in schemas]
+    children = [
+        subprocess.Popen([sys.executable, "-c", _CHILD, store, json.dumps(schema)], stdout=subprocess.PIPE, text=True)
+        for schema in schemas
+    ]
     ids = [int(child.communicate(timeout=60)[0]) for child in children]
     assert sorted(FileSchemaRegistry(store=store).subjects()["kestrel.labels.v1-value"]) == sorted(ids)

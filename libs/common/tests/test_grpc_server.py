@@ -1,8 +1,8 @@
 """gRPC bootstrap over a real in-process server: error mapping, token auth, health."""
 
 import grpc
-import structlog
 import pytest
+import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import SecretStr
 
@@ -33,8 +33,9 @@ def _add(servicer, server):
 
 
 async def _server(**settings):
-    server = GrpcServer(GrpcServerSettings(host="127.0.0.1", port=0, **settings),
-                        [ServiceBinding(echo, _add, _Descriptor())])
+    server = GrpcServer(
+        GrpcServerSettings(host="127.0.0.1", port=0, **settings), [ServiceBinding(echo, _add, _Descriptor())]
+    )
     await server.start()
     return server
 
@@ -85,11 +86,17 @@ async def test_each_call_logs_with_its_request_id_and_our_failures_warn():
     server = await _server()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs, \
-                    pytest.raises(grpc.aio.AioRpcError):
+            with (
+                capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs,
+                pytest.raises(grpc.aio.AioRpcError),
+            ):
                 await channel.unary_unary("/test.Echo/Call")(b"down", metadata=[("x-request-id", "req-42")])
     finally:
         await server.stop()
     [line] = [e for e in logs if e["event"] == "rpc_error"]
-    assert (line["log_level"], line["code"], line["request_id"], line["rpc"]) == ("warning", "UNAVAILABLE",
-                                                                                  "req-42", "Call")
+    assert (line["log_level"], line["code"], line["request_id"], line["rpc"]) == (
+        "warning",
+        "UNAVAILABLE",
+        "req-42",
+        "Call",
+    )

@@ -19,18 +19,59 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 
 def _issue(cwd: Path, name: str, subject: str, ext: str) -> None:
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
-             "-subj", subject, cwd=cwd)
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        f"{name}.key",
+        "-out",
+        f"{name}.csr",
+        "-subj",
+        subject,
+        cwd=cwd,
+    )
     (cwd / f"{name}.ext").write_text(ext)
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext", cwd=cwd)
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        f"{name}.crt",
+        "-days",
+        "2",
+        "-extfile",
+        f"{name}.ext",
+        cwd=cwd,
+    )
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("pki")
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-             "-days", "2", "-subj", "/CN=kestrel-test-ca", cwd=d)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=kestrel-test-ca",
+        cwd=d,
+    )
     _issue(d, "server", "/CN=localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
     _issue(d, "client", "/CN=client", "extendedKeyUsage=clientAuth\n")
     return d
@@ -50,9 +91,13 @@ def _add(servicer, server):
 
 
 async def _serve(pki: Path, mutual: bool) -> GrpcServer:
-    settings = GrpcServerSettings(host="127.0.0.1", port=0, tls_certfile=pki / "server.crt",
-                                  tls_keyfile=pki / "server.key",
-                                  tls_client_cafile=(pki / "ca.crt") if mutual else None)
+    settings = GrpcServerSettings(
+        host="127.0.0.1",
+        port=0,
+        tls_certfile=pki / "server.crt",
+        tls_keyfile=pki / "server.key",
+        tls_client_cafile=(pki / "ca.crt") if mutual else None,
+    )
     server = GrpcServer(settings, [ServiceBinding(echo, _add, _Descriptor())])
     await server.start()
     return server

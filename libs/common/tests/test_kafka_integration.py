@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from prometheus_client import REGISTRY
 
 from kestrel.common.avro import AvroSerde, load_schema
 from kestrel.common.errors import UnavailableError
@@ -20,7 +21,6 @@ from kestrel.common.kafka import (
     Rejection,
 )
 from kestrel.common.registry import FileSchemaRegistry
-from prometheus_client import REGISTRY
 
 pytestmark = pytest.mark.integration
 
@@ -80,10 +80,14 @@ class Recorder:
 
 def consumer(kafka, topic, group, handler, producer, dlq, dead_letters=None, name="consumer") -> BatchConsumer:
     return BatchConsumer(
-        [topic], group, handler, dead_letters or DeadLetterPublisher(producer, "test", dead_letter_serde(dlq).serialize, dlq),
+        [topic],
+        group,
+        handler,
+        dead_letters or DeadLetterPublisher(producer, "test", dead_letter_serde(dlq).serialize, dlq),
         {"bootstrap_servers": kafka.bootstrap},
-        ConsumerOptions(max_batch=50, retry_initial_s=0.05, retry_max_s=0.2, session_timeout_ms=6000,
-                        heartbeat_interval_ms=500),
+        ConsumerOptions(
+            max_batch=50, retry_initial_s=0.05, retry_max_s=0.2, session_timeout_ms=6000, heartbeat_interval_ms=500
+        ),
         name=name,
     )
 
@@ -124,7 +128,8 @@ async def test_restart_resumes_after_committed_offsets_without_loss(kafka, produ
 
 
 async def test_a_batch_that_keeps_failing_is_dead_lettered_with_the_error_and_the_partition_moves_on(
-        kafka, producer, topic_factory, group_id):
+    kafka, producer, topic_factory, group_id
+):
     topic, dlq = await topic_factory(partitions=1), await topic_factory(partitions=1)
     await producer.send_many(OutRecord(topic, b"a%d" % i, b"%d" % i) for i in range(20))
     name = f"c-{group_id}"
@@ -134,8 +139,7 @@ async def test_a_batch_that_keeps_failing_is_dead_lettered_with_the_error_and_th
     await c.stop()
     letters = [dead_letter_serde(dlq).deserialize(m.value) for m in await read_all(kafka.bootstrap, dlq, 20)]
     assert sorted(d["value"] for d in letters) == sorted(b"a%d" % i for i in range(20))
-    assert all(d["error_type"] == "retries_exhausted" and "ConnectionError: sink down" in d["reason"]
-               for d in letters)
+    assert all(d["error_type"] == "retries_exhausted" and "ConnectionError: sink down" in d["reason"] for d in letters)
     assert REGISTRY.get_sample_value("kestrel_consumer_batches_dead_lettered_total", {"consumer": name}) >= 1
     await producer.send_many(OutRecord(topic, b"b%d" % i, b"%d" % i) for i in range(5))
     after = Recorder()
@@ -147,7 +151,8 @@ async def test_a_batch_that_keeps_failing_is_dead_lettered_with_the_error_and_th
 
 
 async def test_a_dependency_outage_pauses_the_batch_however_long_and_dead_letters_nothing(
-        kafka, producer, topic_factory, group_id):
+    kafka, producer, topic_factory, group_id
+):
     topic, dlq = await topic_factory(partitions=1), await topic_factory(partitions=1)
     await producer.send_many(OutRecord(topic, b"a%d" % i, b"%d" % i) for i in range(20))
     handler = Recorder(failures=12, error=UnavailableError("redis down"))  # more than max_attempts
@@ -171,7 +176,8 @@ class BrokenDeadLetters:
 
 
 async def test_a_failing_batch_waits_while_its_dead_letter_topic_is_unavailable_then_moves_on(
-        kafka, producer, topic_factory, group_id):
+    kafka, producer, topic_factory, group_id
+):
     topic, dlq = await topic_factory(partitions=1), await topic_factory(partitions=1)
     await producer.send_many(OutRecord(topic, b"a%d" % i, b"%d" % i) for i in range(20))
     dead_letters = BrokenDeadLetters(UnavailableError("kafka delivery failed: all brokers down"))
@@ -186,7 +192,8 @@ async def test_a_failing_batch_waits_while_its_dead_letter_topic_is_unavailable_
 
 
 async def test_a_failing_batch_that_cannot_be_dead_lettered_is_not_committed_and_ends_the_loop(
-        kafka, producer, topic_factory, group_id):
+    kafka, producer, topic_factory, group_id
+):
     topic, dlq = await topic_factory(partitions=1), await topic_factory(partitions=1)
     await producer.send_many(OutRecord(topic, b"a%d" % i, b"%d" % i) for i in range(20))
     dead_letters = BrokenDeadLetters(ConnectionError("dead-letter topic unreachable"))
@@ -221,7 +228,8 @@ async def test_stop_while_a_batch_is_retried_abandons_it_uncommitted(kafka, prod
 
 
 async def test_each_batch_is_handled_with_its_consumer_and_offsets_bound_for_logging(
-        kafka, producer, topic_factory, group_id):
+    kafka, producer, topic_factory, group_id
+):
     topic, dlq = await topic_factory(partitions=1), await topic_factory(partitions=1)
     await producer.send_many(OutRecord(topic, b"a%d" % i, b"k") for i in range(120))
     handler = Recorder()
@@ -236,8 +244,9 @@ async def test_each_batch_is_handled_with_its_consumer_and_offsets_bound_for_log
 
 
 async def read_all(bootstrap: str, topic: str, expected: int) -> list:
-    reader = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                              enable_auto_commit=False)
+    reader = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
     await reader.start()
     out: list = []
     try:

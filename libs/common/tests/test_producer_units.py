@@ -3,7 +3,6 @@
 import asyncio
 
 import pytest
-
 from confluent_kafka import KafkaError
 
 from kestrel.common.errors import UnavailableError

@@ -9,7 +9,9 @@ import pytest
 from kestrel.common.avro import check_backward_compatible, load_schema
 
 BASE = {
-    "type": "record", "name": "Thing", "namespace": "kestrel.test",
+    "type": "record",
+    "name": "Thing",
+    "namespace": "kestrel.test",
     "fields": [
         {"name": "id", "type": "string"},
         {"name": "count", "type": "int"},
@@ -63,8 +65,17 @@ def test_incompatible_type_change_is_caught():
     ]
 
 
-@pytest.mark.parametrize(("old", "new"), [("int", "long"), ("int", "double"), ("long", "double"),
-                                          ("float", "double"), ("string", "bytes"), ("bytes", "string")])
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("int", "long"),
+        ("int", "double"),
+        ("long", "double"),
+        ("float", "double"),
+        ("string", "bytes"),
+        ("bytes", "string"),
+    ],
+)
 def test_promotions_are_fine(old, new):
     assert check_backward_compatible(changed("count", type=old), changed("count", type=new)) == []
 

@@ -13,9 +13,16 @@ NOW = 1_760_000_000_000
 
 def good(**overrides):
     event = {
-        "event_id": "e-1", "entity_id": "card-1", "event_time": NOW - 1000, "amount": 12.5,
-        "currency": "EUR", "merchant_id": "m-1", "merchant_category": "5411", "country": "DE",
-        "channel": "ecommerce", "attributes": {"device": "ios"},
+        "event_id": "e-1",
+        "entity_id": "card-1",
+        "event_time": NOW - 1000,
+        "amount": 12.5,
+        "currency": "EUR",
+        "merchant_id": "m-1",
+        "merchant_category": "5411",
+        "country": "DE",
+        "channel": "ecommerce",
+        "attributes": {"device": "ios"},
     }
     event.update(overrides)
     return event
@@ -71,8 +78,17 @@ def test_amount_accepted_iff_finite_in_range(amount):
     assert ("amount" not in fields(good(amount=amount))) == ok
 
 
-@pytest.mark.parametrize("name,value", [("event_id", "e-1\n"), ("entity_id", "card-1\n"), ("currency", "EUR\n"),
-                                        ("country", "DE\n"), ("merchant_category", "5411\n"),
-                                        ("channel", "pos\n"), ("merchant_id", "m-1\n")])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("event_id", "e-1\n"),
+        ("entity_id", "card-1\n"),
+        ("currency", "EUR\n"),
+        ("country", "DE\n"),
+        ("merchant_category", "5411\n"),
+        ("channel", "pos\n"),
+        ("merchant_id", "m-1\n"),
+    ],
+)
 def test_a_trailing_newline_is_not_a_valid_value(name, value):
     assert fields(good(**{name: value})) == [name]

@@ -90,11 +90,15 @@ def assert_inference_runs_from_stack_env(stack_dir: Path) -> None:
     port = free_port()
     ports = {"KESTREL_INFERENCE_GRPC_PORT": str(port), "KESTREL_INFERENCE_METRICS_PORT": "0"}
     script = Path(sys.executable).parent / "kestrel-inference"
-    inference = subprocess.Popen(["bash", "-c", f"set -a; . {stack_dir / 'stack.env'}; set +a; exec {script}"],
-                                 env={**os.environ, **ports}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    inference = subprocess.Popen(
+        ["bash", "-c", f"set -a; . {stack_dir / 'stack.env'}; set +a; exec {script}"],
+        env={**os.environ, **ports},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         asyncio.run(wait_serving(f"127.0.0.1:{port}", timeout_s=120))
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure to serve: show what the process said
         inference.kill()
         raise AssertionError(inference.communicate()[0].decode()[-3000:]) from None
     finally:

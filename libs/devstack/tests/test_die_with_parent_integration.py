@@ -30,8 +30,9 @@ CHILD = textwrap.dedent("""
 
 
 def start_child(tmp_path, flag: bool) -> tuple[subprocess.Popen, int]:
-    child = subprocess.Popen([sys.executable, "-c", CHILD.format(flag=flag), str(tmp_path)],
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD.format(flag=flag), str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
     for line in child.stdout:  # log lines come first on stdout
         if line.startswith("PID "):
             return child, int(line.split()[1])

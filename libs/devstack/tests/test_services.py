@@ -71,15 +71,20 @@ def test_inference_runs_as_an_api_process_and_a_scorer_process_on_loopback() -> 
     by_name = {s.name: s for s in SERVICES}
     api = replica_env(by_name["inference"], {"grpc_port": 1})
     scorer = replica_env(by_name["inference-scorer"], {"health_port": 2})
-    assert (by_name["inference"].script, by_name["inference-scorer"].script) == ("kestrel-inference",
-                                                                              "kestrel-inference-scorer")
+    assert (by_name["inference"].script, by_name["inference-scorer"].script) == (
+        "kestrel-inference",
+        "kestrel-inference-scorer",
+    )
     assert scorer["KESTREL_INFERENCE_HEALTH_PORT"] == "2"
     assert api["KESTREL_INFERENCE_GRPC_HOST"] == "127.0.0.1"
 
 
 def test_parse_replicas() -> None:
     assert parse_replicas(["features=2", "feature-writer=3,inference-scorer=1"]) == {
-        "features": 2, "feature-writer": 3, "inference-scorer": 1}
+        "features": 2,
+        "feature-writer": 3,
+        "inference-scorer": 1,
+    }
     with pytest.raises(ValueError, match="not a consumer"):
         parse_replicas(["ingest=2"])
     with pytest.raises(ValueError, match="NAME=N"):

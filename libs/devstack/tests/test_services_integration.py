@@ -24,7 +24,8 @@ from kestrel.devstack.stack import ADDRESSES
 from kestrel.devstack.supervisor import Supervisor
 from kestrel.devstack.topics import apply_topics
 from kestrel.simulator.generator import GeneratorConfig
-from kestrel.simulator.runner import RunConfig, run as simulate
+from kestrel.simulator.runner import RunConfig
+from kestrel.simulator.runner import run as simulate
 from kestrel.simulator.settings import SimulatorSettings
 
 pytestmark = pytest.mark.integration
@@ -37,8 +38,11 @@ async def running(kafka: Any, redis_server: Any, tmp_path: Path) -> AsyncIterato
     """ingest, features and feature-writer as processes on this test's own copy of the topics."""
     prefix = f"t{uuid4().hex[:8]}."
     await apply_topics(kafka.bootstrap, load_catalogue(), prefix=prefix)
-    addresses = {"kafka_bootstrap": kafka.bootstrap, "redis_url": redis_server.url,
-                 "schema_registry_store": str(tmp_path / "schema-registry.json")}
+    addresses = {
+        "kafka_bootstrap": kafka.bootstrap,
+        "redis_url": redis_server.url,
+        "schema_registry_store": str(tmp_path / "schema-registry.json"),
+    }
     env = stack_env(addresses) | {"KESTREL_TOPIC_PREFIX": prefix, "KESTREL_LOG_LEVEL": "INFO"}
     supervisor = Supervisor(tmp_path, env, runnable(addresses, ADDRESSES))
     await supervisor.start()
@@ -52,8 +56,9 @@ async def running(kafka: Any, redis_server: Any, tmp_path: Path) -> AsyncIterato
 
 
 async def cli(state_dir: Path, *args: str) -> str:
-    command = await asyncio.create_subprocess_exec(*CLI, "--state-dir", str(state_dir), *args,
-                                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    command = await asyncio.create_subprocess_exec(
+        *CLI, "--state-dir", str(state_dir), *args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     out, _ = await asyncio.wait_for(command.communicate(), 180)
     assert command.returncode == 0, out.decode()
     return out.decode()
@@ -63,8 +68,9 @@ class Ids:
     """Reads a topic from the start, collecting the event ids of its records."""
 
     def __init__(self, env: dict[str, str], topic: str, schema: str) -> None:
-        settings = KafkaSettings(kafka_bootstrap=env["KESTREL_KAFKA_BOOTSTRAP"],
-                                 schema_registry_store=env["KESTREL_SCHEMA_REGISTRY_STORE"])
+        settings = KafkaSettings(
+            kafka_bootstrap=env["KESTREL_KAFKA_BOOTSTRAP"], schema_registry_store=env["KESTREL_SCHEMA_REGISTRY_STORE"]
+        )
         self.topic = env["KESTREL_TOPIC_PREFIX"] + topic
         self.serde = serde_for_topic(make_registry(settings), self.topic, schema)
         self.partitions = load_catalogue()[topic].partitions
@@ -86,20 +92,27 @@ class Ids:
         return self.seen
 
 
-async def test_kill_then_restart_features_loses_no_event(running: tuple[Supervisor, dict[str, str]],
-                                                         tmp_path: Path) -> None:
+async def test_kill_then_restart_features_loses_no_event(
+    running: tuple[Supervisor, dict[str, str]], tmp_path: Path
+) -> None:
     supervisor, env = running
     ps = json.loads(await cli(tmp_path, "ps", "--json"))
     pids = {row["name"]: row["pid"] for row in ps}
     assert set(pids) == {"ingest-0", "features-0", "feature-writer-0"}
     assert len(set(pids.values())) == 3 and all(is_running(pid) for pid in pids.values())
 
-    settings = SimulatorSettings(kafka_bootstrap=env["KESTREL_KAFKA_BOOTSTRAP"],
-                                 schema_registry_store=env["KESTREL_SCHEMA_REGISTRY_STORE"],
-                                 topic_prefix=env["KESTREL_TOPIC_PREFIX"])
+    settings = SimulatorSettings(
+        kafka_bootstrap=env["KESTREL_KAFKA_BOOTSTRAP"],
+        schema_registry_store=env["KESTREL_SCHEMA_REGISTRY_STORE"],
+        topic_prefix=env["KESTREL_TOPIC_PREFIX"],
+    )
     stop = asyncio.Event()
-    traffic = asyncio.create_task(simulate(RunConfig(
-        to="kafka", rate=300, generator=GeneratorConfig(labels=False), settings=settings, progress="off"), stop))
+    traffic = asyncio.create_task(
+        simulate(
+            RunConfig(to="kafka", rate=300, generator=GeneratorConfig(labels=False), settings=settings, progress="off"),
+            stop,
+        )
+    )
     await asyncio.sleep(2.0)  # events before the kill
     assert "killed: features-0" in await cli(tmp_path, "kill", "features")
     assert not is_running(pids["features-0"])
@@ -112,8 +125,10 @@ async def test_kill_then_restart_features_loses_no_event(running: tuple[Supervis
     sent = await traffic
     assert sent.sent > 1_500
 
-    async with Ids(env, "kestrel.events.v1", "event") as events, \
-            Ids(env, "kestrel.features.v1", "feature_vector") as vectors:
+    async with (
+        Ids(env, "kestrel.events.v1", "event") as events,
+        Ids(env, "kestrel.features.v1", "feature_vector") as vectors,
+    ):
         deadline = time.monotonic() + 120
         while len(await events.read()) < sent.sent and time.monotonic() < deadline:
             pass

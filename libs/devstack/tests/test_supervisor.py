@@ -55,8 +55,9 @@ async def until(check, timeout: float = 15.0) -> None:  # type: ignore[no-untype
             await asyncio.sleep(0.05)
 
 
-async def test_replicas_are_processes_of_their_own_with_log_and_pid_files(supervisor: Supervisor,
-                                                                          tmp_path: Path) -> None:
+async def test_replicas_are_processes_of_their_own_with_log_and_pid_files(
+    supervisor: Supervisor, tmp_path: Path
+) -> None:
     found = rows(tmp_path)
     assert set(found) == {"worker-0", "worker-1"}
     pids = {row["pid"] for row in found.values()}
@@ -64,7 +65,8 @@ async def test_replicas_are_processes_of_their_own_with_log_and_pid_files(superv
     for name, row in found.items():
         assert row["state"] == "running" and row["restarts"] == 0
         assert (tmp_path / "services" / f"{name}.pid").read_text().strip() == str(row["pid"])
-        await until(lambda: "serving from-stack-env" in Path(row["log"]).read_text())
+        log = Path(row["log"])
+        await until(lambda log=log: "serving from-stack-env" in log.read_text())
     assert found["worker-0"]["ports"]["grpc_port"] != found["worker-1"]["ports"]["grpc_port"]
     lines = control.format_rows(list(found.values()))
     assert lines[0].split()[:4] == ["SERVICE", "REPLICA", "PID", "STATE"] and "running" in lines[1]
@@ -106,7 +108,8 @@ async def test_kill_and_restart_refuse_when_no_supervisor_runs(tmp_path: Path) -
     (tmp_path / "services").mkdir()
     (tmp_path / "services" / "services.json").write_text(
         '{"supervisor": {"pid": 999999999, "started": 1}, "replicas": [{"name": "worker-0", "service": "worker", '
-        '"replica": 0, "pid": 999999998, "state": "running", "restarts": 0, "log": "x"}]}')
+        '"replica": 0, "pid": 999999998, "state": "running", "restarts": 0, "log": "x"}]}'
+    )
     with pytest.raises(ComponentError, match="no `kestrel-stack up` supervises"):
         await control.restart(tmp_path, "worker", timeout=1)
     assert control.read_status(tmp_path)[0]["state"] == "exited"  # its pid is gone

@@ -35,8 +35,9 @@ def post_json(url: str, body: dict) -> dict:
 
 
 async def infer(server: TritonServer, rows: np.ndarray) -> np.ndarray:
-    body = {"inputs": [{"name": "INPUT__0", "shape": list(rows.shape), "datatype": "FP32",
-                        "data": rows.ravel().tolist()}]}
+    body = {
+        "inputs": [{"name": "INPUT__0", "shape": list(rows.shape), "datatype": "FP32", "data": rows.ravel().tolist()}]
+    }
     answer = await asyncio.to_thread(post_json, f"{server.http_url}/v2/models/{SMOKE}/infer", body)
     [output] = answer["outputs"]
     assert output["name"] == "OUTPUT__0" and output["shape"] == [len(rows), 1]

@@ -27,6 +27,15 @@ class Record:
 
 
 def event(i: int, t: int, entity: str = "card-1", amount: float = 10.0, **extra: Any) -> dict[str, Any]:
-    return {"event_id": f"e-{i}", "entity_id": entity, "event_time": t, "amount": amount, "currency": "EUR",
-            "merchant_id": f"m-{i % 3}", "merchant_category": "5411", "country": "DE", "channel": "pos",
-            "attributes": {}} | extra
+    return {
+        "event_id": f"e-{i}",
+        "entity_id": entity,
+        "event_time": t,
+        "amount": amount,
+        "currency": "EUR",
+        "merchant_id": f"m-{i % 3}",
+        "merchant_category": "5411",
+        "country": "DE",
+        "channel": "pos",
+        "attributes": {},
+    } | extra

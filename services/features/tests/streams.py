@@ -13,10 +13,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from kestrel.common.kafka import OutRecord, Producer
-from kestrel.common.topics import load_catalogue
-from kestrel.devstack.topics import apply_topics
 from kestrel.common.runtime.app import Watched
 from kestrel.common.runtime.runner import ServiceApp
+from kestrel.common.topics import load_catalogue
+from kestrel.devstack.topics import apply_topics
 from kestrel.features.service import SERVICE
 from kestrel.features.settings import FeaturesSettings
 
@@ -37,9 +37,17 @@ def fixed_events(n: int, cards: int = 25, seed: int = 3, start: int = 0) -> list
         clock += rng.choice([0, 5, 200, 1_500, 20_000, 61_000])
         t = clock - rng.choices(BEHIND_MS, BEHIND_WEIGHTS)[0]
         amount = float("nan") if i == start + n // 2 else round(rng.lognormvariate(3, 1.2), 2)
-        out.append(event(i, t, entity=f"card-{rng.randrange(cards)}", amount=amount,
-                         merchant_id=f"m-{rng.randrange(6)}", country=rng.choice(["DE", "DE", "FR", "US"]),
-                         channel=rng.choice(["pos", "ecommerce"])))
+        out.append(
+            event(
+                i,
+                t,
+                entity=f"card-{rng.randrange(cards)}",
+                amount=amount,
+                merchant_id=f"m-{rng.randrange(6)}",
+                country=rng.choice(["DE", "DE", "FR", "US"]),
+                channel=rng.choice(["pos", "ecommerce"]),
+            )
+        )
     return out
 
 
@@ -75,11 +83,20 @@ async def catalogue(bootstrap: str) -> AsyncIterator[str]:
 
 
 def app(bootstrap: str, prefix: str, group: str) -> ServiceApp:
-    return SERVICE.app(FeaturesSettings(
-        kafka_bootstrap=bootstrap, topic_prefix=prefix, group_id=group, metrics_port=0, health_port=0,
-        changelog_replication=1,
-        session_timeout_ms=6_000, heartbeat_interval_ms=500, commit_interval_s=0.2, poll_timeout_ms=50,
-    ))
+    return SERVICE.app(
+        FeaturesSettings(
+            kafka_bootstrap=bootstrap,
+            topic_prefix=prefix,
+            group_id=group,
+            metrics_port=0,
+            health_port=0,
+            changelog_replication=1,
+            session_timeout_ms=6_000,
+            heartbeat_interval_ms=500,
+            commit_interval_s=0.2,
+            poll_timeout_ms=50,
+        )
+    )
 
 
 def worker(app: ServiceApp) -> Any:
@@ -129,7 +146,7 @@ async def read_vectors(bootstrap: str, topic: str, event_ids: set[str], timeout_
 
 
 async def _partitions(reader: AIOKafkaConsumer, topic: str) -> set[int]:
-    await reader._client.force_metadata_update()  # noqa: SLF001 - aiokafka learns new topics lazily
+    await reader._client.force_metadata_update()
     return reader.partitions_for_topic(topic) or set()
 
 

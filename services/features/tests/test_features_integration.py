@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from kestrel.common.avro import AvroSerde, load_schema
+from kestrel.common.registry import FileSchemaRegistry
 from kestrel.featureset import load_feature_set
 from kestrel.featureset.offline import compute
-from kestrel.common.registry import FileSchemaRegistry
 
 from .conftest import EVENTS, VECTORS
 from .streams import app, catalogue, fixed_events, produce, read, read_vectors, wait_for, worker
@@ -83,8 +83,13 @@ async def test_two_workers_split_partitions_and_a_survivor_takes_over_from_the_c
         a, b = app(kafka.bootstrap, prefix, group), app(kafka.bootstrap, prefix, group)
         await a.start()
         await b.start()
-        await wait_for(lambda: worker(a).store.partitions and worker(b).store.partitions and
-                       len(worker(a).store.partitions | worker(b).store.partitions) == 6)
+        await wait_for(
+            lambda: (
+                worker(a).store.partitions
+                and worker(b).store.partitions
+                and len(worker(a).store.partitions | worker(b).store.partitions) == 6
+            )
+        )
         assert not worker(a).store.partitions & worker(b).store.partitions
         await produce(kafka.bootstrap, topic, first, garbage=False)
         await wait_for(lambda: worker(a).processed + worker(b).processed == len(first))
@@ -100,7 +105,9 @@ async def test_two_workers_split_partitions_and_a_survivor_takes_over_from_the_c
         await wait_for(lambda: worker(c).processed == len(third))
         await c.stop()
         offline = expected(events)
-        vectors = by_event(await read(kafka.bootstrap, f"{prefix}kestrel.features.v1", sum(v is not None for v in offline.values())))
+        vectors = by_event(
+            await read(kafka.bootstrap, f"{prefix}kestrel.features.v1", sum(v is not None for v in offline.values()))
+        )
     assert_matches(vectors, offline)
 
 
@@ -136,12 +143,23 @@ async def test_entry_point_runs_as_deployed_and_stops_cleanly_on_sigterm(kafka) 
     accepted = {k for k, v in expected(events).items() if v is not None}
     async with catalogue(kafka.bootstrap) as prefix:
         await produce(kafka.bootstrap, f"{prefix}kestrel.events.v1", events, garbage=False)
-        env = {**os.environ, "KESTREL_FEATURES_KAFKA_BOOTSTRAP": kafka.bootstrap,
-               "KESTREL_FEATURES_TOPIC_PREFIX": prefix,
-               "KESTREL_FEATURES_GROUP_ID": f"g-{uuid4().hex}", "KESTREL_FEATURES_METRICS_PORT": "0",
-               "KESTREL_FEATURES_CHANGELOG_REPLICATION": "1", "KESTREL_FEATURES_LOG_FORMAT": "json"}
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "kestrel.features", env=env,
-                                                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        env = {
+            **os.environ,
+            "KESTREL_FEATURES_KAFKA_BOOTSTRAP": kafka.bootstrap,
+            "KESTREL_FEATURES_TOPIC_PREFIX": prefix,
+            "KESTREL_FEATURES_GROUP_ID": f"g-{uuid4().hex}",
+            "KESTREL_FEATURES_METRICS_PORT": "0",
+            "KESTREL_FEATURES_CHANGELOG_REPLICATION": "1",
+            "KESTREL_FEATURES_LOG_FORMAT": "json",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "kestrel.features",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
         try:
             vectors = await read_vectors(kafka.bootstrap, f"{prefix}kestrel.features.v1", accepted)
         finally:

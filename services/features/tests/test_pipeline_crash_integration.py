@@ -47,8 +47,11 @@ async def redis_matches(store: OnlineStore, expected: dict[str, tuple[int, str, 
     batch = await store.get_many(cards)
     want = np.array([expected[c][2] for c in cards])
     times = np.array([expected[c][0] for c in cards])
-    return bool(batch.found.all() and (batch.event_time_ms == times).all()
-                and np.allclose(batch.values, want, rtol=0, atol=1e-9))
+    return bool(
+        batch.found.all()
+        and (batch.event_time_ms == times).all()
+        and np.allclose(batch.values, want, rtol=0, atol=1e-9)
+    )
 
 
 async def test_sigkill_both_services_mid_stream_then_redis_equals_uninterrupted_run(kafka, redis_server, tmp_path):
@@ -58,16 +61,35 @@ async def test_sigkill_both_services_mid_stream_then_redis_equals_uninterrupted_
     client = redis_client(redis_server.url)
     store = OnlineStore(client, load_feature_set(), prefix=key_prefix)
     async with catalogue(kafka.bootstrap) as prefix:
-        features_env = {"KAFKA_BOOTSTRAP": kafka.bootstrap, "TOPIC_PREFIX": prefix, "GROUP_ID": f"f-{prefix}",
-                        "METRICS_PORT": 0, "CHANGELOG_REPLICATION": 1, "SESSION_TIMEOUT_MS": 3000,
-                        "HEARTBEAT_INTERVAL_MS": 300, "COMMIT_INTERVAL_S": 0.2, "LOG_FORMAT": "json"}
-        writer_env = {"KAFKA_BOOTSTRAP": kafka.bootstrap, "TOPIC_PREFIX": prefix, "GROUP_ID": f"w-{prefix}",
-                      "REDIS_URL": redis_server.url, "KEY_PREFIX": key_prefix, "METRICS_PORT": 0, "HEALTH_PORT": 0,
-                      "SESSION_TIMEOUT_MS": 2000, "MAX_BATCH": 500, "LOG_FORMAT": "json"}
+        features_env = {
+            "KAFKA_BOOTSTRAP": kafka.bootstrap,
+            "TOPIC_PREFIX": prefix,
+            "GROUP_ID": f"f-{prefix}",
+            "METRICS_PORT": 0,
+            "CHANGELOG_REPLICATION": 1,
+            "SESSION_TIMEOUT_MS": 3000,
+            "HEARTBEAT_INTERVAL_MS": 300,
+            "COMMIT_INTERVAL_S": 0.2,
+            "LOG_FORMAT": "json",
+        }
+        writer_env = {
+            "KAFKA_BOOTSTRAP": kafka.bootstrap,
+            "TOPIC_PREFIX": prefix,
+            "GROUP_ID": f"w-{prefix}",
+            "REDIS_URL": redis_server.url,
+            "KEY_PREFIX": key_prefix,
+            "METRICS_PORT": 0,
+            "HEALTH_PORT": 0,
+            "SESSION_TIMEOUT_MS": 2000,
+            "MAX_BATCH": 500,
+            "LOG_FORMAT": "json",
+        }
 
         def launch() -> list[subprocess.Popen[bytes]]:
-            return [start("kestrel.features", "KESTREL_FEATURES_", features_env, tmp_path / "features.log"),
-                    start("kestrel.feature_writer", "KESTREL_FEATURE_WRITER_", writer_env, tmp_path / "writer.log")]
+            return [
+                start("kestrel.features", "KESTREL_FEATURES_", features_env, tmp_path / "features.log"),
+                start("kestrel.feature_writer", "KESTREL_FEATURE_WRITER_", writer_env, tmp_path / "writer.log"),
+            ]
 
         procs = launch()
         try:
@@ -79,7 +101,7 @@ async def test_sigkill_both_services_mid_stream_then_redis_equals_uninterrupted_
 
             async def rest() -> None:
                 for begin in range(2_000, len(events), 250):
-                    await produce(kafka.bootstrap, events_topic, events[begin:begin + 250], garbage=False)
+                    await produce(kafka.bootstrap, events_topic, events[begin : begin + 250], garbage=False)
                     await asyncio.sleep(0.1)
 
             streaming = asyncio.create_task(rest())

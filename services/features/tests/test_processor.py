@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from kestrel.features.processor import BatchProcessor
+from kestrel.features.store import StateStore
 from kestrel.featureset import load_feature_set
 from kestrel.featureset.state import FeatureComputer
-from kestrel.features.processor import BatchProcessor
 from kestrel.featureset.wire import VectorEncoder
-from kestrel.features.store import StateStore
 
 from .conftest import EVENTS, T0, VECTORS, Record, event
 
@@ -21,8 +21,9 @@ def parts():
     store = StateStore(FeatureComputer(fs))
     store.load(0, {})
     store.load(1, {})
-    processor = BatchProcessor(FeatureComputer(fs), store, EVENTS.deserialize,
-                               VectorEncoder(VECTORS, fs.names, fs.version_id), "features")
+    processor = BatchProcessor(
+        FeatureComputer(fs), store, EVENTS.deserialize, VectorEncoder(VECTORS, fs.names, fs.version_id), "features"
+    )
     return fs, store, processor
 
 

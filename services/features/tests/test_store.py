@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from kestrel.features.store import StateStore
 from kestrel.featureset import load_feature_set
 from kestrel.featureset.codec import pack_state
 from kestrel.featureset.state import FeatureComputer
-from kestrel.features.store import StateStore
 
 from .conftest import T0, event
 

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from kestrel.common.topics import dead_letter_topic
+from kestrel.devstack.paths import model_repository
 from kestrel.featureset import offline
 from kestrel.model.artifact import load as load_artifact
 from kestrel.model.artifact import versions
-from kestrel.common.topics import dead_letter_topic
-from kestrel.devstack.paths import model_repository
 
 from .support import CARD, MODEL, Topics
 
@@ -41,6 +41,8 @@ async def fraud_model(triton):
 @pytest.fixture
 def expected_vector() -> Callable[[list[dict[str, Any]]], np.ndarray]:
     """The stream's vector for the last event of a card history (offline recomputation)."""
+
     def compute(events: list[dict[str, Any]]) -> np.ndarray:
         return np.asarray(offline.compute(events, CARD)[-1])
+
     return compute

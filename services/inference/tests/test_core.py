@@ -10,26 +10,43 @@ import numpy as np
 import pytest
 
 from kestrel.common.errors import InvalidArgumentError
-from kestrel.featureset.request import RequestFeatures
-from kestrel.online_store import OnlineBatch
 from kestrel.common.validation import Limits
+from kestrel.featureset.request import RequestFeatures
 from kestrel.inference import core
 from kestrel.inference.core import (
-    _IDS, FALLBACK_MODEL, Item, Request, Row, stream_prediction_id, valid_prefix, validate)
+    _IDS,
+    FALLBACK_MODEL,
+    Item,
+    Request,
+    Row,
+    stream_prediction_id,
+    valid_prefix,
+    validate,
+)
+from kestrel.online_store import OnlineBatch
 
 from .support import CARD, event, now_ms
 
 
 def online(found, stale=(False, False), stored_time=(0, 0), event_ids=(None, None)) -> OnlineBatch:
     n = len(found)
-    return OnlineBatch([f"card-{i}" for i in range(n)], np.zeros((n, len(CARD.names))), np.array(found),
-                       np.array(stored_time, dtype=np.int64), list(event_ids),
-                       np.array([5_000 if f else -1 for f in found], dtype=np.int64), np.array(stale), CARD.version_id)
+    return OnlineBatch(
+        [f"card-{i}" for i in range(n)],
+        np.zeros((n, len(CARD.names))),
+        np.array(found),
+        np.array(stored_time, dtype=np.int64),
+        list(event_ids),
+        np.array([5_000 if f else -1 for f in found], dtype=np.int64),
+        np.array(stale),
+        CARD.version_id,
+    )
 
 
 def test_the_core_imports_no_transport():
-    code = ("import sys, kestrel.inference.core; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'grpc', 'google', 'confluent_kafka', 'redis'}))")
+    code = (
+        "import sys, kestrel.inference.core; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'grpc', 'google', 'confluent_kafka', 'redis'}))"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
 
 
@@ -43,9 +60,12 @@ def test_validate_defaults_the_entity_to_the_events_and_keeps_an_explicit_one():
 
 def test_validate_names_every_bad_field_with_its_index():
     t = now_ms()
-    requests = [Request(event("card-1", t, 5.0)), Request(None),
-                Request(dict(event("card-1", t, 5.0), currency="euro")),
-                Request(event("card-1", t, 5.0), entity_id="has space")]
+    requests = [
+        Request(event("card-1", t, 5.0)),
+        Request(None),
+        Request(dict(event("card-1", t, 5.0), currency="euro")),
+        Request(event("card-1", t, 5.0), entity_id="has space"),
+    ]
     with pytest.raises(InvalidArgumentError) as info:
         validate(requests, Limits(), t, lambda i: f"requests[{i}].")
     fields = [f for f, _ in info.value.violations]
@@ -55,23 +75,30 @@ def test_validate_names_every_bad_field_with_its_index():
 def test_stream_prediction_ids_are_uuid5_of_event_model_and_version():
     namespace = uuid.UUID(bytes=_IDS)
     for event_id in ("e-1", "x" * 200, "é-ü"):
-        assert stream_prediction_id(event_id, "kestrel_fraud", "3") == uuid.uuid5(
-            namespace, f"{event_id}\x00kestrel_fraud\x003").hex
+        assert (
+            stream_prediction_id(event_id, "kestrel_fraud", "3")
+            == uuid.uuid5(namespace, f"{event_id}\x00kestrel_fraud\x003").hex
+        )
     assert stream_prediction_id("e-1", "kestrel_fraud", "3") != stream_prediction_id("e-1", "kestrel_fraud", "4")
 
 
 def test_a_stream_that_turns_invalid_is_answered_up_to_the_bad_request():
     t = now_ms()
-    requests = [Request(event("card-1", t, 5.0)), Request(event("card-2", t, 6.0)), Request(None),
-                Request(event("card-3", t, 7.0))]
+    requests = [
+        Request(event("card-1", t, 5.0)),
+        Request(event("card-2", t, 6.0)),
+        Request(None),
+        Request(event("card-3", t, 7.0)),
+    ]
     assert [i.entity_id for i in valid_prefix(requests, Limits(), t, base=40)] == ["card-1", "card-2"]
 
 
 def test_freshness_flags_say_why_stored_features_are_not_the_whole_truth():
     t = now_ms()
     items = [Item("card-0", event("card-0", t, 5.0)), Item("card-1", event("card-1", t, 5.0))]
-    matrix, flags = core.merge(RequestFeatures(CARD), items, online([False, True], stale=(False, True),
-                                                                          stored_time=(0, t + 1_000)), False)
+    matrix, flags = core.merge(
+        RequestFeatures(CARD), items, online([False, True], stale=(False, True), stored_time=(0, t + 1_000)), False
+    )
     assert matrix.shape == (2, len(CARD.names))
     assert flags == [[core.MISSING], [core.STALE, core.NEWER]]
     assert core.merge(RequestFeatures(CARD), items, online([False, False]), True)[1] == [[core.STORE_DOWN]] * 2
@@ -81,21 +108,41 @@ def test_predictions_decide_at_the_threshold_and_flag_the_fallback():
     t = now_ms()
     items = [Item("card-0", event("card-0", t, 5.0), "r-0"), Item("card-1", event("card-1", t, 5.0))]
     matrix = np.ones((2, 3))
-    made = core.predictions(items, matrix, [0.5, 0.49], ["1", "1"], "kestrel_fraud", [5_000, -1], [[], [core.NEWER]],
-                            threshold=0.5, feature_set_version="card.v1")
+    made = core.predictions(
+        items,
+        matrix,
+        [0.5, 0.49],
+        ["1", "1"],
+        "kestrel_fraud",
+        [5_000, -1],
+        [[], [core.NEWER]],
+        threshold=0.5,
+        feature_set_version="card.v1",
+    )
     assert [(p.decision, p.degraded, p.request_id) for p in made] == [(True, False, "r-0"), (False, False, "")]
     assert made[0].features == [1.0, 1.0, 1.0] and made[0].event_id == items[0].record["event_id"]
     assert made[0].prediction_id != made[1].prediction_id
-    fallback = core.predictions(items, matrix, [0.2, 0.2], ["", ""], FALLBACK_MODEL, [0, 0], [[], []],
-                                threshold=0.5, feature_set_version="card.v1")
+    fallback = core.predictions(
+        items,
+        matrix,
+        [0.2, 0.2],
+        ["", ""],
+        FALLBACK_MODEL,
+        [0, 0],
+        [[], []],
+        threshold=0.5,
+        feature_set_version="card.v1",
+    )
     assert all(p.degraded and p.flags == [core.FALLBACK] for p in fallback)
 
 
 def test_stream_predictions_repeat_their_ids_on_replay():
     rows = [Row("card-0", "e-0", 1_000, [1.0, 2.0]), Row("card-1", "e-1", 9_000, [3.0, 4.0])]
-    first = core.stream_predictions(rows, [0.9, 0.1], ["1", "1"], "kestrel_fraud", 10_000, threshold=0.5,
-                                    feature_set_version="card.v1")
-    again = core.stream_predictions(rows, [0.9, 0.1], ["1", "1"], "kestrel_fraud", 20_000, threshold=0.5,
-                                    feature_set_version="card.v1")
+    first = core.stream_predictions(
+        rows, [0.9, 0.1], ["1", "1"], "kestrel_fraud", 10_000, threshold=0.5, feature_set_version="card.v1"
+    )
+    again = core.stream_predictions(
+        rows, [0.9, 0.1], ["1", "1"], "kestrel_fraud", 20_000, threshold=0.5, feature_set_version="card.v1"
+    )
     assert [p.prediction_id for p in first] == [p.prediction_id for p in again]
     assert [(p.decision, p.features_age_ms, p.degraded) for p in first] == [(True, 9_000, False), (False, 1_000, False)]

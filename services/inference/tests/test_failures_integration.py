@@ -10,11 +10,11 @@ import pytest
 
 from kestrel.api.v1 import inference_pb2_grpc
 from kestrel.common.breaker import State
+from kestrel.common.grpc.server import GrpcServer
+from kestrel.common.runtime.runner import ServiceApp
 from kestrel.devstack.paths import model_repository
 from kestrel.devstack.redis_server import RedisServer
 from kestrel.devstack.triton import TritonServer
-from kestrel.common.grpc.server import GrpcServer
-from kestrel.common.runtime.runner import ServiceApp
 from kestrel.inference.app import CheckedModel, ConfigurationError
 from kestrel.inference.service import API
 
@@ -40,8 +40,11 @@ async def serve(app: ServiceApp):
 
 
 async def test_triton_down_gives_unavailable_fails_fast_and_recovers_by_itself(kafka, redis_server, topics, own_triton):
-    app = API.app(settings(topics, redis_server.url, own_triton.grpc_url, breaker_failures=3,
-                          breaker_reset_s=0.5, triton_timeout_s=1.0))
+    app = API.app(
+        settings(
+            topics, redis_server.url, own_triton.grpc_url, breaker_failures=3, breaker_reset_s=0.5, triton_timeout_s=1.0
+        )
+    )
     channel, stub = await serve(app)
     try:
         assert (await stub.Predict(request(event("card-t", now_ms(), 10.0)), timeout=10)).model_version == "1"
@@ -73,8 +76,11 @@ async def test_triton_down_gives_unavailable_fails_fast_and_recovers_by_itself(k
 
 
 async def test_fallback_score_is_served_flagged_while_triton_is_down(kafka, redis_server, topics, own_triton):
-    app = API.app(settings(topics, redis_server.url, own_triton.grpc_url, fallback_score=0.25,
-                          breaker_failures=1, triton_timeout_s=1.0))
+    app = API.app(
+        settings(
+            topics, redis_server.url, own_triton.grpc_url, fallback_score=0.25, breaker_failures=1, triton_timeout_s=1.0
+        )
+    )
     channel, stub = await serve(app)
     try:
         await own_triton.stop()
@@ -105,8 +111,10 @@ async def test_redis_down_scores_with_defaults_flagged(kafka, fraud_model, topic
         assert response.model_name == MODEL and 0 <= response.score <= 1
         await redis.start()
         async with asyncio.timeout(20):
-            while "online_store_unavailable" in (await stub.Predict(request(event("card-r", now_ms(), 1.0)),
-                                                                    timeout=10)).flags:
+            while (
+                "online_store_unavailable"
+                in (await stub.Predict(request(event("card-r", now_ms(), 1.0)), timeout=10)).flags
+            ):
                 await asyncio.sleep(0.2)
     finally:
         await channel.close()
@@ -114,8 +122,7 @@ async def test_redis_down_scores_with_defaults_flagged(kafka, fraud_model, topic
         await redis.stop()
 
 
-async def test_a_model_that_does_not_take_the_feature_vector_refuses_to_start(kafka, redis_server, fraud_model,
-                                                                               topics):
+async def test_a_model_that_does_not_take_the_feature_vector_refuses_to_start(kafka, redis_server, fraud_model, topics):
     await fraud_model.load_model("kestrel_smoke")  # 8 inputs named INPUT__0: not a Kestrel scoring model
     app = API.app(settings(topics, redis_server.url, fraud_model.grpc_url, model_name="kestrel_smoke"))
     try:

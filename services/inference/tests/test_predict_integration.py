@@ -7,14 +7,15 @@ import asyncio
 import grpc
 import numpy as np
 import pytest
-from .support import CARD, MODEL, event, history, now_ms, request, settings, store_vectors
 
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
+from kestrel.common.grpc.server import GrpcServer
 from kestrel.featureset import offline
 from kestrel.featureset.request import RequestFeatures
-from kestrel.common.grpc.server import GrpcServer
 from kestrel.inference.app import CheckedModel
 from kestrel.inference.service import API
+
+from .support import CARD, MODEL, event, history, now_ms, request, settings, store_vectors
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +36,9 @@ def exact_columns() -> list[int]:
     return [CARD.names.index(name) for name in EXACT]
 
 
-async def test_predict_merges_the_event_into_online_features_and_publishes_the_record(api, topics, artifact,
-                                                                                      redis_server):
+async def test_predict_merges_the_event_into_online_features_and_publishes_the_record(
+    api, topics, artifact, redis_server
+):
     app, stub = api
     t = now_ms() - 60_000
     past = history("card-p1", 6, t - 5_000)  # 20 s apart: no stored event leaves a window in those 5 s
@@ -155,18 +157,31 @@ async def test_reflection_lets_a_client_without_the_protos_call_predict(api):
         database = ProtoReflectionDescriptorDatabase(channel)
         services = await asyncio.to_thread(database.get_services)
         pool = descriptor_pool.DescriptorPool(database)
-        method = (await asyncio.to_thread(pool.FindServiceByName, "kestrel.api.v1.InferenceService")
-                  ).FindMethodByName("Predict")
+        method = (await asyncio.to_thread(pool.FindServiceByName, "kestrel.api.v1.InferenceService")).FindMethodByName(
+            "Predict"
+        )
     assert "kestrel.api.v1.InferenceService" in services and "grpc.health.v1.Health" in services
     request_cls = message_factory.GetMessageClass(method.input_type)
     response_cls = message_factory.GetMessageClass(method.output_type)
-    body = {"event": {"event_id": "e-json", "entity_id": "card-json", "amount": 12.5, "currency": "EUR",
-                      "merchant_id": "m-7", "merchant_category": "5411", "country": "DE", "channel": "pos",
-                      "event_time": "2026-11-22T12:00:00Z"}}
+    body = {
+        "event": {
+            "event_id": "e-json",
+            "entity_id": "card-json",
+            "amount": 12.5,
+            "currency": "EUR",
+            "merchant_id": "m-7",
+            "merchant_category": "5411",
+            "country": "DE",
+            "channel": "pos",
+            "event_time": "2026-11-22T12:00:00Z",
+        }
+    }
     async with grpc.aio.insecure_channel(address) as channel:
-        call = channel.unary_unary("/kestrel.api.v1.InferenceService/Predict",
-                                   request_serializer=lambda m: m.SerializeToString(),
-                                   response_deserializer=response_cls.FromString)
+        call = channel.unary_unary(
+            "/kestrel.api.v1.InferenceService/Predict",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=response_cls.FromString,
+        )
         reply = json_format.MessageToDict(await call(json_format.ParseDict(body, request_cls()), timeout=10))
     assert reply["modelName"] == MODEL and 0 <= reply.get("score", 0) <= 1 and reply["flags"] == ["missing_features"]
 

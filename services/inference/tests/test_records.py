@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from kestrel.api.v1 import inference_pb2
-from kestrel.featureset.wire import PredictionEncoder
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
+from kestrel.featureset.wire import PredictionEncoder
 from kestrel.inference.core import NEWER, STALE, Prediction
 from kestrel.inference.records import PredictionRecords
 from kestrel.inference.servicer import to_request, to_response
@@ -14,10 +14,22 @@ from .support import CARD, event, now_ms, request
 
 
 def prediction(**overrides) -> Prediction:
-    fields = dict(prediction_id="p-1", entity_id="card-1", event_id="e-1", event_time=1_000, score=0.75,
-                  decision=True, threshold=0.5, model_name="kestrel_fraud", model_version="2",
-                  feature_set_version=CARD.version_id, features=[float(i) for i in range(len(CARD.names))],
-                  features_age_ms=300, flags=[STALE, NEWER], request_id="r-1")
+    fields = dict(
+        prediction_id="p-1",
+        entity_id="card-1",
+        event_id="e-1",
+        event_time=1_000,
+        score=0.75,
+        decision=True,
+        threshold=0.5,
+        model_name="kestrel_fraud",
+        model_version="2",
+        feature_set_version=CARD.version_id,
+        features=[float(i) for i in range(len(CARD.names))],
+        features_age_ms=300,
+        flags=[STALE, NEWER],
+        request_id="r-1",
+    )
     return Prediction(**{**fields, **overrides})
 
 
@@ -29,10 +41,23 @@ def test_a_prediction_record_carries_every_field_of_the_prediction():
     assert out.topic == "kestrel.predictions.v1" and out.key == b"card-1"
     assert value["features"] == dict(zip(CARD.names, prediction().features))
     assert {k: v for k, v in value.items() if k != "features"} == {
-        "prediction_id": "p-1", "event_id": "e-1", "entity_id": "card-1", "event_time": 1_000,
-        "model_name": "kestrel_fraud", "model_version": "2", "score": 0.75, "threshold": 0.5, "decision": True,
-        "feature_set_version": CARD.version_id, "features_age_ms": 300, "degraded": True,
-        "flags": [STALE, NEWER], "latency_us": 42, "source": "stream", "predicted_at": 2_000}
+        "prediction_id": "p-1",
+        "event_id": "e-1",
+        "entity_id": "card-1",
+        "event_time": 1_000,
+        "model_name": "kestrel_fraud",
+        "model_version": "2",
+        "score": 0.75,
+        "threshold": 0.5,
+        "decision": True,
+        "feature_set_version": CARD.version_id,
+        "features_age_ms": 300,
+        "degraded": True,
+        "flags": [STALE, NEWER],
+        "latency_us": 42,
+        "source": "stream",
+        "predicted_at": 2_000,
+    }
 
 
 def test_the_servicer_converts_requests_to_plain_values_and_predictions_back():

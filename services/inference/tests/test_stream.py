@@ -10,10 +10,10 @@ from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from kestrel.common.errors import UnavailableError
-from kestrel.featureset.wire import PredictionEncoder
 from kestrel.common.kafka import BatchAck, Delivery
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
+from kestrel.featureset.wire import PredictionEncoder
 from kestrel.inference.core import stream_prediction_id
 from kestrel.inference.model import Scores
 from kestrel.inference.records import PredictionRecords
@@ -56,10 +56,21 @@ class DeliveredAck(BatchAck):
 
 def consumed(n: int, partition: int = 0, first_offset: int = 100) -> list[SimpleNamespace]:
     t = now_ms()
-    values = [{"entity_id": f"card-{i}", "event_id": f"e-{i}", "event_time": t, "feature_set_version": CARD.version_id,
-               "computed_at": t, "features": {name: 1.0 for name in CARD.names}} for i in range(n)]
-    return [SimpleNamespace(topic="kestrel.features.v1", partition=partition, offset=first_offset + i, value=v)
-            for i, v in enumerate(VECTORS.serialize_many(values))]
+    values = [
+        {
+            "entity_id": f"card-{i}",
+            "event_id": f"e-{i}",
+            "event_time": t,
+            "feature_set_version": CARD.version_id,
+            "computed_at": t,
+            "features": {name: 1.0 for name in CARD.names},
+        }
+        for i in range(n)
+    ]
+    return [
+        SimpleNamespace(topic="kestrel.features.v1", partition=partition, offset=first_offset + i, value=v)
+        for i, v in enumerate(VECTORS.serialize_many(values))
+    ]
 
 
 def scorer(model, producer) -> StreamScorer:
@@ -72,8 +83,9 @@ async def test_a_batch_is_scored_into_stream_records_and_summed_up_in_one_debug_
     with capture_logs(processors=[merge_contextvars]) as logs:
         assert await scorer(Model(), producer)([*consumed(2), *consumed(1, partition=3, first_offset=7)]) == []
     values = [PREDICTIONS.deserialize(r.value) for r in producer.sent]
-    assert [v["prediction_id"] for v in values] == [stream_prediction_id(f"e-{i}", "kestrel_fraud", "3")
-                                                    for i in (0, 1, 0)]
+    assert [v["prediction_id"] for v in values] == [
+        stream_prediction_id(f"e-{i}", "kestrel_fraud", "3") for i in (0, 1, 0)
+    ]
     assert all(v["source"] == "stream" and v["decision"] and v["model_version"] == "3" for v in values)
     (summary,) = [line for line in logs if line["event"] == "stream_batch_scored"]
     assert summary["log_level"] == "debug" and summary["scored"] == 3

@@ -11,12 +11,12 @@ import pytest
 
 from kestrel.common.kafka import OutRecord, Producer
 from kestrel.common.registry import FileSchemaRegistry
+from kestrel.common.runtime.app import Watched
 from kestrel.common.serde import serde_for_topic
 from kestrel.devstack.paths import model_repository
 from kestrel.devstack.triton import TritonServer
-from kestrel.common.runtime.app import Watched
-from kestrel.inference.service import SCORER
 from kestrel.inference.core import stream_prediction_id
+from kestrel.inference.service import SCORER
 
 from .support import CARD, MODEL, now_ms, settings
 
@@ -26,9 +26,17 @@ pytestmark = pytest.mark.integration
 def vectors(n: int, seed: int, start: int = 0) -> list[dict[str, Any]]:
     rng = np.random.default_rng(seed)
     t = now_ms() - 10_000
-    return [{"entity_id": f"card-{rng.integers(50)}", "event_id": f"e-{seed}-{start + i}", "event_time": t + i,
-             "feature_set_version": CARD.version_id, "computed_at": t + i,
-             "features": dict(zip(CARD.names, rng.gamma(2.0, 20.0, len(CARD.names)).tolist()))} for i in range(n)]
+    return [
+        {
+            "entity_id": f"card-{rng.integers(50)}",
+            "event_id": f"e-{seed}-{start + i}",
+            "event_time": t + i,
+            "feature_set_version": CARD.version_id,
+            "computed_at": t + i,
+            "features": dict(zip(CARD.names, rng.gamma(2.0, 20.0, len(CARD.names)).tolist())),
+        }
+        for i in range(n)
+    ]
 
 
 async def produce(bootstrap: str, topic: str, records: list[dict[str, Any]], raw: list[bytes] = ()) -> None:
@@ -51,8 +59,7 @@ async def test_scores_every_vector_and_dead_letters_the_bad_ones(kafka, redis_se
     good = vectors(3000, seed=1)
     other_version = dict(good[0], event_id="e-v2", feature_set_version="card.v2")
     missing = dict(good[1], event_id="e-short", features={"amount": 1.0})
-    app = SCORER.app(settings(topics, redis_server.url, fraud_model.grpc_url, max_batch=1000,
-                             triton_max_rows=256))
+    app = SCORER.app(settings(topics, redis_server.url, fraud_model.grpc_url, max_batch=1000, triton_max_rows=256))
     await app.start()
     try:
         await produce(kafka.bootstrap, topics.features, [*good, other_version, missing], raw=[b"\x00garbage"])
@@ -75,8 +82,17 @@ async def test_triton_outage_pauses_scoring_and_loses_nothing(kafka, redis_serve
     triton = TritonServer(tmp_path / "triton", model_repository(), load_models=[MODEL])
     triton.die_with_parent = True
     await triton.start()
-    app = SCORER.app(settings(topics, redis_server.url, triton.grpc_url, max_batch=500,
-                             breaker_failures=2, breaker_reset_s=0.3, triton_timeout_s=1.0))
+    app = SCORER.app(
+        settings(
+            topics,
+            redis_server.url,
+            triton.grpc_url,
+            max_batch=500,
+            breaker_failures=2,
+            breaker_reset_s=0.3,
+            triton_timeout_s=1.0,
+        )
+    )
     first, second = vectors(1000, seed=2), vectors(1500, seed=2, start=1000)
     await app.start()
     try:

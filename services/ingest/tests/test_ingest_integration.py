@@ -15,14 +15,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import REGISTRY
 
 from kestrel.api.v1 import event_pb2, ingest_pb2, ingest_pb2_grpc
+from kestrel.common.grpc.server import GrpcServer
 from kestrel.common.registry import FileSchemaRegistry
+from kestrel.common.runtime.consumer import CheckedProducer
+from kestrel.common.runtime.runner import ServiceApp
 from kestrel.common.serde import serde_for_topic
 from kestrel.common.topics import load_catalogue
 from kestrel.devstack.kafka import KafkaBroker
 from kestrel.devstack.topics import apply_topics
-from kestrel.common.grpc.server import GrpcServer
-from kestrel.common.runtime.consumer import CheckedProducer
-from kestrel.common.runtime.runner import ServiceApp
 from kestrel.ingest.service import SERVICE
 from kestrel.ingest.settings import IngestSettings
 
@@ -31,8 +31,15 @@ pytestmark = pytest.mark.integration
 
 def make_event(i: int = 0, **overrides: object) -> event_pb2.Event:
     event = event_pb2.Event(
-        event_id=f"e-{uuid.uuid4().hex}", entity_id=f"card-{i % 7}", amount=10.0 + i, currency="EUR",
-        merchant_id="m-1", merchant_category="5411", country="DE", channel="pos", attributes={"i": str(i)},
+        event_id=f"e-{uuid.uuid4().hex}",
+        entity_id=f"card-{i % 7}",
+        amount=10.0 + i,
+        currency="EUR",
+        merchant_id="m-1",
+        merchant_category="5411",
+        country="DE",
+        channel="pos",
+        attributes={"i": str(i)},
     )
     event.event_time.FromMilliseconds(int(time.time() * 1000))
     for key, value in overrides.items():
@@ -40,12 +47,14 @@ def make_event(i: int = 0, **overrides: object) -> event_pb2.Event:
     return event
 
 
-async def start_ingest(bootstrap: str, stop_event: asyncio.Event | None = None,
-                       **overrides: object) -> tuple[ServiceApp, str]:
+async def start_ingest(
+    bootstrap: str, stop_event: asyncio.Event | None = None, **overrides: object
+) -> tuple[ServiceApp, str]:
     prefix = f"t-{uuid.uuid4().hex[:10]}."
     await apply_topics(bootstrap, load_catalogue(), prefix=prefix)
-    settings = IngestSettings(kafka_bootstrap=bootstrap, topic_prefix=prefix, grpc_host="127.0.0.1",
-                              grpc_port=0, metrics_port=0, **overrides)
+    settings = IngestSettings(
+        kafka_bootstrap=bootstrap, topic_prefix=prefix, grpc_host="127.0.0.1", grpc_port=0, metrics_port=0, **overrides
+    )
     app = SERVICE.app(settings, stop_event)
     await app.start()
     return app, prefix
@@ -60,8 +69,13 @@ async def ingest(kafka) -> AsyncIterator[tuple[ingest_pb2_grpc.IngestServiceStub
 
 
 async def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 15.0) -> list:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"t-{uuid.uuid4().hex}",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"t-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     records: list = []
     deadline = time.monotonic() + timeout_s
@@ -117,7 +131,9 @@ async def test_batch_reports_each_item_and_publishes_only_valid_in_order(ingest,
     assert [v.field for v in reply.results[3].violations] == ["event.event_id"]
     records = await read_topic(kafka.bootstrap, f"{prefix}kestrel.events.v1", 2)
     serde = serde_for_topic(FileSchemaRegistry(), records[0].topic, "event")
-    assert sorted(serde.deserialize(r.value)["event_id"] for r in records) == sorted([events[0].event_id, events[2].event_id])
+    assert sorted(serde.deserialize(r.value)["event_id"] for r in records) == sorted(
+        [events[0].event_id, events[2].event_id]
+    )
 
 
 async def test_stream_publishes_in_chunks_with_global_indexes(ingest, kafka):
@@ -172,7 +188,9 @@ async def test_a_fatal_producer_error_takes_ingest_out_of_rotation_and_stops_it(
             stub = ingest_pb2_grpc.IngestServiceStub(channel)
             await stub.Publish(ingest_pb2.PublishRequest(event=make_event()))
             # What librdkafka's error callback receives, from its poll thread, when idempotence is fenced.
-            await asyncio.to_thread(app.part(CheckedProducer)._on_error, KafkaError(KafkaError._FENCED, "fenced", fatal=True))
+            await asyncio.to_thread(
+                app.part(CheckedProducer)._on_error, KafkaError(KafkaError._FENCED, "fenced", fatal=True)
+            )
             await asyncio.wait_for(stop.wait(), 5)  # the process is asked to exit, so it is restarted
             assert app.failed
             health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))

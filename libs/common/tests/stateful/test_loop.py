@@ -10,8 +10,17 @@ from aiokafka import TopicPartition
 
 from kestrel.common.stateful import KeyedStateStore, LoopOptions, StatefulLoop
 
-from .conftest import (TOPIC, CountCodec, CountingProcessor, FakeChangelog, FakeConsumer, FakeLetters,
-                       FakeProducer, Journal, records)
+from .conftest import (
+    TOPIC,
+    CountCodec,
+    CountingProcessor,
+    FakeChangelog,
+    FakeConsumer,
+    FakeLetters,
+    FakeProducer,
+    Journal,
+    records,
+)
 
 P0, P1 = TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)
 
@@ -26,8 +35,17 @@ async def make_rig():
         store = KeyedStateStore(CountCodec(), "test", evict_after_ms=86_400_000)
         consumer, changelog, producer = FakeConsumer(journal, {P0, P1}), FakeChangelog(journal), FakeProducer(journal)
         options = {"poll_timeout_ms": 10, "commit_interval_s": 0.05, "retry_max_s": 0.05} | options
-        loop = StatefulLoop("test", lambda: consumer, TOPIC, CountingProcessor(store), store,  # type: ignore[arg-type]
-                            changelog, producer, FakeLetters(), LoopOptions(**options))  # type: ignore[arg-type]
+        loop = StatefulLoop(
+            "test",
+            lambda: consumer,
+            TOPIC,
+            CountingProcessor(store),
+            store,  # type: ignore[arg-type]
+            changelog,
+            producer,
+            FakeLetters(),
+            LoopOptions(**options),
+        )  # type: ignore[arg-type]
         await loop.start()
         loops.append(loop)
         return loop, consumer, producer, journal
@@ -59,7 +77,7 @@ async def test_commit_point_acks_then_changelog_then_offsets(rig) -> None:
     await consumer.batches.put({P0: records(0, range(3))})
     await settle(lambda: any(isinstance(j, tuple) and j[0] == "commit" for j in journal))
     first_commit = next(i for i, j in enumerate(journal) if isinstance(j, tuple) and j[0] == "commit")
-    assert journal[first_commit - 2:first_commit + 1] == ["acks", ("changelog", 1), ("commit", {0: 3})]
+    assert journal[first_commit - 2 : first_commit + 1] == ["acks", ("changelog", 1), ("commit", {0: 3})]
 
 
 async def test_records_of_partitions_no_longer_owned_are_dropped(rig) -> None:
@@ -85,7 +103,7 @@ async def test_a_failed_batch_rewinds_to_the_last_commit_point(rig) -> None:
     producer.fail = 1  # the next batch's outputs are never acknowledged
     await consumer.batches.put({P0: records(0, range(2, 4))})
     await settle(lambda: ("seek", 0, 2) in journal)
-    assert ("restore", [0, 1]) in journal[journal.index(("commit", {0: 2})):]
+    assert ("restore", [0, 1]) in journal[journal.index(("commit", {0: 2})) :]
     assert ("commit", {0: 4}) not in journal
     await consumer.batches.put({P0: records(0, range(2, 4))})  # the consumer delivers them again
     await settle(lambda: ("commit", {0: 4}) in journal)

@@ -1,4 +1,5 @@
 """Smoke model: sigmoid(0.25 * row_sum - 1), vectorised over every request of a dynamic batch."""
+
 import numpy as np
 import triton_python_backend_utils as pb_utils
 

@@ -7,7 +7,7 @@ import io
 import json
 import struct
 from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +16,7 @@ from fastavro import schemaless_reader, schemaless_writer
 from fastavro.schema import to_parsing_canonical_form
 
 from kestrel.common.errors import SchemaNotFoundError, SerializationError
-from kestrel.common.registry import Schema, SchemaRegistry, find_schemas_dir, raw_schema
+from kestrel.common.registry import Schema, SchemaRegistry, find_schemas_dir, parse_record, raw_schema
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")
@@ -34,16 +34,17 @@ def read_schema(name: str, schemas_dir: Path | str | None = None) -> dict[str, A
     path = directory / (name if name.endswith(".avsc") else f"{name}.avsc")
     if not path.is_file():
         raise SchemaNotFoundError(f"no schema {path.name} in {directory}")
-    return json.loads(path.read_text())
+    raw: dict[str, Any] = json.loads(path.read_text())
+    return raw
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str) -> dict[str, Any]:
     """The fastavro-parsed schema of schemas/<name>.avsc, e.g. load_schema("event").
 
     Cached and shared between callers: treat it as read-only.
     """
-    return fastavro.parse_schema(read_schema(name))
+    return parse_record(read_schema(name))
 
 
 def plain_schema(schema: Schema) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def plain_schema(schema: Schema) -> dict[str, Any]:
     fastavro converts by the *writer's* logical types, so decoding with these plain schemas keeps
     the decoded form identical whichever schema version wrote the data, and skips datetime objects.
     """
-    return fastavro.parse_schema(_drop_logical_types(raw_schema(schema)))
+    return parse_record(_drop_logical_types(raw_schema(schema)))
 
 
 def _drop_logical_types(node: Any) -> Any:
@@ -75,7 +76,7 @@ class AvroSerde:
         self.registry = registry
         self.subject = subject
         self._raw = raw_schema(schema)
-        self.schema = fastavro.parse_schema(self._raw)
+        self.schema = parse_record(self._raw)
         self._reader = plain_schema(self._raw)
         self._canonical = to_parsing_canonical_form(self._raw)
         self._schema_id: int | None = None
@@ -135,15 +136,18 @@ class AvroSerde:
         try:
             record = schemaless_reader(buf, writer, reader)
         except Exception as exc:  # fastavro raises many types on corrupt input; all mean bad data
-            raise SerializationError(f"Avro decode failed with schema id {schema_id}: "
-                                     f"{type(exc).__name__}: {exc}", schema_id=schema_id) from exc
+            raise SerializationError(
+                f"Avro decode failed with schema id {schema_id}: {type(exc).__name__}: {exc}", schema_id=schema_id
+            ) from exc
         if buf.tell() != len(data):
-            raise SerializationError(f"{len(data) - buf.tell()} trailing bytes after the record "
-                                     f"(schema id {schema_id})", schema_id=schema_id)
+            raise SerializationError(
+                f"{len(data) - buf.tell()} trailing bytes after the record (schema id {schema_id})", schema_id=schema_id
+            )
+        if not isinstance(record, dict):
+            raise SerializationError(f"schema id {schema_id} is not a record schema", schema_id=schema_id)
         return record
 
-    def deserialize_many(self, payloads: Sequence[bytes], *,
-                         errors: Literal["raise", "return"] = "raise") -> list[Any]:
+    def deserialize_many(self, payloads: Sequence[bytes], *, errors: Literal["raise", "return"] = "raise") -> list[Any]:
         """Decode several payloads, resolving each writer schema once per serde.
 
         With errors="return" a bad payload yields its SerializationError in its place, so a batch
@@ -163,12 +167,13 @@ class AvroSerde:
         try:
             schemaless_writer(buf, self.schema, record)
         except Exception as exc:  # fastavro raises ValueError/TypeError/KeyError/...: all mean bad data
-            raise SerializationError(f"record does not match {self.schema['name']}: "
-                                     f"{type(exc).__name__}: {exc}") from exc
+            raise SerializationError(
+                f"record does not match {self.schema['name']}: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def _decoder(self, schema_id: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
         if schema_id == self._schema_id:
-            pair = (self._reader, None)
+            pair: tuple[dict[str, Any], dict[str, Any] | None] = (self._reader, None)
         else:
             try:
                 writer = self.registry.get_by_id(schema_id)
@@ -203,9 +208,10 @@ def check_backward_compatible(old: Schema, new: Schema) -> list[str]:
     writer = fastavro.parse_schema(raw_schema(old), expand=True)
     try:
         reader = fastavro.parse_schema(raw_schema(new), expand=True)
-    except Exception as exc:  # fastavro's SchemaParseException, or ValueError/TypeError on odd JSON
+    except Exception as exc:  # noqa: BLE001 - fastavro's SchemaParseException, or ValueError/TypeError on odd JSON
         return [f"new schema is invalid: {exc}"]
-    return _compare(writer, reader, _short(reader.get("name", "")), set())
+    name = reader.get("name", "") if isinstance(reader, dict) else ""
+    return _compare(writer, reader, _short(name), set())
 
 
 def _compare(writer: Any, reader: Any, path: str, seen: set[tuple[str, str]]) -> list[str]:
@@ -214,15 +220,16 @@ def _compare(writer: Any, reader: Any, path: str, seen: set[tuple[str, str]]) ->
     if isinstance(reader, list):
         branch = _union_branch(writer, reader)
         if branch is None:
-            return [f"{path}: no branch of the new union {[_label(b) for b in reader]} "
-                    f"can read the old type {_label(writer)}"]
+            return [
+                f"{path}: no branch of the new union {[_label(b) for b in reader]} "
+                f"can read the old type {_label(writer)}"
+            ]
         return _compare(writer, branch, path, seen)
     w_type, r_type = _type_of(writer), _type_of(reader)
     if w_type != r_type:
         if r_type in _PROMOTIONS.get(w_type, ()):
             return []
-        return [f"{path}: type changed from {_label(writer)} to {_label(reader)}, "
-                f"which is not a valid Avro promotion"]
+        return [f"{path}: type changed from {_label(writer)} to {_label(reader)}, which is not a valid Avro promotion"]
     if _logical(writer) != _logical(reader):
         return [f"{path}: logical type changed from {_logical(writer)} to {_logical(reader)}"]
     if w_type in _NAMED and not _names_match(writer, reader):
@@ -253,8 +260,7 @@ def _compare_records(writer: Any, reader: Any, path: str, seen: set[tuple[str, s
         if match is not None:
             problems += _compare(match["type"], field["type"], f"{path}.{field['name']}", seen)
         elif "default" not in field:
-            problems.append(f"{path}.{field['name']}: field added without a default, "
-                            f"so old records cannot fill it")
+            problems.append(f"{path}.{field['name']}: field added without a default, so old records cannot fill it")
     return problems
 
 
@@ -268,8 +274,7 @@ def _compare_enums(writer: Any, reader: Any, path: str) -> list[str]:
 def _union_branch(writer: Any, branches: list[Any]) -> Any:
     """The reader branch Avro picks for a writer type: an exact match first, then a promotion."""
     w_type = _type_of(writer)
-    exact = [b for b in branches
-             if _type_of(b) == w_type and (w_type not in _NAMED or _names_match(writer, b))]
+    exact = [b for b in branches if _type_of(b) == w_type and (w_type not in _NAMED or _names_match(writer, b))]
     promoted = [b for b in branches if _type_of(b) in _PROMOTIONS.get(w_type, ())]
     return (exact or promoted or [None])[0]
 
@@ -295,4 +300,4 @@ def _label(schema: Any) -> str:
     if isinstance(schema, str):
         return schema
     name = schema.get("name") if schema["type"] in _NAMED else None
-    return name or schema.get("logicalType") or schema["type"]
+    return str(name or schema.get("logicalType") or schema["type"])

@@ -39,8 +39,9 @@ class CircuitOpenError(UnavailableError):
 
 
 class CircuitBreaker:
-    def __init__(self, name: str, *, failures: int = 5, reset_s: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, name: str, *, failures: int = 5, reset_s: float = 2.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if failures < 1 or reset_s <= 0:
             raise ValueError("failures must be >= 1 and reset_s > 0")
         self.name = name
@@ -94,7 +95,9 @@ class CircuitBreaker:
         REFUSED.labels(self.name).inc()
         raise CircuitOpenError(
             f"{self.name} unavailable: circuit open after {self._failures} consecutive failures "
-            f"(last: {self.last_error}); next attempt in {retry_in_s:.1f}s", retry_in_s)
+            f"(last: {self.last_error}); next attempt in {retry_in_s:.1f}s",
+            retry_in_s,
+        )
 
     def _set(self, state: State) -> None:
         self.state = state

@@ -31,8 +31,15 @@ def generate(protos: Path, out_root: Path) -> list[Path]:
     if not sources:
         raise SystemExit(f"codegen: no .proto files under {protos}")
     well_known = resources.files("grpc_tools") / "_proto"
-    args = ["grpc_tools.protoc", f"-I{protos}", f"-I{well_known}", f"--python_out={out_root}",
-            f"--pyi_out={out_root}", f"--grpc_python_out={out_root}", *sources]
+    args = [
+        "grpc_tools.protoc",
+        f"-I{protos}",
+        f"-I{well_known}",
+        f"--python_out={out_root}",
+        f"--pyi_out={out_root}",
+        f"--grpc_python_out={out_root}",
+        *sources,
+    ]
     if protoc.main(args) != 0:
         raise SystemExit("codegen: protoc failed (see the messages above)")
     for init in INIT_FILES:
@@ -57,8 +64,11 @@ def stale_files(protos: Path, out_root: Path) -> list[str]:
         current = set(generated_files(out_root))
         problems = [f"missing: {p}" for p in sorted(fresh - current)]
         problems += [f"left over: {p}" for p in sorted(current - fresh)]
-        problems += [f"stale: {p}" for p in sorted(fresh & current)
-                     if not filecmp.cmp(fresh_root / p, out_root / p, shallow=False)]
+        problems += [
+            f"stale: {p}"
+            for p in sorted(fresh & current)
+            if not filecmp.cmp(fresh_root / p, out_root / p, shallow=False)
+        ]
     return problems
 
 

@@ -36,7 +36,9 @@ class HealthEndpoint:
             ok = check is not None and check()
             body = b"ok\n" if ok else b"unavailable\n" if check else b"not found\n"
             status = _STATUS[ok] if check else b"404 Not Found"
-            writer.write(b"HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-                         b"Connection: close\r\n\r\n%s" % (status, len(body), body))
+            writer.write(
+                b"HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                b"Connection: close\r\n\r\n%s" % (status, len(body), body)
+            )
             await writer.drain()
         writer.close()

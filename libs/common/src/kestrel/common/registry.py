@@ -56,7 +56,7 @@ def raw_schema(schema: Schema) -> Any:
     """Plain JSON form of a schema: parses JSON text and drops fastavro's private '__' keys."""
     if isinstance(schema, str):
         # Bare primitive names ("string") are valid schemas but not JSON documents.
-        return json.loads(schema) if schema.lstrip()[:1] in ('{', '[', '"') else schema
+        return json.loads(schema) if schema.lstrip()[:1] in ("{", "[", '"') else schema
     return _strip_private(schema)
 
 
@@ -102,8 +102,9 @@ class FileSchemaRegistry:
     `store` file that every registering process appends to (the embedded stack does this).
     """
 
-    def __init__(self, schemas_dir: Path | str | None = None, *, extra: Iterable[Schema] = (),
-                 store: Path | str | None = None) -> None:
+    def __init__(
+        self, schemas_dir: Path | str | None = None, *, extra: Iterable[Schema] = (), store: Path | str | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self._schemas: dict[int, Any] = {}
         self._parsed: dict[int, dict[str, Any]] = {}
@@ -144,7 +145,7 @@ class FileSchemaRegistry:
             if schema_id not in self._schemas:
                 raise SchemaNotFoundError(f"unknown schema id {schema_id}")
             if schema_id not in self._parsed:
-                self._parsed[schema_id] = _parsed(self._schemas[schema_id])
+                self._parsed[schema_id] = parse_record(self._schemas[schema_id])
             return self._parsed[schema_id]
 
     def subjects(self) -> dict[str, list[int]]:
@@ -202,8 +203,15 @@ class ConfluentHttpRegistry:
 
     _CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
-    def __init__(self, url: str, *, username: str | None = None, password: Any = None,
-                 timeout: float = 5.0, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        username: str | None = None,
+        password: Any = None,
+        timeout: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self._timeout = timeout
         self._ssl = ssl_context
@@ -240,7 +248,7 @@ class ConfluentHttpRegistry:
             answer = self._request("GET", f"/schemas/ids/{int(schema_id)}")
             if answer.get("schemaType", "AVRO") != "AVRO":
                 raise SchemaRegistryError(f"schema id {schema_id} is {answer['schemaType']}, not AVRO")
-            self._by_id[schema_id] = _parsed(json.loads(answer["schema"]))
+            self._by_id[schema_id] = parse_record(json.loads(answer["schema"]))
         return self._by_id[schema_id]
 
     def _request(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
@@ -258,7 +266,8 @@ class ConfluentHttpRegistry:
             raise _http_error(method, path, exc) from exc
         except OSError as exc:  # URLError, timeouts, refused connections
             raise SchemaRegistryUnavailableError(
-                f"schema registry {self.url} failed on {method} {path}: {exc}") from exc
+                f"schema registry {self.url} failed on {method} {path}: {exc}"
+            ) from exc
         try:
             answer: dict[str, Any] = json.loads(payload)
             return answer
@@ -289,7 +298,7 @@ def _cache_key(schema: Schema) -> str:
     return json.dumps(raw_schema(schema), sort_keys=True)
 
 
-def _parsed(schema: Any) -> dict[str, Any]:
+def parse_record(schema: Any) -> dict[str, Any]:
     """fastavro's parsed form of a record schema (a dict: every Kestrel value schema is a record)."""
     parsed = fastavro.parse_schema(schema)
     if not isinstance(parsed, dict):

@@ -40,10 +40,16 @@ class Backoff:
         self._state.attempt_number = 0
 
 
-def retrying(initial_s: float, max_s: float, *, attempts: int | None = None,
-             when: Callable[[BaseException], bool] = lambda exc: True,
-             counts: Callable[[BaseException], bool] | None = None, until: asyncio.Event | None = None,
-             **options: Any) -> AsyncRetrying:
+def retrying(
+    initial_s: float,
+    max_s: float,
+    *,
+    attempts: int | None = None,
+    when: Callable[[BaseException], bool] = lambda exc: True,
+    counts: Callable[[BaseException], bool] | None = None,
+    until: asyncio.Event | None = None,
+    **options: Any,
+) -> AsyncRetrying:
     """`async for attempt in retrying(...): with attempt: ...` retries the block with backoff.
 
     At most `attempts` tries (None: no limit), only for errors `when` accepts; with `counts`, only the failures
@@ -55,8 +61,14 @@ def retrying(initial_s: float, max_s: float, *, attempts: int | None = None,
         stop = stop_after_attempt(attempts) if counts is None else _after_failures(attempts, counts)
     if until is not None:
         stop = stop | stop_when_event_set(until)  # type: ignore[arg-type]  # only is_set() is called
-    return AsyncRetrying(wait=backoff(initial_s, max_s), stop=stop, retry=retry_if_exception(when),
-                         sleep=_sleep_until(until), reraise=True, **options)
+    return AsyncRetrying(
+        wait=backoff(initial_s, max_s),
+        stop=stop,
+        retry=retry_if_exception(when),
+        sleep=_sleep_until(until),
+        reraise=True,
+        **options,
+    )
 
 
 class _after_failures(stop_base):

@@ -146,8 +146,11 @@ class ConsumerSettings(KestrelSettings):
     def consumer_options(self) -> ConsumerOptions:
         from kestrel.common.kafka import ConsumerOptions
 
-        return ConsumerOptions(max_batch=self.max_batch, retry_initial_s=self.retry_initial_s,
-                               retry_max_s=self.retry_max_s, max_attempts=self.max_attempts,
-                               session_timeout_ms=self.session_timeout_ms,
-                               heartbeat_interval_ms=min(1000, self.session_timeout_ms // 3))
-
+        return ConsumerOptions(
+            max_batch=self.max_batch,
+            retry_initial_s=self.retry_initial_s,
+            retry_max_s=self.retry_max_s,
+            max_attempts=self.max_attempts,
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=min(1000, self.session_timeout_ms // 3),
+        )

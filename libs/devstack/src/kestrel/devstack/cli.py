@@ -46,15 +46,26 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    up = commands.add_parser("up", help="start Kafka, Redis, PostgreSQL, tritonserver and every service as its own "
-                                        "supervised process; Ctrl-C stops them")
+    up = commands.add_parser(
+        "up",
+        help="start Kafka, Redis, PostgreSQL, tritonserver and every service as its own "
+        "supervised process; Ctrl-C stops them",
+    )
     up.add_argument("--detach", action="store_true", help="run in the background; return once everything is ready")
     up.add_argument("--no-triton", action="store_true", help="do not start tritonserver (nor inference)")
     up.add_argument("--fresh", action="store_true", help="delete the previous state (topics, tables) first")
-    up.add_argument("--replicas", action="append", default=[], metavar="SERVICE=N",
-                    help="run N processes of a consumer service, e.g. features=2 (repeatable)")
-    up.add_argument("--demo", action="store_true",
-                    help="once the services run, push sample traffic through them (kestrel.devstack.demo)")
+    up.add_argument(
+        "--replicas",
+        action="append",
+        default=[],
+        metavar="SERVICE=N",
+        help="run N processes of a consumer service, e.g. features=2 (repeatable)",
+    )
+    up.add_argument(
+        "--demo",
+        action="store_true",
+        help="once the services run, push sample traffic through them (kestrel.devstack.demo)",
+    )
     up.set_defaults(handler=_up)
 
     commands.add_parser("down", help="stop everything `up` started").set_defaults(handler=_down)
@@ -63,10 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     ps = commands.add_parser("ps", help="the service processes: replica, pid, state, uptime, restarts, log")
     ps.add_argument("--json", action="store_true", help="print the supervisor's records as JSON")
     ps.set_defaults(handler=_ps)
-    for name, handler, text in (("restart", _restart, "stop (SIGTERM) and start a service's processes again; "
-                                                       "also brings back killed ones"),
-                                ("kill", _kill, "SIGKILL a service's processes and keep them down until `restart` "
-                                                "(fault drills)")):
+    for name, handler, text in (
+        ("restart", _restart, "stop (SIGTERM) and start a service's processes again; also brings back killed ones"),
+        ("kill", _kill, "SIGKILL a service's processes and keep them down until `restart` (fault drills)"),
+    ):
         command = commands.add_parser(name, help=text)
         command.add_argument("service")
         command.add_argument("--replica", type=int, help="only this replica (default: all)")

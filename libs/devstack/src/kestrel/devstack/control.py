@@ -113,8 +113,10 @@ async def _wait(state_dir: Path, done: Callable[[list[dict[str, Any]]], bool], t
     deadline = time.monotonic() + timeout
     while not done(read_status(state_dir)):
         if time.monotonic() > deadline:
-            raise ComponentError("stack", f"the supervisor did not answer within {timeout:.0f}s; "
-                                          f"see `kestrel-stack ps` and the service logs")
+            raise ComponentError(
+                "stack",
+                f"the supervisor did not answer within {timeout:.0f}s; see `kestrel-stack ps` and the service logs",
+            )
         await asyncio.sleep(0.1)
 
 
@@ -124,8 +126,10 @@ def format_rows(rows: list[dict[str, Any]], now: float | None = None) -> list[st
     lines = [f"{'SERVICE':16} {'REPLICA':>7} {'PID':>8} {'STATE':8} {'UPTIME':>8} {'RESTARTS':>8}  LOG"]
     for r in rows:
         uptime = _duration(now - r["since"]) if r["state"] == "running" and r.get("since") else "-"
-        lines.append(f"{r['service']:16} {r['replica']:>7} {r['pid'] or '-':>8} {r['state']:8} {uptime:>8} "
-                     f"{r['restarts']:>8}  {r['log']}")
+        lines.append(
+            f"{r['service']:16} {r['replica']:>7} {r['pid'] or '-':>8} {r['state']:8} {uptime:>8} "
+            f"{r['restarts']:>8}  {r['log']}"
+        )
     return lines
 
 

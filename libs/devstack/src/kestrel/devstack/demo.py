@@ -29,7 +29,8 @@ from kestrel.features.settings import FeaturesSettings
 from kestrel.featureset import load_feature_set
 from kestrel.inference.settings import InferenceSettings
 from kestrel.simulator.generator import GeneratorConfig
-from kestrel.simulator.runner import RunConfig, run as simulate
+from kestrel.simulator.runner import RunConfig
+from kestrel.simulator.runner import run as simulate
 from kestrel.simulator.settings import SimulatorSettings
 from kestrel.simulator.summary import Summary
 
@@ -60,8 +61,9 @@ class Services:
     def of(cls, supervisor: Any) -> Services:
         """From a running kestrel.devstack.supervisor.Supervisor."""
         metrics = {r.name: r.ports["metrics_port"] for r in supervisor.replicas}
-        return cls(supervisor.first("ingest").address("grpc_port"),
-                   supervisor.first("inference").address("grpc_port"), metrics)
+        return cls(
+            supervisor.first("ingest").address("grpc_port"), supervisor.first("inference").address("grpc_port"), metrics
+        )
 
 
 async def run(endpoints: Mapping[str, str], services: Services, seconds: float = 5.0) -> dict[str, Any]:
@@ -74,22 +76,39 @@ async def run(endpoints: Mapping[str, str], services: Services, seconds: float =
     if not endpoints.get("KESTREL_TRITON_URL"):
         raise DemoError("the demo scores with tritonserver: start the stack without --no-triton")
     bootstrap = endpoints["KESTREL_KAFKA_BOOTSTRAP"]
-    shared = {"kafka_bootstrap": bootstrap, "schema_registry_store": endpoints.get("KESTREL_SCHEMA_REGISTRY_STORE")}
+    shared: dict[str, Any] = {
+        "kafka_bootstrap": bootstrap,
+        "schema_registry_store": endpoints.get("KESTREL_SCHEMA_REGISTRY_STORE"),
+    }
     async with Offsets(bootstrap) as offsets:
         before = await offsets.ends(TOPICS)
-        via_ingest = await simulate(RunConfig(
-            to="ingest", ingest_addr=services.ingest, rate=2_000, duration_s=seconds,
-            generator=GeneratorConfig(invalid_rate=0.01), settings=SimulatorSettings(**shared), progress="log"))
-        direct = await simulate(RunConfig(to="kafka", rate=5_000, duration_s=seconds,
-                                          settings=SimulatorSettings(**shared), progress="log"))
+        via_ingest = await simulate(
+            RunConfig(
+                to="ingest",
+                ingest_addr=services.ingest,
+                rate=2_000,
+                duration_s=seconds,
+                generator=GeneratorConfig(invalid_rate=0.01),
+                settings=SimulatorSettings(**shared),
+                progress="log",
+            )
+        )
+        direct = await simulate(
+            RunConfig(to="kafka", rate=5_000, duration_s=seconds, settings=SimulatorSettings(**shared), progress="log")
+        )
         landed, caught_up = await catch_up(offsets, before, consumer_groups(), CATCH_UP_S)
         stream = landed[PREDICTIONS]
         events = await recent_events(offsets, make_registry(KafkaSettings(**shared)), before, PREDICTS)
         responses = await predict(services.inference, events)
         landed = await _wait_for(offsets, before, lambda grown: grown[PREDICTIONS] >= stream + len(responses), 10.0)
-    landed |= {"through_ingest": via_ingest.sent, "straight": direct.sent,
-               "caught_up": caught_up, "stream_predictions": stream,
-               "api_predictions": len(responses), "predict": responses[0] if responses else None}
+    landed |= {
+        "through_ingest": via_ingest.sent,
+        "straight": direct.sent,
+        "caught_up": caught_up,
+        "stream_predictions": stream,
+        "api_predictions": len(responses),
+        "predict": responses[0] if responses else None,
+    }
     _report(services, via_ingest, direct, landed, events, responses)
     return landed
 
@@ -98,8 +117,11 @@ def consumer_groups() -> dict[str, str]:
     """Group -> topic of features, feature-writer and the stream scorer, as their settings name them."""
     features = FeaturesSettings()
     version = load_feature_set(features.feature_set).version_id
-    return {features.group(version): EVENTS, FeatureWriterSettings().group_id: FEATURES,
-            InferenceSettings().group_id: FEATURES}
+    return {
+        features.group(version): EVENTS,
+        FeatureWriterSettings().group_id: FEATURES,
+        InferenceSettings().group_id: FEATURES,
+    }
 
 
 class Offsets:
@@ -163,8 +185,13 @@ def _growth(before: dict[TopicPartition, int], now: dict[TopicPartition, int]) -
     return {topic: total[topic] - was[topic] for topic in TOPICS}
 
 
-async def _wait_for(offsets: Offsets, before: dict[TopicPartition, int], done: Callable[[dict[str, Any]], bool],
-                    timeout: float, extra: Callable[[], Awaitable[bool]] | None = None) -> dict[str, Any]:
+async def _wait_for(
+    offsets: Offsets,
+    before: dict[TopicPartition, int],
+    done: Callable[[dict[str, Any]], bool],
+    timeout: float,
+    extra: Callable[[], Awaitable[bool]] | None = None,
+) -> dict[str, Any]:
     """Growth per topic since `before`, once `done(growth)` (and `extra()`) hold or `timeout` has passed."""
     deadline = time.monotonic() + timeout
     while True:
@@ -174,13 +201,17 @@ async def _wait_for(offsets: Offsets, before: dict[TopicPartition, int], done: C
         await asyncio.sleep(0.25)
 
 
-async def catch_up(offsets: Offsets, before: dict[TopicPartition, int], groups: dict[str, str],
-                   timeout: float) -> tuple[dict[str, Any], bool]:
+async def catch_up(
+    offsets: Offsets, before: dict[TopicPartition, int], groups: dict[str, str], timeout: float
+) -> tuple[dict[str, Any], bool]:
     """Wait until every event that landed has a feature vector (or a dead letter), every vector a stream
     prediction (or a dead letter), and each group (features, feature-writer, scorer) has no lag."""
+
     def covered(grown: dict[str, Any]) -> bool:
-        return (grown[FEATURES] + grown[dead_letter_topic("features")] >= grown[EVENTS]
-                and grown[PREDICTIONS] + grown[dead_letter_topic("inference")] >= grown[FEATURES])
+        return (
+            grown[FEATURES] + grown[dead_letter_topic("features")] >= grown[EVENTS]
+            and grown[PREDICTIONS] + grown[dead_letter_topic("inference")] >= grown[FEATURES]
+        )
 
     async def no_lag() -> bool:
         for group, topic in groups.items():
@@ -192,8 +223,9 @@ async def catch_up(offsets: Offsets, before: dict[TopicPartition, int], groups: 
     return grown, covered(grown) and await no_lag()
 
 
-async def recent_events(offsets: Offsets, registry: Any, before: dict[TopicPartition, int],
-                        n: int) -> list[dict[str, Any]]:
+async def recent_events(
+    offsets: Offsets, registry: Any, before: dict[TopicPartition, int], n: int
+) -> list[dict[str, Any]]:
     """The newest demo event of up to `n` partitions of the events topic: cards the simulator used."""
     serde = serde_for_topic(registry, EVENTS, "event")
     ends = await offsets.ends([EVENTS])
@@ -229,30 +261,43 @@ async def predict(address: str, events: Sequence[dict[str, Any]]) -> list[infere
         return responses
 
 
-def _report(services: Services, via_ingest: Summary, direct: Summary, landed: dict[str, Any],
-            events: Sequence[dict[str, Any]], responses: Sequence[inference_pb2.PredictResponse]) -> None:
+def _report(
+    services: Services,
+    via_ingest: Summary,
+    direct: Summary,
+    landed: dict[str, Any],
+    events: Sequence[dict[str, Any]],
+    responses: Sequence[inference_pb2.PredictResponse],
+) -> None:
     ingest_addr, inference_addr = services.ingest, services.inference
     print("\nDemo traffic", flush=True)
-    print(f"  through ingest ({ingest_addr}): sent {via_ingest.sent:,}, rejected {via_ingest.rejected:,} "
-          f"(by field: {dict(via_ingest.rejections)}), fraud {via_ingest.fraud:,}")
+    print(
+        f"  through ingest ({ingest_addr}): sent {via_ingest.sent:,}, rejected {via_ingest.rejected:,} "
+        f"(by field: {dict(via_ingest.rejections)}), fraud {via_ingest.fraud:,}"
+    )
     print(f"  straight to Kafka:           sent {direct.sent:,}, fraud {direct.fraud:,}")
     for topic in TOPICS:
         print(f"  {topic:<32} +{landed[topic]:,} records")
     state = "caught up" if landed["caught_up"] else f"NOT caught up within {CATCH_UP_S:.0f} s"
-    print(f"\n  features computed: {landed[FEATURES]:,}; predictions: {landed[PREDICTIONS]:,} "
-          f"(stream {landed['stream_predictions']:,}, api {landed['api_predictions']:,}); "
-          f"dead letters: {sum(landed[t] for t in DEAD_LETTERS):,}; stream {state}")
+    print(
+        f"\n  features computed: {landed[FEATURES]:,}; predictions: {landed[PREDICTIONS]:,} "
+        f"(stream {landed['stream_predictions']:,}, api {landed['api_predictions']:,}); "
+        f"dead letters: {sum(landed[t] for t in DEAD_LETTERS):,}; stream {state}"
+    )
     if landed[FEATURES] > landed[EVENTS] or landed["stream_predictions"] > landed[FEATURES]:
-        print("  (more vectors or predictions than new events: the consumer groups also worked through records "
-              "already in the topics, e.g. from earlier runs)")
+        print(
+            "  (more vectors or predictions than new events: the consumer groups also worked through records "
+            "already in the topics, e.g. from earlier runs)"
+        )
     for event, response in zip(events, responses):
         print(f"  Predict {event['entity_id']}: score {response.score:.4f}, decision {response.decision}")
     if responses:
         r = responses[0]
-        print(f"  first answer: score {r.score:.6f} decision {r.decision} (threshold {r.threshold}) "
-              f"model {r.model_name}/{r.model_version} features_age_ms {r.features_age_ms} "
-              f"feature_set {r.feature_set_version} degraded {r.degraded} flags {list(r.flags)}")
+        print(
+            f"  first answer: score {r.score:.6f} decision {r.decision} (threshold {r.threshold}) "
+            f"model {r.model_name}/{r.model_version} features_age_ms {r.features_age_ms} "
+            f"feature_set {r.feature_set_version} degraded {r.degraded} flags {list(r.flags)}"
+        )
     print(f"\n  ingest    gRPC on {ingest_addr} (reflection on): grpcurl -plaintext {ingest_addr} list")
     print(f"  inference gRPC on {inference_addr} (reflection on): grpcurl -plaintext {inference_addr} list")
-    print("  metrics: " + ", ".join(f"{name} :{port}/metrics" for name, port in services.metrics.items()),
-          flush=True)
+    print("  metrics: " + ", ".join(f"{name} :{port}/metrics" for name, port in services.metrics.items()), flush=True)

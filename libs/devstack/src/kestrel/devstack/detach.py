@@ -17,14 +17,22 @@ LOG_FILE = "stack.log"
 async def run_in_background(state_dir: Path, argv: list[str]) -> int:
     """Start `kestrel-stack <argv>` in its own session, echo its output until it is ready; 1 if it exits first."""
     if running := record.find_running(state_dir):
-        print(f"kestrel-stack: stack: already running from {state_dir} (started by pid {running.owner_pid}); "
-              "run `kestrel-stack down` first", file=sys.stderr)
+        print(
+            f"kestrel-stack: stack: already running from {state_dir} (started by pid {running.owner_pid}); "
+            "run `kestrel-stack down` first",
+            file=sys.stderr,
+        )
         return 1
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / LOG_FILE
     with log_path.open("wb") as out:
-        child = subprocess.Popen([sys.executable, "-m", "kestrel.devstack.cli", *argv], stdout=out,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "kestrel.devstack.cli", *argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     seen = 0
     while True:
         text = log_path.read_text(errors="replace")

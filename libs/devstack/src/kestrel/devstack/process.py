@@ -178,7 +178,7 @@ class ServerProcess:
             try:
                 await self._probe()
                 return
-            except Exception as exc:  # any failure means "not ready yet"
+            except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
                 last_error = exc
             if time.monotonic() > deadline:
                 message = f"not ready after {self.start_timeout:.0f}s: {last_error!r}"

@@ -58,8 +58,10 @@ def find_running(state_dir: Path) -> StackRecord | None:
 
 def write_env_file(state_dir: Path, env: dict[str, str]) -> Path:
     path = Path(state_dir) / ENV_FILE
-    lines = ["# What the services read to use the embedded stack (kestrel-stack up); removed by kestrel-stack down.",
-             "# set -a; . .kestrel/stack/stack.env; set +a   then e.g. kestrel-inference"]
+    lines = [
+        "# What the services read to use the embedded stack (kestrel-stack up); removed by kestrel-stack down.",
+        "# set -a; . .kestrel/stack/stack.env; set +a   then e.g. kestrel-inference",
+    ]
     path.write_text("\n".join([*lines, *(f"{key}={value}" for key, value in env.items())]) + "\n")
     return path
 
@@ -106,10 +108,10 @@ async def down(state_dir: Path, owner_grace: float = 60.0) -> list[str]:
         await terminate(record.owner_pid, signal.SIGTERM, owner_grace, record.owner_started)
         if StackRecord.load(state_dir) is None:
             return alive_before
-    services = {row["name"]: row for row in read_status(state_dir) if row["pid"]}
+    supervised = {row["name"]: row for row in read_status(state_dir) if row["pid"]}
     first = {k: v for k, v in record.components.items() if k == "triton"}
     rest = {k: v for k, v in record.components.items() if k != "triton"}
-    stopped = [name for group in (services, first, rest) for name, ok in await _stop_all(group) if ok]
+    stopped = [name for group in (supervised, first, rest) for name, ok in await _stop_all(group) if ok]
     remove_status(state_dir)
     remove_record(state_dir)
     return stopped

@@ -48,13 +48,24 @@ class Service:
 # Start order: producers before consumers, so the first events find their readers.
 SERVICES = (
     Service("ingest", "kestrel-ingest", "kestrel.ingest.settings:IngestSettings", "grpc_port"),
-    Service("features", "kestrel-features", "kestrel.features.settings:FeaturesSettings", "metrics_port",
-            consumer=True),
-    Service("feature-writer", "kestrel-feature-writer", "kestrel.feature_writer.settings:FeatureWriterSettings",
-            "health_port", consumer=True),
+    Service(
+        "features", "kestrel-features", "kestrel.features.settings:FeaturesSettings", "metrics_port", consumer=True
+    ),
+    Service(
+        "feature-writer",
+        "kestrel-feature-writer",
+        "kestrel.feature_writer.settings:FeatureWriterSettings",
+        "health_port",
+        consumer=True,
+    ),
     Service("inference", "kestrel-inference", "kestrel.inference.settings:InferenceSettings", "grpc_port"),
-    Service("inference-scorer", "kestrel-inference-scorer", "kestrel.inference.settings:InferenceSettings",
-            "health_port", consumer=True),
+    Service(
+        "inference-scorer",
+        "kestrel-inference-scorer",
+        "kestrel.inference.settings:InferenceSettings",
+        "health_port",
+        consumer=True,
+    ),
 )
 
 CLIENTS = ("kestrel.simulator.settings:SimulatorSettings",)
@@ -68,8 +79,9 @@ def by_name(name: str, services: Iterable[Service] = SERVICES) -> Service:
     raise KeyError(f"unknown service {name!r}; known: {', '.join(s.name for s in services)}")
 
 
-def runnable(addresses: Mapping[str, str], all_fields: Iterable[str],
-             services: Iterable[Service] = SERVICES) -> list[Service]:
+def runnable(
+    addresses: Mapping[str, str], all_fields: Iterable[str], services: Iterable[Service] = SERVICES
+) -> list[Service]:
     """Services whose every stack address is there: without tritonserver, inference does not start."""
     missing = set(all_fields) - set(addresses)
     return [s for s in services if not any(s.reads(name) for name in missing)]
@@ -101,8 +113,10 @@ def parse_replicas(specs: Iterable[str], services: Iterable[Service] = SERVICES)
         if not sep or not count.strip().isdigit() or int(count) < 1:
             raise ValueError(f"--replicas {item!r}: expected NAME=N with N >= 1")
         if not service.consumer and int(count) != 1:
-            raise ValueError(f"{service.name} is not a consumer service; only these scale: "
-                             f"{', '.join(s.name for s in services if s.consumer)}")
+            raise ValueError(
+                f"{service.name} is not a consumer service; only these scale: "
+                f"{', '.join(s.name for s in services if s.consumer)}"
+            )
         counts[service.name] = int(count)
     return counts
 

@@ -18,8 +18,8 @@ from kestrel.devstack.process import ComponentError, ServerProcess, start_time
 from kestrel.devstack.record import StackRecord, find_running, load_ports, remove_record, save_ports, write_env_file
 from kestrel.devstack.redis_server import RedisServer
 from kestrel.devstack.services import stack_env
-from kestrel.devstack.triton import TritonServer
 from kestrel.devstack.topics import apply_topics
+from kestrel.devstack.triton import TritonServer
 
 log = structlog.get_logger()
 

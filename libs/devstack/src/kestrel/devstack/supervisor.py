@@ -67,23 +67,39 @@ class Replica:
         return f"{HOST}:{self.ports[port_field]}"
 
     def row(self) -> dict[str, Any]:
-        return {"name": self.name, "service": self.service.name, "replica": self.index,
-                "pid": self.popen.pid if self.popen else None, "started": self.started, "state": self.state,
-                "restarts": self.restarts, "since": self.since, "log": str(self.log_path), "ports": self.ports,
-                "stop_signal": int(signal.SIGTERM), "stop_grace": STOP_GRACE_S}
+        return {
+            "name": self.name,
+            "service": self.service.name,
+            "replica": self.index,
+            "pid": self.popen.pid if self.popen else None,
+            "started": self.started,
+            "state": self.state,
+            "restarts": self.restarts,
+            "since": self.since,
+            "log": str(self.log_path),
+            "ports": self.ports,
+            "stop_signal": int(signal.SIGTERM),
+            "stop_grace": STOP_GRACE_S,
+        }
 
 
 class Supervisor:
     """`await start()`, run `supervise()` as a task until cancelled, then `await stop()`."""
 
-    def __init__(self, state_dir: Path, env: Mapping[str, str], services: Sequence[Service],
-                 replicas: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        env: Mapping[str, str],
+        services: Sequence[Service],
+        replicas: Mapping[str, int] | None = None,
+    ) -> None:
         self.state_dir = Path(state_dir)
         self.env = dict(env)
         home = control.services_dir(self.state_dir)
         taken: set[int] = set()
-        self.replicas = [Replica(s, i, _pick_ports(s, taken), home)
-                         for s in services for i in range((replicas or {}).get(s.name, 1))]
+        self.replicas = [
+            Replica(s, i, _pick_ports(s, taken), home) for s in services for i in range((replicas or {}).get(s.name, 1))
+        ]
 
     def first(self, service: str) -> Replica:
         return next(r for r in self.replicas if r.service.name == service)
@@ -138,8 +154,14 @@ class Supervisor:
         ran = time.time() - (r.since or time.time())
         r.failures = 1 if ran >= STABLE_S else r.failures + 1
         r.retry_at = time.monotonic() + backoff(r.failures)
-        log.error("service exited; restarting", replica=r.name, code=code, after_s=backoff(r.failures),
-                  log=str(r.log_path), tail=log_tail(r.log_path, 5))
+        log.error(
+            "service exited; restarting",
+            replica=r.name,
+            code=code,
+            after_s=backoff(r.failures),
+            log=str(r.log_path),
+            tail=log_tail(r.log_path, 5),
+        )
         self._set(r, "exited")
 
     async def _restart(self, r: Replica) -> None:
@@ -168,9 +190,15 @@ class Supervisor:
             out.flush()
             # Own session: Ctrl-C reaches only kestrel-stack, which stops services before the servers;
             # the parent-death signal takes the replica down with a killed kestrel-stack.
-            r.popen = subprocess.Popen([_script(r.service.script)], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True,
-                                       preexec_fn=parent_death_signal)
+            r.popen = subprocess.Popen(
+                [_script(r.service.script)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=parent_death_signal,
+            )
         r.started, r.since, r.state = start_time(r.popen.pid), time.time(), "running"
         r.pid_path.write_text(f"{r.popen.pid}\n")
 

@@ -29,11 +29,25 @@ def components(rt: Runtime[FeaturesSettings]) -> list[Any]:
     encoder = VectorEncoder(rt.topics.serde(vectors), fs.names, fs.version_id)
     processor = BatchProcessor(computer, store, rt.topics.serde(events).deserialize, encoder, vectors.name, limits)
     out = producer(rt, vectors)
-    options = LoopOptions(batch_max=s.batch_max, poll_timeout_ms=s.poll_timeout_ms,
-                          commit_interval_s=s.commit_interval_s, retry_max_s=s.retry_max_s)
-    loop = stateful_loop(rt, events, s.group(fs.version_id), processor, store, out, options, s.changelog_replication,
-                         session_timeout_ms=s.session_timeout_ms, heartbeat_interval_ms=s.heartbeat_interval_ms,
-                         max_poll_interval_ms=s.max_poll_interval_ms)
+    options = LoopOptions(
+        batch_max=s.batch_max,
+        poll_timeout_ms=s.poll_timeout_ms,
+        commit_interval_s=s.commit_interval_s,
+        retry_max_s=s.retry_max_s,
+    )
+    loop = stateful_loop(
+        rt,
+        events,
+        s.group(fs.version_id),
+        processor,
+        store,
+        out,
+        options,
+        s.changelog_replication,
+        session_timeout_ms=s.session_timeout_ms,
+        heartbeat_interval_ms=s.heartbeat_interval_ms,
+        max_poll_interval_ms=s.max_poll_interval_ms,
+    )
     return [out, *loop]
 
 
@@ -41,6 +55,8 @@ def feature_set(s: FeaturesSettings) -> FeatureSet:
     """The configured feature set; its windows must fit inside the eviction horizon."""
     fs = load_feature_set(s.feature_set)
     if s.evict_after_s < fs.max_window_s + fs.allowed_lateness_s:
-        raise FeatureDefinitionError(f"KESTREL_FEATURES_EVICT_AFTER_S={s.evict_after_s} is shorter than the "
-                                     f"longest window plus lateness ({fs.max_window_s + fs.allowed_lateness_s} s)")
+        raise FeatureDefinitionError(
+            f"KESTREL_FEATURES_EVICT_AFTER_S={s.evict_after_s} is shorter than the "
+            f"longest window plus lateness ({fs.max_window_s + fs.allowed_lateness_s} s)"
+        )
     return fs

@@ -10,16 +10,17 @@ from aiokafka import ConsumerRecord
 from prometheus_client import Counter
 
 from kestrel.common.errors import SerializationError
-from kestrel.featureset.state import FeatureComputer, Late
-from kestrel.featureset.wire import VectorEncoder
 from kestrel.common.kafka import OutRecord, Rejection
 from kestrel.common.stateful import BatchResult
 from kestrel.common.validation import Limits, check_event_time
 from kestrel.features.store import StateStore
+from kestrel.featureset.state import FeatureComputer, Late
+from kestrel.featureset.wire import VectorEncoder
 
 EVENTS = Counter("kestrel_features_events_total", "Event records by outcome", ["outcome"])
-TRUNCATED = Counter("kestrel_features_state_truncated_total",
-                    "Events forgotten because an entity exceeded max_events_per_entity")
+TRUNCATED = Counter(
+    "kestrel_features_state_truncated_total", "Events forgotten because an entity exceeded max_events_per_entity"
+)
 
 
 @dataclass
@@ -37,9 +38,16 @@ class BatchProcessor:
     far ahead would otherwise become its entity's newest time and its partition's stream time.
     """
 
-    def __init__(self, computer: FeatureComputer, store: StateStore, decode: Callable[[bytes], dict[str, Any]],
-                 encoder: VectorEncoder, features_topic: str, limits: Limits = Limits()) -> None:
-        self._computer, self._limits = computer, limits
+    def __init__(
+        self,
+        computer: FeatureComputer,
+        store: StateStore,
+        decode: Callable[[bytes], dict[str, Any]],
+        encoder: VectorEncoder,
+        features_topic: str,
+        limits: Limits | None = None,
+    ) -> None:
+        self._computer, self._limits = computer, limits or Limits()
         self._store = store
         self._decode = decode
         self._encoder = encoder

@@ -6,7 +6,7 @@ from kestrel.features.settings import FeaturesSettings
 SERVICE = Service(
     name="features",
     summary="Windowed per-entity features from kestrel.events.v1 to kestrel.features.v1, state restored from a "
-            "compacted changelog.",
+    "compacted changelog.",
     settings=FeaturesSettings,
     components="kestrel.features.app:components",
 )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from kestrel.featureset.codec import pack_state, packed_watermark, unpack_state
-from kestrel.featureset.state import EntityState, FeatureComputer
 from kestrel.common.stateful import KeyedStateStore
 from kestrel.common.validation import Limits
+from kestrel.featureset.codec import pack_state, packed_watermark, unpack_state
+from kestrel.featureset.state import EntityState, FeatureComputer
 
 
 class EntityCodec:
@@ -31,6 +31,10 @@ class EntityCodec:
 class StateStore(KeyedStateStore[EntityState]):
     """Entity states of the partitions this worker owns; idle entities are evicted after evict_after_ms."""
 
-    def __init__(self, computer: FeatureComputer, evict_after_ms: int = 2 * 86_400_000,
-                 max_skew_ms: int = Limits().max_future_skew_ms) -> None:
+    def __init__(
+        self,
+        computer: FeatureComputer,
+        evict_after_ms: int = 2 * 86_400_000,
+        max_skew_ms: int = Limits().max_future_skew_ms,
+    ) -> None:
         super().__init__(EntityCodec(computer), "features", evict_after_ms, max_skew_ms)

@@ -43,16 +43,34 @@ def api_components(rt: Runtime[InferenceSettings]) -> list[Any]:
     records, out, model = _backbone(rt, fs, "api")
     redis = client_for(s)
     store = OnlineStore(redis, fs, prefix=s.key_prefix, max_age_ms=int(s.max_feature_age_s * 1000))
-    publisher = PredictionPublisher(out, capacity=s.publish_buffer, batch=s.publish_batch, block_s=s.publish_block_s,
-                                    delivery_timeout_s=s.delivery_timeout_s, grace_s=s.publish_grace_s)
-    scorer = Scorer(OnlineFeatures(store), RequestFeatures(fs), FallbackModel(model, s.fallback_score), records,
-                    publisher.put, threshold=s.threshold, feature_set_version=fs.version_id)
-    coalescer = Coalescer(scorer, max_rows=min(s.coalesce_max_rows, s.triton_max_rows),
-                          max_in_flight=s.coalesce_in_flight)
-    servicer = InferenceServicer(scorer, coalescer, Limits(), max_batch=s.max_batch_requests,
-                                 stream_window=s.stream_window)
-    service = ServiceBinding(servicer, inference_pb2_grpc.add_InferenceServiceServicer_to_server,
-                             inference_pb2.DESCRIPTOR.services_by_name["InferenceService"])
+    publisher = PredictionPublisher(
+        out,
+        capacity=s.publish_buffer,
+        batch=s.publish_batch,
+        block_s=s.publish_block_s,
+        delivery_timeout_s=s.delivery_timeout_s,
+        grace_s=s.publish_grace_s,
+    )
+    scorer = Scorer(
+        OnlineFeatures(store),
+        RequestFeatures(fs),
+        FallbackModel(model, s.fallback_score),
+        records,
+        publisher.put,
+        threshold=s.threshold,
+        feature_set_version=fs.version_id,
+    )
+    coalescer = Coalescer(
+        scorer, max_rows=min(s.coalesce_max_rows, s.triton_max_rows), max_in_flight=s.coalesce_in_flight
+    )
+    servicer = InferenceServicer(
+        scorer, coalescer, Limits(), max_batch=s.max_batch_requests, stream_window=s.stream_window
+    )
+    service = ServiceBinding(
+        servicer,
+        inference_pb2_grpc.add_InferenceServiceServicer_to_server,
+        inference_pb2.DESCRIPTOR.services_by_name["InferenceService"],
+    )
     # The publisher stops after the server, so answered predictions still reach the log.
     return [out, CheckedModel(model, fs), Closing(redis), publisher, GrpcServer(s.grpc_server(), [service])]
 
@@ -63,21 +81,38 @@ def scorer_components(rt: Runtime[InferenceSettings]) -> list[Any]:
     assert rt.topics is not None
     vectors = rt.topics.bind(s.features_topic)
     records, out, model = _backbone(rt, fs, "stream")
-    scorer = StreamScorer(rt.topics.serde(vectors), records, model, out, fs, threshold=s.threshold,
-                          concurrency=s.scorer_concurrency, delivery_timeout_s=s.delivery_timeout_s)
+    scorer = StreamScorer(
+        rt.topics.serde(vectors),
+        records,
+        model,
+        out,
+        fs,
+        threshold=s.threshold,
+        concurrency=s.scorer_concurrency,
+        delivery_timeout_s=s.delivery_timeout_s,
+    )
     rt.ready_when(lambda: scorer.healthy is not False)
     return [out, CheckedModel(model, fs), batch_consumer(rt, [vectors], s.group_id, scorer, out)]
 
 
-def _backbone(rt: Runtime[InferenceSettings], fs: FeatureSet, source: str) -> tuple[PredictionRecords, Any, TritonModel]:
+def _backbone(
+    rt: Runtime[InferenceSettings], fs: FeatureSet, source: str
+) -> tuple[PredictionRecords, Any, TritonModel]:
     """What both deployables share: the prediction record builder, the producer and the Triton model."""
     s = rt.settings
     assert rt.topics is not None
     predictions = rt.topics.bind(s.predictions_topic)
     records = PredictionRecords(PredictionEncoder(rt.topics.serde(predictions), fs.names), predictions.name, source)
     breaker = CircuitBreaker(f"triton {s.triton_url}", failures=s.breaker_failures, reset_s=s.breaker_reset_s)
-    model = TritonModel(s.triton_url, s.model_name, s.model_version, timeout_s=s.triton_timeout_s,
-                        max_rows=s.triton_max_rows, breaker=breaker, ssl=s.triton_ssl)
+    model = TritonModel(
+        s.triton_url,
+        s.model_name,
+        s.model_version,
+        timeout_s=s.triton_timeout_s,
+        max_rows=s.triton_max_rows,
+        breaker=breaker,
+        ssl=s.triton_ssl,
+    )
     return records, producer(rt, predictions), model
 
 
@@ -99,8 +134,10 @@ class CheckedModel:
         if width is None:
             raise ConfigurationError(f"model {self.model.name} has no {INPUT} input: not a Kestrel scoring model")
         if width != len(self._fs.names):
-            raise ConfigurationError(f"model {self.model.name} takes {width} features but feature set "
-                                     f"{self._fs.version_id} has {len(self._fs.names)}")
+            raise ConfigurationError(
+                f"model {self.model.name} takes {width} features but feature set "
+                f"{self._fs.version_id} has {len(self._fs.names)}"
+            )
 
     async def stop(self) -> None:
         await self.model.close()

@@ -30,7 +30,7 @@ class Coalescer:
 
     def _dispatch(self) -> None:
         while self._queue and self._slots > 0:
-            batch, self._queue = self._queue[:self._max_rows], self._queue[self._max_rows:]
+            batch, self._queue = self._queue[: self._max_rows], self._queue[self._max_rows :]
             self._slots -= 1
             # The context from construction (service-wide bindings only): a batch holds several callers' work,
             # so it must not log under the request id of the caller that happened to start it.

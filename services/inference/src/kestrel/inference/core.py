@@ -11,14 +11,19 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from kestrel.common.errors import InvalidArgumentError
-from kestrel.featureset.request import RequestFeatures
 from kestrel.common.validation import Limits, Violation, check_id, validate_event
+from kestrel.featureset.request import RequestFeatures
 
 if TYPE_CHECKING:
     from kestrel.online_store import OnlineBatch
 
 MISSING, STALE, NEWER, STORE_DOWN, FALLBACK = (
-    "missing_features", "stale_features", "features_newer_than_event", "online_store_unavailable", "fallback_score")
+    "missing_features",
+    "stale_features",
+    "features_newer_than_event",
+    "online_store_unavailable",
+    "fallback_score",
+)
 FALLBACK_MODEL = "fallback"
 """The model name of predictions answered with the fallback score while the model is unavailable."""
 
@@ -82,8 +87,9 @@ class Row(NamedTuple):
     values: Sequence[float]
 
 
-def validate(requests: Sequence[Request], limits: Limits, now_ms: int,
-             field_prefix: Callable[[int], str] = lambda i: "") -> list[Item]:
+def validate(
+    requests: Sequence[Request], limits: Limits, now_ms: int, field_prefix: Callable[[int], str] = lambda i: ""
+) -> list[Item]:
     """Validates every request; one InvalidArgumentError naming every bad field (with its request index)."""
     items: list[Item] = []
     violations: list[Violation] = []
@@ -103,26 +109,33 @@ def validate(requests: Sequence[Request], limits: Limits, now_ms: int,
     return items
 
 
+def _fixed_prefix(prefix: str) -> Callable[[int], str]:
+    """A field prefix that ignores the index it is given (one request validated on its own)."""
+    return lambda _: prefix
+
+
 def valid_prefix(requests: Sequence[Request], limits: Limits, now_ms: int, base: int = 0) -> list[Item]:
     """The requests before the first invalid one, validated (request indexes counted from `base`)."""
     items: list[Item] = []
     for k, request in enumerate(requests):
         try:
-            items += validate([request], limits, now_ms, lambda i: f"requests[{base + k}].")
+            items += validate([request], limits, now_ms, _fixed_prefix(f"requests[{base + k}]."))
         except InvalidArgumentError:
             break
     return items
 
 
-def merge(request_features: RequestFeatures, items: Sequence[Item], online: OnlineBatch,
-          store_down: bool) -> tuple[np.ndarray, list[list[str]]]:
+def merge(
+    request_features: RequestFeatures, items: Sequence[Item], online: OnlineBatch, store_down: bool
+) -> tuple[np.ndarray, list[list[str]]]:
     """Each request's event merged into its stored features (the model's rows), and each row's freshness flags."""
     n = len(items)
     source = request_features.source or "amount"
     amount = np.fromiter((item.record[source] for item in items), dtype=np.float64, count=n)
     event_time = np.fromiter((item.record["event_time"] for item in items), dtype=np.int64, count=n)
-    included = np.fromiter((online.event_ids[i] == item.record["event_id"] for i, item in enumerate(items)),
-                           dtype=bool, count=n)
+    included = np.fromiter(
+        (online.event_ids[i] == item.record["event_id"] for i, item in enumerate(items)), dtype=bool, count=n
+    )
     matrix = request_features.merge(online.values, online.found, online.event_time_ms, amount, event_time, included)
     return matrix, [freshness(online, i, bool(included[i]), int(event_time[i]), store_down) for i in range(n)]
 
@@ -141,28 +154,70 @@ def freshness(online: OnlineBatch, i: int, included: bool, event_time: int, stor
     return flags
 
 
-def predictions(items: Sequence[Item], matrix: np.ndarray, scores: Sequence[float], versions: Sequence[str],
-                model_name: str, ages_ms: Sequence[int], flags: list[list[str]], *, threshold: float,
-                feature_set_version: str) -> list[Prediction]:
+def predictions(
+    items: Sequence[Item],
+    matrix: np.ndarray,
+    scores: Sequence[float] | np.ndarray,
+    versions: Sequence[str],
+    model_name: str,
+    ages_ms: Sequence[int] | np.ndarray,
+    flags: list[list[str]],
+    *,
+    threshold: float,
+    feature_set_version: str,
+) -> list[Prediction]:
     """Predict's answers, each with a fresh random id (a request is not replayed: a retry is a new prediction)."""
     if model_name == FALLBACK_MODEL:
         for row in flags:
             row.append(FALLBACK)
     return [
-        Prediction(uuid.uuid4().hex, item.entity_id, item.record["event_id"], item.record["event_time"],
-                   float(scores[i]), bool(scores[i] >= threshold), threshold, model_name, versions[i],
-                   feature_set_version, matrix[i].tolist(), int(ages_ms[i]), flags[i], item.request_id)
+        Prediction(
+            uuid.uuid4().hex,
+            item.entity_id,
+            item.record["event_id"],
+            item.record["event_time"],
+            float(scores[i]),
+            bool(scores[i] >= threshold),
+            threshold,
+            model_name,
+            versions[i],
+            feature_set_version,
+            matrix[i].tolist(),
+            int(ages_ms[i]),
+            flags[i],
+            item.request_id,
+        )
         for i, item in enumerate(items)
     ]
 
 
-def stream_predictions(rows: Sequence[Row], scores: Sequence[float], versions: Sequence[str], model_name: str,
-                       now_ms: int, *, threshold: float, feature_set_version: str) -> list[Prediction]:
+def stream_predictions(
+    rows: Sequence[Row],
+    scores: Sequence[float] | np.ndarray,
+    versions: Sequence[str],
+    model_name: str,
+    now_ms: int,
+    *,
+    threshold: float,
+    feature_set_version: str,
+) -> list[Prediction]:
     """The stream's predictions: ids derived from (event, model, version), so a replayed batch repeats them."""
     return [
-        Prediction(stream_prediction_id(row.event_id, model_name, version), row.entity_id, row.event_id,
-                   row.event_time, score, score >= threshold, threshold, model_name, version, feature_set_version,
-                   row.values, max(0, now_ms - row.event_time), [])
+        Prediction(
+            stream_prediction_id(row.event_id, model_name, version),
+            row.entity_id,
+            row.event_id,
+            row.event_time,
+            score,
+            score >= threshold,
+            threshold,
+            model_name,
+            version,
+            feature_set_version,
+            row.values,
+            max(0, now_ms - row.event_time),
+            [],
+        )
         for row, score, version in zip(rows, np.asarray(scores, dtype=np.float64).tolist(), versions)
     ]
 

@@ -19,15 +19,21 @@ from tritonclient.utils import InferenceServerException
 
 from kestrel.common.breaker import CircuitBreaker
 from kestrel.common.errors import UnavailableError
-from kestrel.model.triton_config import INPUT, OUTPUT
 from kestrel.inference.core import FALLBACK_MODEL
+from kestrel.model.triton_config import INPUT, OUTPUT
 
 log = structlog.get_logger()
 
-TRITON_SECONDS = Histogram("kestrel_inference_triton_seconds", "Triton call time (one request)",
-                           buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
-TRITON_ROWS = Histogram("kestrel_inference_triton_rows", "Rows per Triton request",
-                        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096))
+TRITON_SECONDS = Histogram(
+    "kestrel_inference_triton_seconds",
+    "Triton call time (one request)",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+TRITON_ROWS = Histogram(
+    "kestrel_inference_triton_rows",
+    "Rows per Triton request",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +45,17 @@ class Scores:
 
 
 class TritonModel:
-    def __init__(self, url: str, name: str, version: str = "", *, timeout_s: float = 1.0, max_rows: int = 1024,
-                 breaker: CircuitBreaker | None = None, ssl: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        name: str,
+        version: str = "",
+        *,
+        timeout_s: float = 1.0,
+        max_rows: int = 1024,
+        breaker: CircuitBreaker | None = None,
+        ssl: bool = False,
+    ) -> None:
         self.url = url
         self.name = name
         self.version = version
@@ -56,8 +71,9 @@ class TritonModel:
     async def start(self) -> None:
         self._client = InferenceServerClient(self.url, ssl=self._ssl)
         try:
-            self._metadata = await self._client.get_model_metadata(self.name, self.version,
-                                                                   client_timeout=self._timeout)
+            self._metadata = await self._client.get_model_metadata(
+                self.name, self.version, client_timeout=self._timeout
+            )
             log.info("triton_model_found", url=self.url, model=self.name, versions=list(self._metadata.versions))
         except InferenceServerException as exc:  # not fatal: Triton may start later; calls fail fast until then
             log.warning("triton_model_unavailable_at_start", url=self.url, model=self.name, error=_describe(exc))
@@ -70,8 +86,9 @@ class TritonModel:
         """Features per row the model takes, from Triton's metadata; None when the model has no FEATURES input
         (not a Kestrel model). InferenceServerException when Triton or the model is not there (yet)."""
         assert self._client is not None, "start() first"
-        meta = self._metadata or await self._client.get_model_metadata(self.name, self.version,
-                                                                       client_timeout=self._timeout)
+        meta = self._metadata or await self._client.get_model_metadata(
+            self.name, self.version, client_timeout=self._timeout
+        )
         shapes = [i.shape for i in meta.inputs if i.name == INPUT]
         return int(shapes[0][-1]) if shapes else None
 
@@ -90,7 +107,7 @@ class TritonModel:
             async with limit:
                 return await self._infer(chunk)
 
-        parts = await asyncio.gather(*(part(rows[i:i + self._max_rows]) for i in range(0, len(rows), self._max_rows)))
+        parts = await asyncio.gather(*(part(rows[i : i + self._max_rows]) for i in range(0, len(rows), self._max_rows)))
         versions = [v for values, v in parts for _ in range(len(values))]
         return Scores(np.concatenate([values for values, _ in parts]), versions)
 
@@ -102,8 +119,9 @@ class TritonModel:
         TRITON_ROWS.observe(len(rows))
         try:
             with TRITON_SECONDS.time():
-                result = await self._client.infer(self.name, [inp], model_version=self.version,
-                                                   outputs=self._outputs, client_timeout=self._timeout)
+                result = await self._client.infer(
+                    self.name, [inp], model_version=self.version, outputs=self._outputs, client_timeout=self._timeout
+                )
         except InferenceServerException as exc:
             reason = _describe(exc)
             self.breaker.failure(reason)

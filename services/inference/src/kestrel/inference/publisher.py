@@ -28,20 +28,37 @@ log = structlog.get_logger()
 BUFFERED = Gauge("kestrel_inference_publish_buffered", "Prediction records waiting for Kafka's ack")
 PUBLISHED = Counter("kestrel_inference_published_total", "Prediction records acknowledged by Kafka")
 RETRIED = Counter("kestrel_inference_publish_retried_total", "Prediction records sent again after a failed delivery")
-UNACKED = Counter("kestrel_inference_publish_unacked_total",
-                  "Prediction records not acknowledged within the delivery timeout (waited for, not sent again)")
-DROPPED = Counter("kestrel_inference_publish_dropped_total",
-                  "Prediction records still buffered when the shutdown grace ran out")
+UNACKED = Counter(
+    "kestrel_inference_publish_unacked_total",
+    "Prediction records not acknowledged within the delivery timeout (waited for, not sent again)",
+)
+DROPPED = Counter(
+    "kestrel_inference_publish_dropped_total", "Prediction records still buffered when the shutdown grace ran out"
+)
 BLOCKED = Counter("kestrel_inference_publish_blocked_total", "Calls that waited for room in the full buffer")
-BLOCKED_SECONDS = Histogram("kestrel_inference_publish_blocked_seconds", "Time callers waited for room",
-                            buckets=(0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10))
-REFUSED = Counter("kestrel_inference_publish_refused_total", "Calls answered UNAVAILABLE because the buffer stayed full")
+BLOCKED_SECONDS = Histogram(
+    "kestrel_inference_publish_blocked_seconds",
+    "Time callers waited for room",
+    buckets=(0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10),
+)
+REFUSED = Counter(
+    "kestrel_inference_publish_refused_total", "Calls answered UNAVAILABLE because the buffer stayed full"
+)
 
 
 class PredictionPublisher:
-    def __init__(self, producer: Producer, *, capacity: int = 50_000, batch: int = 2000, block_s: float = 5.0,
-                 delivery_timeout_s: float = 30.0, retry_initial_s: float = 0.1, retry_max_s: float = 5.0,
-                 grace_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        producer: Producer,
+        *,
+        capacity: int = 50_000,
+        batch: int = 2000,
+        block_s: float = 5.0,
+        delivery_timeout_s: float = 30.0,
+        retry_initial_s: float = 0.1,
+        retry_max_s: float = 5.0,
+        grace_s: float = 10.0,
+    ) -> None:
         self._producer = producer
         self.capacity = capacity
         self._batch = batch
@@ -101,7 +118,8 @@ class PredictionPublisher:
             REFUSED.inc()
             raise UnavailableError(
                 f"prediction log backlog full ({self.size} records waiting for Kafka for over {self._block_s:g}s); "
-                "retry later") from None
+                "retry later"
+            ) from None
         finally:
             BLOCKED_SECONDS.observe(time.perf_counter() - started)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kestrel.featureset.wire import PredictionEncoder
 from kestrel.common.kafka import OutRecord
+from kestrel.featureset.wire import PredictionEncoder
 from kestrel.inference.core import Prediction
 
 
@@ -18,11 +18,24 @@ class PredictionRecords:
 
     def record(self, p: Prediction, latency_us: int, predicted_at: int) -> OutRecord:
         value = self._encode(
-            prediction_id=p.prediction_id, event_id=p.event_id, entity_id=p.entity_id, event_time=p.event_time,
-            model_name=p.model_name, model_version=p.model_version, score=p.score, threshold=p.threshold,
-            decision=p.decision, feature_set_version=p.feature_set_version, features=p.features,
-            features_age_ms=p.features_age_ms, degraded=p.degraded, flags=p.flags, latency_us=latency_us,
-            source=self.source, predicted_at=predicted_at)
+            prediction_id=p.prediction_id,
+            event_id=p.event_id,
+            entity_id=p.entity_id,
+            event_time=p.event_time,
+            model_name=p.model_name,
+            model_version=p.model_version,
+            score=p.score,
+            threshold=p.threshold,
+            decision=p.decision,
+            feature_set_version=p.feature_set_version,
+            features=p.features,
+            features_age_ms=p.features_age_ms,
+            degraded=p.degraded,
+            flags=p.flags,
+            latency_us=latency_us,
+            source=self.source,
+            predicted_at=predicted_at,
+        )
         return OutRecord(self.topic, value, p.entity_id.encode())
 
     def records(self, predictions: list[Prediction], latency_us: int, predicted_at: int) -> list[OutRecord]:

@@ -14,8 +14,8 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from kestrel.common.errors import UnavailableError
-from kestrel.featureset.request import RequestFeatures
 from kestrel.common.kafka import OutRecord
+from kestrel.featureset.request import RequestFeatures
 from kestrel.inference import core
 from kestrel.inference.core import Item, Prediction
 from kestrel.inference.model import FallbackModel
@@ -26,18 +26,30 @@ log = structlog.get_logger()
 
 PREDICTIONS = Counter("kestrel_inference_predictions_total", "Predictions answered", ["source", "degraded"])
 FLAGS = Counter("kestrel_inference_flags_total", "Predictions carrying each flag", ["flag"])
-SCORE_SECONDS = Histogram("kestrel_inference_score_seconds", "Features, model and record time of one scored batch",
-                          buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
-BATCH_ROWS = Histogram("kestrel_inference_batch_rows", "Requests scored together",
-                       buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024))
+SCORE_SECONDS = Histogram(
+    "kestrel_inference_score_seconds",
+    "Features, model and record time of one scored batch",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+BATCH_ROWS = Histogram(
+    "kestrel_inference_batch_rows", "Requests scored together", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+)
 
 
 class Scorer:
     """Scores validated items and hands their prediction records to `publish`."""
 
-    def __init__(self, features: OnlineFeatures, request_features: RequestFeatures, model: FallbackModel,
-                 records: PredictionRecords, publish: Callable[[list[OutRecord]], Awaitable[None]], *,
-                 threshold: float, feature_set_version: str) -> None:
+    def __init__(
+        self,
+        features: OnlineFeatures,
+        request_features: RequestFeatures,
+        model: FallbackModel,
+        records: PredictionRecords,
+        publish: Callable[[list[OutRecord]], Awaitable[None]],
+        *,
+        threshold: float,
+        feature_set_version: str,
+    ) -> None:
         self._features = features
         self._merge = request_features
         self._model = model
@@ -55,11 +67,24 @@ class Scorer:
         try:
             scores, model_name = await self._model.score(matrix)
         except UnavailableError as exc:
-            log.warning("predict_unavailable", error=str(exc), requests=len(items),
-                        request_ids=[i.request_id for i in items[:10] if i.request_id])
+            log.warning(
+                "predict_unavailable",
+                error=str(exc),
+                requests=len(items),
+                request_ids=[i.request_id for i in items[:10] if i.request_id],
+            )
             raise
-        predictions = core.predictions(items, matrix, scores.values, scores.versions, model_name, online.age_ms,
-                                       flags, threshold=self.threshold, feature_set_version=self.feature_set_version)
+        predictions = core.predictions(
+            items,
+            matrix,
+            scores.values,
+            scores.versions,
+            model_name,
+            online.age_ms,
+            flags,
+            threshold=self.threshold,
+            feature_set_version=self.feature_set_version,
+        )
         latency_us = int((time.perf_counter() - started) * 1e6)
         await self._publish(self._records.records(predictions, latency_us, time.time_ns() // 1_000_000))
         observe(predictions, latency_us)
@@ -78,5 +103,10 @@ def observe(predictions: list[Prediction], latency_us: int) -> None:
     for p in predictions:
         for flag in p.flags:
             FLAGS.labels(flag).inc()
-    log.debug("predict_batch_scored", requests=len(predictions), degraded=degraded, latency_us=latency_us,
-              flagged={p.request_id or p.prediction_id: p.flags for p in predictions if p.flags})
+    log.debug(
+        "predict_batch_scored",
+        requests=len(predictions),
+        degraded=degraded,
+        latency_us=latency_us,
+        flagged={p.request_id or p.prediction_id: p.flags for p in predictions if p.flags},
+    )

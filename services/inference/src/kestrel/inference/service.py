@@ -6,7 +6,7 @@ from kestrel.inference.settings import InferenceSettings
 API = Service(
     name="inference",
     summary="gRPC Predict, PredictBatch and PredictStream: online features from Redis, scores from Triton, every "
-            "prediction published to kestrel.predictions.v1.",
+    "prediction published to kestrel.predictions.v1.",
     settings=InferenceSettings,
     components="kestrel.inference.app:api_components",
     health_port=lambda s: None,  # a gRPC service: the gRPC health service answers probes
@@ -15,7 +15,7 @@ API = Service(
 SCORER = Service(
     name="inference-scorer",
     summary="The stream scorer: every feature vector on kestrel.features.v1 scored by Triton in large requests, "
-            "predictions to kestrel.predictions.v1.",
+    "predictions to kestrel.predictions.v1.",
     settings=InferenceSettings,
     components="kestrel.inference.app:scorer_components",
     dead_letters="inference",

@@ -36,41 +36,53 @@ def to_request(message: inference_pb2.PredictRequest) -> Request:
 
 def to_response(p: Prediction) -> inference_pb2.PredictResponse:
     return inference_pb2.PredictResponse(
-        prediction_id=p.prediction_id, score=p.score, decision=p.decision, threshold=p.threshold,
-        model_name=p.model_name, model_version=p.model_version, features_age_ms=p.features_age_ms,
-        degraded=p.degraded, flags=p.flags, feature_set_version=p.feature_set_version,
+        prediction_id=p.prediction_id,
+        score=p.score,
+        decision=p.decision,
+        threshold=p.threshold,
+        model_name=p.model_name,
+        model_version=p.model_version,
+        features_age_ms=p.features_age_ms,
+        degraded=p.degraded,
+        flags=p.flags,
+        feature_set_version=p.feature_set_version,
     )
 
 
 class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
-    def __init__(self, scorer: Scorer, coalescer: Coalescer, limits: Limits, *, max_batch: int,
-                 stream_window: int) -> None:
+    def __init__(
+        self, scorer: Scorer, coalescer: Coalescer, limits: Limits, *, max_batch: int, stream_window: int
+    ) -> None:
         self._scorer = scorer
         self._coalescer = coalescer
         self._limits = limits
         self._max_batch = max_batch
         self._window = stream_window
 
-    async def Predict(self, request: inference_pb2.PredictRequest,
-                      context: grpc.aio.ServicerContext) -> inference_pb2.PredictResponse:
+    async def Predict(
+        self, request: inference_pb2.PredictRequest, context: grpc.aio.ServicerContext
+    ) -> inference_pb2.PredictResponse:
         with bound_contextvars(rpc="Predict", request_id=request.request_id):
             (item,) = validate([to_request(request)], self._limits, _now_ms())
             return to_response(await self._coalescer.submit(item))
 
-    async def PredictBatch(self, request: inference_pb2.PredictBatchRequest,
-                           context: grpc.aio.ServicerContext) -> inference_pb2.PredictBatchResponse:
+    async def PredictBatch(
+        self, request: inference_pb2.PredictBatchRequest, context: grpc.aio.ServicerContext
+    ) -> inference_pb2.PredictBatchResponse:
         if len(request.requests) > self._max_batch:
             raise InvalidArgumentError("requests", f"at most {self._max_batch} per call, got {len(request.requests)}")
         if not request.requests:
             return inference_pb2.PredictBatchResponse()
         with bound_contextvars(rpc="PredictBatch", requests=len(request.requests)):
-            items = validate([to_request(r) for r in request.requests], self._limits, _now_ms(),
-                             lambda i: f"requests[{i}].")
+            items = validate(
+                [to_request(r) for r in request.requests], self._limits, _now_ms(), lambda i: f"requests[{i}]."
+            )
             predictions = await self._scorer.score(items)
             return inference_pb2.PredictBatchResponse(responses=[to_response(p) for p in predictions])
 
-    async def PredictStream(self, request_iterator: AsyncIterator[inference_pb2.PredictRequest],
-                            context: grpc.aio.ServicerContext) -> AsyncIterator[inference_pb2.PredictResponse]:
+    async def PredictStream(
+        self, request_iterator: AsyncIterator[inference_pb2.PredictRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[inference_pb2.PredictResponse]:
         """Scores whatever requests have arrived (up to stream_window) together, answering in request order.
         An invalid request ends the stream with INVALID_ARGUMENT naming it (requests[<n>] counts from 0 on this
         stream), after every request before it has been answered."""
@@ -106,8 +118,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         failure = last if isinstance(last, BaseException) else None
         return [to_request(m) for m in messages], end, failure  # type: ignore[arg-type]
 
-    async def _answer(self, requests: list[Request], base: int
-                      ) -> tuple[list[inference_pb2.PredictResponse], InvalidArgumentError | None]:
+    async def _answer(
+        self, requests: list[Request], base: int
+    ) -> tuple[list[inference_pb2.PredictResponse], InvalidArgumentError | None]:
         """Responses to a window; at an invalid request, those to the requests before it and the error naming it."""
         try:
             items = validate(requests, self._limits, _now_ms(), lambda i: f"requests[{base + i}].")

@@ -23,10 +23,10 @@ from structlog.contextvars import bound_contextvars
 
 from kestrel.common.avro import AvroSerde
 from kestrel.common.errors import SerializationError, UnavailableError
+from kestrel.common.kafka import OutRecord, Producer, Rejection
 from kestrel.featureset import FeatureSet
 from kestrel.featureset.check import VectorCheck
 from kestrel.featureset.wire import VectorDecoder
-from kestrel.common.kafka import OutRecord, Producer, Rejection
 from kestrel.inference.core import Row, stream_predictions
 from kestrel.inference.model import TritonModel
 from kestrel.inference.records import PredictionRecords
@@ -35,8 +35,11 @@ log = structlog.get_logger()
 
 SCORED = Counter("kestrel_inference_stream_scored_total", "Feature vectors scored by the stream scorer")
 REJECTED = Counter("kestrel_inference_stream_rejected_total", "Feature vectors dead-lettered by the stream scorer")
-BATCH_SECONDS = Histogram("kestrel_inference_stream_batch_seconds", "Decode, score and ack time of one batch",
-                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+BATCH_SECONDS = Histogram(
+    "kestrel_inference_stream_batch_seconds",
+    "Decode, score and ack time of one batch",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 EVENT_LAG = Gauge("kestrel_inference_stream_event_lag_seconds", "Wall clock minus the newest event time scored")
 
 
@@ -52,9 +55,18 @@ def offset_ranges(records: Sequence[Any]) -> str:
 class StreamScorer:
     """BatchConsumer handler: decode, score, produce and await the acks; rejected vectors are returned."""
 
-    def __init__(self, vectors: AvroSerde, records: PredictionRecords, model: TritonModel, producer: Producer,
-                 feature_set: FeatureSet, *, threshold: float, concurrency: int = 4,
-                 delivery_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        vectors: AvroSerde,
+        records: PredictionRecords,
+        model: TritonModel,
+        producer: Producer,
+        feature_set: FeatureSet,
+        *,
+        threshold: float,
+        concurrency: int = 4,
+        delivery_timeout_s: float = 30.0,
+    ) -> None:
         self._serde = vectors
         self._fast = VectorDecoder(vectors, feature_set.names)
         self._records = records
@@ -77,19 +89,32 @@ class StreamScorer:
                 await self._score(rows, started)
             REJECTED.inc(len(rejections))
             BATCH_SECONDS.observe(time.perf_counter() - started)
-            log.debug("stream_batch_scored", records=len(records), scored=len(rows), rejected=len(rejections),
-                      seconds=round(time.perf_counter() - started, 4))
+            log.debug(
+                "stream_batch_scored",
+                records=len(records),
+                scored=len(rows),
+                rejected=len(rejections),
+                seconds=round(time.perf_counter() - started, 4),
+            )
             return rejections
 
     async def _score(self, rows: list[Row], started: float) -> None:
         """Scores the rows and waits for Kafka to take their records; UnavailableError (logged) when either fails."""
         try:
-            scores = await self._model.score(np.array([row.values for row in rows], dtype=np.float32),
-                                             self._concurrency)
+            scores = await self._model.score(
+                np.array([row.values for row in rows], dtype=np.float32), self._concurrency
+            )
             latency_us = int((time.perf_counter() - started) * 1e6 / len(rows))
             now = time.time_ns() // 1_000_000
-            predictions = stream_predictions(rows, scores.values, scores.versions, self._model.name, now,
-                                             threshold=self._threshold, feature_set_version=self._version)
+            predictions = stream_predictions(
+                rows,
+                scores.values,
+                scores.versions,
+                self._model.name,
+                now,
+                threshold=self._threshold,
+                feature_set_version=self._version,
+            )
             await self._produce(self._records.records(predictions, latency_us, now))
         except UnavailableError as exc:
             self.healthy = False
@@ -118,8 +143,10 @@ class StreamScorer:
         except SerializationError as exc:
             return exc.reason
         if value["feature_set_version"] != self._version:
-            return (f"feature set version {value['feature_set_version']!r} is not the one this scorer's model "
-                    f"takes ({self._version}); replay it to a scorer of that version")
+            return (
+                f"feature set version {value['feature_set_version']!r} is not the one this scorer's model "
+                f"takes ({self._version}); replay it to a scorer of that version"
+            )
         if problem := self._check.problem(value):
             return problem
         rows.append(Row(value["entity_id"], value["event_id"], value["event_time"], self._pick(value["features"])))

@@ -22,9 +22,12 @@ def components(rt: Runtime[IngestSettings]) -> list[Any]:
     out = producer(rt, events)
     dead_letter = (rejects.name, rt.topics.serde(rejects).serialize) if s.dead_letter_rejects else None
     limits = Limits(max_future_skew_ms=s.max_future_skew_s * 1000, max_event_bytes=s.max_event_bytes)
-    publisher = EventPublisher(out, rt.topics.serde(events).serialize, events.name, limits, s.delivery_timeout_s,
-                               dead_letter)
-    service = ServiceBinding(IngestServicer(publisher, s.stream_chunk),
-                             ingest_pb2_grpc.add_IngestServiceServicer_to_server,
-                             ingest_pb2.DESCRIPTOR.services_by_name["IngestService"])
+    publisher = EventPublisher(
+        out, rt.topics.serde(events).serialize, events.name, limits, s.delivery_timeout_s, dead_letter
+    )
+    service = ServiceBinding(
+        IngestServicer(publisher, s.stream_chunk),
+        ingest_pb2_grpc.add_IngestServiceServicer_to_server,
+        ingest_pb2.DESCRIPTOR.services_by_name["IngestService"],
+    )
     return [out, GrpcServer(s.grpc_server(), [service])]

@@ -13,10 +13,10 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from kestrel.api.v1 import event_pb2
+from kestrel.common.convert import event_to_record
 from kestrel.common.errors import UnavailableError
 from kestrel.common.kafka import BatchAck, Delivery, OutRecord, Producer, Rejection
 from kestrel.common.kafka.deadletter import dead_letter_value
-from kestrel.common.convert import event_to_record
 from kestrel.common.validation import Limits, Violation, validate_event
 
 log = structlog.get_logger()
@@ -53,9 +53,15 @@ class _RejectedSource:
 
 
 class EventPublisher:
-    def __init__(self, producer: Producer, serialize_event: Callable[[dict[str, Any]], bytes], topic: str,
-                 limits: Limits, delivery_timeout_s: float,
-                 dead_letter: tuple[str, Callable[[dict[str, Any]], bytes]] | None = None) -> None:
+    def __init__(
+        self,
+        producer: Producer,
+        serialize_event: Callable[[dict[str, Any]], bytes],
+        topic: str,
+        limits: Limits,
+        delivery_timeout_s: float,
+        dead_letter: tuple[str, Callable[[dict[str, Any]], bytes]] | None = None,
+    ) -> None:
         self._producer = producer
         self._serialize = serialize_event
         self._topic = topic
@@ -76,7 +82,9 @@ class EventPublisher:
         self._count(outcomes)
         return outcomes
 
-    def _prepare(self, events: Sequence[event_pb2.Event]) -> tuple[list[Outcome], list[tuple[Outcome, OutRecord]], list[OutRecord]]:
+    def _prepare(
+        self, events: Sequence[event_pb2.Event]
+    ) -> tuple[list[Outcome], list[tuple[Outcome, OutRecord]], list[OutRecord]]:
         """Validate every event; serialize the valid ones and dead-letter records for the rest."""
         now_ms = int(time.time() * 1000)
         outcomes: list[Outcome] = []
@@ -120,8 +128,9 @@ class EventPublisher:
     @staticmethod
     def _count(outcomes: list[Outcome]) -> None:
         """Metrics per call, not per event: label lookups cost more than the increments."""
-        outcome_counts = Counter_(("accepted" if o.accepted else "rejected" if o.violations else "failed")
-                                  for o in outcomes)
+        outcome_counts = Counter_(
+            ("accepted" if o.accepted else "rejected" if o.violations else "failed") for o in outcomes
+        )
         for outcome, n in outcome_counts.items():
             EVENTS.labels(outcome).inc(n)
         for field_name, n in Counter_(v.field for o in outcomes for v in o.violations).items():

@@ -6,7 +6,7 @@ from kestrel.ingest.settings import IngestSettings
 SERVICE = Service(
     name="ingest",
     summary="gRPC API that validates events and produces them to kestrel.events.v1 (rejects: gRPC "
-            "INVALID_ARGUMENT with the field, and a dead letter).",
+    "INVALID_ARGUMENT with the field, and a dead letter).",
     settings=IngestSettings,
     components="kestrel.ingest.app:components",
     health_port=lambda s: None,  # a gRPC service: the gRPC health service answers probes

@@ -35,8 +35,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self._publisher = publisher
         self._chunk = stream_chunk
 
-    async def Publish(self, request: ingest_pb2.PublishRequest,
-                      context: grpc.aio.ServicerContext) -> ingest_pb2.PublishResponse:
+    async def Publish(
+        self, request: ingest_pb2.PublishRequest, context: grpc.aio.ServicerContext
+    ) -> ingest_pb2.PublishResponse:
         (outcome,) = await self._publisher.publish([request.event])
         if outcome.violations:
             first, *rest = outcome.violations
@@ -48,12 +49,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             event_id=outcome.event_id, partition=outcome.delivery.partition, offset=outcome.delivery.offset
         )
 
-    async def PublishBatch(self, request: ingest_pb2.PublishBatchRequest,
-                           context: grpc.aio.ServicerContext) -> ingest_pb2.PublishBatchResponse:
+    async def PublishBatch(
+        self, request: ingest_pb2.PublishBatchRequest, context: grpc.aio.ServicerContext
+    ) -> ingest_pb2.PublishBatchResponse:
         return _batch_response(await self._publisher.publish(request.events))
 
-    async def PublishStream(self, request_iterator: AsyncIterator[ingest_pb2.PublishRequest],
-                            context: grpc.aio.ServicerContext) -> ingest_pb2.PublishBatchResponse:
+    async def PublishStream(
+        self, request_iterator: AsyncIterator[ingest_pb2.PublishRequest], context: grpc.aio.ServicerContext
+    ) -> ingest_pb2.PublishBatchResponse:
         """Publishes chunk by chunk; reading pauses while a chunk waits for acks (HTTP/2 flow control)."""
         outcomes: list[Outcome] = []
         chunk: list[event_pb2.Event] = []

@@ -94,8 +94,11 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
         def wrap(behaviour: Any, streaming_response: bool) -> Any:
             if streaming_response:
+
                 async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                    with structlog.contextvars.bound_contextvars(**request_context(method, context.invocation_metadata())):
+                    with structlog.contextvars.bound_contextvars(
+                        **request_context(method, context.invocation_metadata())
+                    ):
                         try:
                             async for item in behaviour(request, context):
                                 yield item
@@ -103,6 +106,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                             raise
                         except Exception as exc:  # noqa: BLE001 - unknown errors become INTERNAL, logged
                             await _abort(context, exc, method)
+
                 return stream
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -113,6 +117,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                         raise
                     except Exception as exc:  # noqa: BLE001 - unknown errors become INTERNAL, logged
                         await _abort(context, exc, method)
+
             return unary
 
         return _rewrap(handler, wrap)
@@ -127,7 +132,7 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
     def _allowed(self, metadata: Sequence[tuple[str, Any]] | None) -> bool:
         for key, value in metadata or ():
             if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
-                presented = value[len("Bearer "):].encode()
+                presented = value[len("Bearer ") :].encode()
                 return any(hmac.compare_digest(presented, t) for t in self._tokens)
         return False
 
@@ -143,10 +148,13 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
         def wrap(behaviour: Any, streaming_response: bool) -> Any:
             async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+
             if streaming_response:
+
                 async def deny_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
                     await deny(request, context)
                     yield  # pragma: no cover - abort raised above
+
                 return deny_stream
             return deny
 

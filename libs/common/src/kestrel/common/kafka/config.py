@@ -10,8 +10,11 @@ from kestrel.common.settings import KafkaSettings
 
 def librdkafka_config(s: KafkaSettings, **extra: Any) -> dict[str, Any]:
     """Options for confluent-kafka (librdkafka property names)."""
-    conf: dict[str, Any] = {"bootstrap.servers": s.kafka_bootstrap, "security.protocol": s.kafka_security_protocol,
-                            "linger.ms": s.kafka_linger_ms}
+    conf: dict[str, Any] = {
+        "bootstrap.servers": s.kafka_bootstrap,
+        "security.protocol": s.kafka_security_protocol,
+        "linger.ms": s.kafka_linger_ms,
+    }
     if s.kafka_sasl_mechanism:
         conf["sasl.mechanism"] = s.kafka_sasl_mechanism
         conf["sasl.username"] = s.kafka_sasl_username or ""

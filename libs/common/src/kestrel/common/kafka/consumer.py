@@ -26,9 +26,11 @@ whole batch with backoff (sinks are idempotent): UnavailableError says a depende
 retried until it is back, committing nothing; any other error blames the batch, which after
 ConsumerOptions.max_attempts is dead-lettered whole with the last error, so its partition moves on."""
 
-BATCHES_DEAD_LETTERED = Counter("kestrel_consumer_batches_dead_lettered_total",
-                                "Batches whose handler kept failing, dead-lettered whole so their partition moves on",
-                                ["consumer"])
+BATCHES_DEAD_LETTERED = Counter(
+    "kestrel_consumer_batches_dead_lettered_total",
+    "Batches whose handler kept failing, dead-lettered whole so their partition moves on",
+    ["consumer"],
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +66,16 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
 class BatchConsumer:
     """Thin adapter between a Kafka consumer group and a batch handler."""
 
-    def __init__(self, topics: Sequence[str], group_id: str, handler: BatchHandler,
-                 dead_letters: DeadLetterPublisher, client_config: dict[str, Any],
-                 options: ConsumerOptions | None = None, name: str = "consumer") -> None:
+    def __init__(
+        self,
+        topics: Sequence[str],
+        group_id: str,
+        handler: BatchHandler,
+        dead_letters: DeadLetterPublisher,
+        client_config: dict[str, Any],
+        options: ConsumerOptions | None = None,
+        name: str = "consumer",
+    ) -> None:
         self.options = options or ConsumerOptions()
         self._topics = list(topics)
         self._handler = handler
@@ -114,8 +123,7 @@ class BatchConsumer:
             if records:
                 async with self._lock:
                     # Every line logged while this batch is handled (handler included) says which records.
-                    with structlog.contextvars.bound_contextvars(consumer=self._name,
-                                                                 offsets=offset_ranges(batches)):
+                    with structlog.contextvars.bound_contextvars(consumer=self._name, offsets=offset_ranges(batches)):
                         await self._process_with_retry(records)
 
     async def _process_with_retry(self, records: list[ConsumerRecord]) -> None:
@@ -130,22 +138,32 @@ class BatchConsumer:
         self.processed += len(records)
         self.rejected += len(rejections)
         await self._commit(records)
-        log.debug("batch_done", records=len(records), rejected=len(rejections),
-                  ms=round((time.perf_counter() - started) * 1000, 2))
+        log.debug(
+            "batch_done",
+            records=len(records),
+            rejected=len(rejections),
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )
 
     async def _settle(self, records: list[ConsumerRecord]) -> Sequence[Rejection]:
         """The batch's rejections, dead-lettered; the whole batch when its handler kept failing."""
         try:
             return await self._attempt(records)
-        except Exception as exc:  # noqa: BLE001 - retries exhausted, whatever the error
+        except Exception as exc:
             if self._stopping.is_set():
                 raise
             return await self._dead_letter_batch(records, exc)
 
     async def _attempt(self, records: list[ConsumerRecord]) -> Sequence[Rejection]:
         o = self.options
-        async for attempt in retrying(o.retry_initial_s, o.retry_max_s, attempts=o.max_attempts, counts=_blames_batch,
-                                      until=self._stopping, before_sleep=self._log_retry):
+        async for attempt in retrying(
+            o.retry_initial_s,
+            o.retry_max_s,
+            attempts=o.max_attempts,
+            counts=_blames_batch,
+            until=self._stopping,
+            before_sleep=self._log_retry,
+        ):
             with attempt:
                 rejections = await self._handler(records)
                 await self._dead_letters.publish(rejections)
@@ -156,8 +174,9 @@ class BatchConsumer:
         o = self.options
         reason = f"failed {o.max_attempts} attempts; last error: {type(error).__name__}: {error}"
         rejections = [Rejection(r, reason, "retries_exhausted") for r in records]
-        async for attempt in retrying(o.retry_initial_s, o.retry_max_s, when=_unavailable, until=self._stopping,
-                                      before_sleep=self._log_retry):
+        async for attempt in retrying(
+            o.retry_initial_s, o.retry_max_s, when=_unavailable, until=self._stopping, before_sleep=self._log_retry
+        ):
             with attempt:
                 await self._dead_letters.publish(rejections)
         BATCHES_DEAD_LETTERED.labels(self._name).inc()
@@ -167,8 +186,9 @@ class BatchConsumer:
     def _log_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         delay = state.next_action.sleep if state.next_action else None
-        log.warning("batch_retry", attempt=state.attempt_number, error=f"{type(error).__name__}: {error}",
-                    delay_s=delay)
+        log.warning(
+            "batch_retry", attempt=state.attempt_number, error=f"{type(error).__name__}: {error}", delay_s=delay
+        )
 
     async def _commit(self, records: list[ConsumerRecord]) -> None:
         offsets: dict[TopicPartition, int] = {}
@@ -184,8 +204,9 @@ class BatchConsumer:
 
 def offset_ranges(batches: Mapping[TopicPartition, Sequence[ConsumerRecord]]) -> dict[str, str]:
     """{"topic[partition]": "first-last"} offsets of a batch: enough to find its records again."""
-    return {f"{tp.topic}[{tp.partition}]": f"{part[0].offset}-{part[-1].offset}"
-            for tp, part in batches.items() if part}
+    return {
+        f"{tp.topic}[{tp.partition}]": f"{part[0].offset}-{part[-1].offset}" for tp, part in batches.items() if part
+    }
 
 
 def _unavailable(error: BaseException) -> bool:

@@ -12,14 +12,20 @@ from kestrel.common.topics import dead_letter_topic
 
 
 class SourceRecord(Protocol):
-    """What we need of a consumed record (aiokafka ConsumerRecord fits)."""
+    """What we need of a consumed record (aiokafka ConsumerRecord fits; read-only, so frozen records do too)."""
 
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]]
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +57,9 @@ def dead_letter_value(service: str, rejection: Rejection) -> dict[str, Any]:
 class DeadLetterPublisher:
     """Publishes rejections and waits for the broker's ack, so offsets are committed only after."""
 
-    def __init__(self, producer: Producer, service: str, serialize: Callable[[dict[str, Any]], bytes],
-                 topic: str | None = None) -> None:
+    def __init__(
+        self, producer: Producer, service: str, serialize: Callable[[dict[str, Any]], bytes], topic: str | None = None
+    ) -> None:
         self._producer = producer
         self._service = service
         self._serialize = serialize

@@ -133,9 +133,13 @@ class Producer:
         """Hand one record to librdkafka; False when its queue is full (the bound on memory)."""
         assert self._producer is not None, "producer not started"
         try:
-            self._producer.produce(record.topic, record.value, record.key,
-                                   headers=list(record.headers) if record.headers else None,
-                                   on_delivery=on_delivery)
+            self._producer.produce(
+                record.topic,
+                record.value,
+                record.key,
+                headers=list(record.headers) if record.headers else None,
+                on_delivery=on_delivery,
+            )
             return True
         except BufferError:
             return False
@@ -184,8 +188,9 @@ class BatchAck:
 
     __slots__ = ("results", "size", "_remaining", "_lock", "_loop", "_done", "_on_delivered")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, size: int,
-                 on_delivered: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, size: int, on_delivered: Callable[[], None] | None = None
+    ) -> None:
         self.results: list[Delivery | UnavailableError | None] = [None] * size
         """Per record, in order: its Delivery, its error, or None while not yet reported."""
         self.size = size
@@ -236,8 +241,9 @@ class BatchAck:
 
     def errors(self, unreported: str = "kafka delivery not reported") -> dict[int, str]:
         """Index -> reason, in order, for every record not acknowledged: failed, or not reported (yet)."""
-        return {i: unreported if r is None else str(r) for i, r in enumerate(self.results)
-                if not isinstance(r, Delivery)}
+        return {
+            i: unreported if r is None else str(r) for i, r in enumerate(self.results) if not isinstance(r, Delivery)
+        }
 
     def delivery(self, index: int) -> Delivery | None:
         """Where the record at `index` is stored, once acknowledged."""

@@ -46,8 +46,9 @@ class Runtime(Generic[S]):
     wraps its work loops with `rt.watch(...)`, states readiness with `rt.ready_when(...)`, and reports a fatal
     error with `rt.fail(...)`; the runtime adds metrics and health and runs the list in order."""
 
-    def __init__(self, name: str, settings: S, stop: asyncio.Event | None = None,
-                 dead_letters: str | None = None) -> None:
+    def __init__(
+        self, name: str, settings: S, stop: asyncio.Event | None = None, dead_letters: str | None = None
+    ) -> None:
         self.name = name
         self.dead_letter_service = dead_letters or name
         """Its rejects go to `kestrel.dlq.<dead_letter_service>.v1`."""

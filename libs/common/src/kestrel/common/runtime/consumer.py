@@ -17,8 +17,13 @@ class CheckedProducer(Producer):
     """The service's producer; at start it checks that every topic it will write exists on the broker, so a
     missing topic fails start-up in one line instead of the first send."""
 
-    def __init__(self, config: dict[str, Any], outputs: Sequence[TopicBinding], delivery_timeout_s: float,
-                 watch: LoopWatch | None = None) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        outputs: Sequence[TopicBinding],
+        delivery_timeout_s: float,
+        watch: LoopWatch | None = None,
+    ) -> None:
         super().__init__(config, delivery_timeout_s=delivery_timeout_s)
         self.outputs = list(outputs)
         self._watch = watch
@@ -39,8 +44,9 @@ def producer(rt: Runtime[Any], *outputs: TopicBinding, dead_letters: bool = True
     """A producer for `outputs` (and the service's dead-letter topic unless `dead_letters=False`)."""
     s = rt.settings
     bound = [*outputs, dead_letter_binding(rt)] if dead_letters else list(outputs)
-    return CheckedProducer(librdkafka_config(s), bound, getattr(s, "delivery_timeout_s", 30.0),
-                           rt.loop_watch(f"{rt.name}-producer"))
+    return CheckedProducer(
+        librdkafka_config(s), bound, getattr(s, "delivery_timeout_s", 30.0), rt.loop_watch(f"{rt.name}-producer")
+    )
 
 
 def dead_letter_binding(rt: Runtime[Any]) -> TopicBinding:

@@ -39,7 +39,7 @@ async def run_until_signalled(components: Sequence[Component], stop_event: async
         for component in reversed(started):
             try:
                 await component.stop()
-            except Exception:  # noqa: BLE001 - keep stopping the rest
+            except Exception:
                 log.exception("component_stop_failed", component=type(component).__name__)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
@@ -50,8 +50,9 @@ class LoopWatch:
     the error is logged, `failed` is set and `stop_event` too, so the process exits and its supervisor
     restarts it (a half-dead consumer that still answers health checks would stall its partitions)."""
 
-    def __init__(self, name: str, stop_event: asyncio.Event | None = None,
-                 on_fail: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self, name: str, stop_event: asyncio.Event | None = None, on_fail: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self.name = name
         self.failed = False
         self._stop_event = stop_event
@@ -74,7 +75,7 @@ class LoopWatch:
     async def _watch(self, loop: Any) -> None:
         try:
             await loop.wait()
-        except Exception:  # noqa: BLE001 - any loop failure ends the service; the supervisor restarts it
+        except Exception:
             log.exception("loop_failed", loop=self.name)
             self.failed = True
             if self._on_fail is not None:

@@ -10,8 +10,8 @@ import structlog
 
 from kestrel.common.errors import KestrelError
 from kestrel.common.runtime.app import Runtime
-from kestrel.common.runtime.startup import StartupError, wait_for_dependencies
 from kestrel.common.runtime.lifecycle import Component, run_until_signalled
+from kestrel.common.runtime.startup import StartupError, wait_for_dependencies
 
 if TYPE_CHECKING:
     from kestrel.common.runtime.service import Service

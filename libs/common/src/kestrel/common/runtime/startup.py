@@ -10,9 +10,8 @@ from dataclasses import dataclass
 import structlog
 from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_delay
 
-from kestrel.common.retry import backoff
-
 from kestrel.common.errors import KestrelError
+from kestrel.common.retry import backoff
 
 log = structlog.get_logger()
 

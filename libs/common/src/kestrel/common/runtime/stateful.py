@@ -10,8 +10,15 @@ from kestrel.common.kafka import Producer, aiokafka_config
 from kestrel.common.runtime.app import Runtime, Watched
 from kestrel.common.runtime.bindings import TopicBinding
 from kestrel.common.runtime.consumer import dead_letter_publisher
-from kestrel.common.stateful import Changelog, LoopOptions, StatefulLoop, StatefulProcessor, StateStore
-from kestrel.common.stateful import changelog_topic, ensure_changelog
+from kestrel.common.stateful import (
+    Changelog,
+    LoopOptions,
+    StatefulLoop,
+    StatefulProcessor,
+    StateStore,
+    changelog_topic,
+    ensure_changelog,
+)
 
 
 class EnsuredChangelog(Changelog):
@@ -26,20 +33,39 @@ class EnsuredChangelog(Changelog):
         await super().start()
 
 
-def stateful_loop(rt: Runtime[Any], source: TopicBinding, group_id: str, processor: StatefulProcessor,
-                  store: StateStore, producer: Producer, options: LoopOptions, replication: int,
-                  **consumer: Any) -> list[Any]:
+def stateful_loop(
+    rt: Runtime[Any],
+    source: TopicBinding,
+    group_id: str,
+    processor: StatefulProcessor,
+    store: StateStore,
+    producer: Producer,
+    options: LoopOptions,
+    replication: int,
+    **consumer: Any,
+) -> list[Any]:
     """Changelog, then the watched loop over `source` (intake last); `consumer` holds aiokafka group options."""
     s = rt.settings
-    changelog = EnsuredChangelog(changelog_topic(s.topic_prefix, group_id), aiokafka_config(s), source.name,
-                                 replication)
+    changelog = EnsuredChangelog(
+        changelog_topic(s.topic_prefix, group_id), aiokafka_config(s), source.name, replication
+    )
 
     def new_consumer() -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(group_id=group_id, enable_auto_commit=False, auto_offset_reset="earliest",
-                                **consumer, **aiokafka_config(s))
+        return AIOKafkaConsumer(
+            group_id=group_id, enable_auto_commit=False, auto_offset_reset="earliest", **consumer, **aiokafka_config(s)
+        )
 
-    loop = StatefulLoop(rt.name, new_consumer, source.name, processor, store, changelog, producer,
-                        dead_letter_publisher(rt, producer), options)
+    loop = StatefulLoop(
+        rt.name,
+        new_consumer,
+        source.name,
+        processor,
+        store,
+        changelog,
+        producer,
+        dead_letter_publisher(rt, producer),
+        options,
+    )
     return [changelog, rt.watch(loop)]
 
 

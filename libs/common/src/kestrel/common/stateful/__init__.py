@@ -6,6 +6,16 @@ from kestrel.common.stateful.processor import BatchResult, StatefulProcessor
 from kestrel.common.stateful.store import Change, KeyedStateStore, StateCodec, StateStore
 
 __all__ = [
-    "BatchResult", "Change", "Changelog", "ChangelogError", "KeyedStateStore", "LoopOptions", "StateCodec",
-    "StateStore", "StatefulLoop", "StatefulProcessor", "changelog_topic", "ensure_changelog",
+    "BatchResult",
+    "Change",
+    "Changelog",
+    "ChangelogError",
+    "KeyedStateStore",
+    "LoopOptions",
+    "StateCodec",
+    "StateStore",
+    "StatefulLoop",
+    "StatefulProcessor",
+    "changelog_topic",
+    "ensure_changelog",
 ]

@@ -60,8 +60,10 @@ async def ensure_changelog(client_config: dict[str, Any], source: str, topic: st
         if existing is None:
             await _create(admin, topic, partitions, replication)
         elif existing != partitions:
-            raise ChangelogError(f"{topic} has {existing} partitions but {source} has {partitions}: state would "
-                                 f"be restored for the wrong entities; delete it (state is rebuilt from events)")
+            raise ChangelogError(
+                f"{topic} has {existing} partitions but {source} has {partitions}: state would "
+                f"be restored for the wrong entities; delete it (state is rebuilt from events)"
+            )
         return partitions
     finally:
         await admin.close()
@@ -92,8 +94,9 @@ class Changelog:
 
     async def start(self) -> None:
         # Batches well under the broker's 1 MiB message limit; a single large state still fits alone.
-        self._producer = AIOKafkaProducer(acks="all", enable_idempotence=True, compression_type="lz4",
-                                          max_batch_size=512 << 10, **self._config)
+        self._producer = AIOKafkaProducer(
+            acks="all", enable_idempotence=True, compression_type="lz4", max_batch_size=512 << 10, **self._config
+        )
         await self._producer.start()
 
     async def stop(self) -> None:
@@ -152,12 +155,18 @@ class Changelog:
         return states
 
     def _reader(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest",
-                                max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20, **self._config)
+        return AIOKafkaConsumer(
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 << 20,
+            fetch_max_bytes=64 << 20,
+            **self._config,
+        )
 
 
-async def _read_until(reader: AIOKafkaConsumer, ends: dict[TopicPartition, int],
-                      states: dict[int, dict[str, bytes]]) -> None:
+async def _read_until(
+    reader: AIOKafkaConsumer, ends: dict[TopicPartition, int], states: dict[int, dict[str, bytes]]
+) -> None:
     remaining = {tp for tp, end in ends.items() if end > 0}
     while remaining:
         batches = await reader.getmany(*remaining, timeout_ms=500, max_records=50_000)

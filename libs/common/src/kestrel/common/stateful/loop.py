@@ -65,9 +65,18 @@ class StatefulLoop:
     On assignment the store is restored from the changelog partitions of what is now owned.
     """
 
-    def __init__(self, name: str, consumer: Callable[[], AIOKafkaConsumer], topic: str,
-                 processor: StatefulProcessor, store: StateStore, changelog: Changelog, producer: Producer,
-                 dead_letters: DeadLetterPublisher, options: LoopOptions) -> None:
+    def __init__(
+        self,
+        name: str,
+        consumer: Callable[[], AIOKafkaConsumer],
+        topic: str,
+        processor: StatefulProcessor,
+        store: StateStore,
+        changelog: Changelog,
+        producer: Producer,
+        dead_letters: DeadLetterPublisher,
+        options: LoopOptions,
+    ) -> None:
         self.name, self._new_consumer, self._topic = name, consumer, topic
         self._consumer: AIOKafkaConsumer = None  # made in start(), inside the loop
         self._processor, self._store, self._changelog = processor, store, changelog
@@ -115,16 +124,18 @@ class StatefulLoop:
                 backoff.reset()
             except Exception as exc:  # noqa: BLE001 - any failure: back off, then rewind to the last commit point
                 delay = backoff.next()
-                log.warning("stateful_batch_failed", loop=self.name, error=f"{type(exc).__name__}: {exc}",
-                            retry_in_s=delay)
+                log.warning(
+                    "stateful_batch_failed", loop=self.name, error=f"{type(exc).__name__}: {exc}", retry_in_s=delay
+                )
                 # Set before the next await, so a rebalance or stop waiting for the lock sees it.
                 self._rewind_needed = True
                 with contextlib.suppress(TimeoutError):  # stop() ends the back-off at once
                     await asyncio.wait_for(self._stopping.wait(), delay)
 
     async def _step(self) -> None:
-        batches = await self._consumer.getmany(timeout_ms=self.options.poll_timeout_ms,
-                                               max_records=self.options.batch_max)
+        batches = await self._consumer.getmany(
+            timeout_ms=self.options.poll_timeout_ms, max_records=self.options.batch_max
+        )
         async with self._lock:
             if self._rewind_needed:
                 await self._rewind()  # what was just fetched predates the seek: it comes again
@@ -153,8 +164,9 @@ class StatefulLoop:
             for (topic, partition), offset in result.offsets.items():
                 self._offsets[TopicPartition(topic, partition)] = offset
             self.processed += len(records)
-            log.debug("batch_processed", records=len(records), outputs=len(result.outputs),
-                      rejected=len(result.rejections))
+            log.debug(
+                "batch_processed", records=len(records), outputs=len(result.outputs), rejected=len(result.rejections)
+            )
 
     async def _maybe_commit(self) -> None:
         now = time.monotonic()
@@ -224,16 +236,23 @@ class StatefulLoop:
             except Exception as exc:  # noqa: BLE001 - the loop retries: restore, then seek to the committed offsets
                 log.warning("state_restore_failed", loop=self.name, error=f"{type(exc).__name__}: {exc}")
                 self._rewind_needed = True
-            log.info("partitions_assigned", loop=self.name, partitions=sorted(tp.partition for tp in owned),
-                     keys=len(self._store))
+            log.info(
+                "partitions_assigned",
+                loop=self.name,
+                partitions=sorted(tp.partition for tp in owned),
+                keys=len(self._store),
+            )
 
     async def _restore(self, owned: Sequence[TopicPartition]) -> None:
         """Keep partitions whose changelog nobody else wrote since we last did; read the rest back."""
         wanted = {tp.partition for tp in owned}
         self._store.drop(self._store.partitions - wanted)
         ends = await self._changelog.end_offsets(wanted) if wanted else {}
-        current = {p for p in wanted & self._store.partitions
-                   if self._consistent and self._changelog.known_end.get(p) == ends.get(p)}
+        current = {
+            p
+            for p in wanted & self._store.partitions
+            if self._consistent and self._changelog.known_end.get(p) == ends.get(p)
+        }
         stale = wanted - current
         for partition, states in (await self._changelog.read(stale)).items():
             self._store.load(partition, states)

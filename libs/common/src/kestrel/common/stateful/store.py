@@ -59,8 +59,9 @@ class KeyedStateStore(Generic[S]):
     event stamped far ahead cannot age a whole partition at once.
     """
 
-    def __init__(self, codec: StateCodec[S], name: str, evict_after_ms: int,
-                 max_skew_ms: int = Limits().max_future_skew_ms) -> None:
+    def __init__(
+        self, codec: StateCodec[S], name: str, evict_after_ms: int, max_skew_ms: int = Limits().max_future_skew_ms
+    ) -> None:
         self._codec, self._keys = codec, KEYS.labels(name)
         self.evict_after_ms, self.max_skew_ms = evict_after_ms, max_skew_ms
         self._partitions: dict[int, dict[str, S | bytes]] = {}
@@ -109,8 +110,10 @@ class KeyedStateStore(Generic[S]):
         changes: list[Change] = []
         for partition, dirty in self._dirty.items():
             states = self._partitions[partition]
-            changes += [(partition, key.encode(), self._codec.pack(states[key]))  # type: ignore[arg-type]
-                        for key in dirty]
+            changes += [
+                (partition, key.encode(), self._codec.pack(states[key]))  # type: ignore[arg-type]
+                for key in dirty
+            ]
             dirty.clear()
         return changes
 

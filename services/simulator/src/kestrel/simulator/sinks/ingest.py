@@ -113,8 +113,9 @@ class IngestSink:
         assert self._stub is not None, "sink not started"
         async for attempt in retrying(0.2, 5.0, attempts=self._settings.ingest_retries + 1, when=_retryable):
             with attempt:
-                return await self._stub.PublishBatch(request, timeout=self._settings.ingest_timeout_s,
-                                                     metadata=self._metadata)
+                return await self._stub.PublishBatch(
+                    request, timeout=self._settings.ingest_timeout_s, metadata=self._metadata
+                )
         raise AssertionError("unreachable")
 
     def _count(self, response: ingest_pb2.PublishBatchResponse) -> None:
