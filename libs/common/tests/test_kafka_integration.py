@@ -237,7 +237,7 @@ async def test_each_batch_is_handled_with_its_consumer_and_offsets_bound_for_log
     await c.start()
     await wait_for(lambda: c.processed == 120)
     await c.stop()
-    ranges = [ctx["offsets"][f"{topic}[0]"] for ctx in handler.log_context]
+    ranges = [ctx["offsets"].removeprefix(f"{topic}[0]:") for ctx in handler.log_context]
     assert all(ctx["consumer"] == "scorer" for ctx in handler.log_context)
     assert ranges[0].startswith("0-") and ranges[-1].endswith("-119")  # batches of at most max_batch=50
     assert "offsets" not in structlog.contextvars.get_contextvars()  # unbound after each batch

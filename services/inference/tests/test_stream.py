@@ -89,7 +89,7 @@ async def test_a_batch_is_scored_into_stream_records_and_summed_up_in_one_debug_
     assert all(v["source"] == "stream" and v["decision"] and v["model_version"] == "3" for v in values)
     (summary,) = [line for line in logs if line["event"] == "stream_batch_scored"]
     assert summary["log_level"] == "debug" and summary["scored"] == 3
-    assert summary["batch"] == "kestrel.features.v1[0]:100-101 kestrel.features.v1[3]:7-7"
+    assert summary["offsets"] == "kestrel.features.v1[0]:100-101 kestrel.features.v1[3]:7-7"
 
 
 async def test_a_failed_batch_logs_one_warning_with_its_offsets_and_raises():
@@ -99,5 +99,5 @@ async def test_a_failed_batch_logs_one_warning_with_its_offsets_and_raises():
     with capture_logs(processors=[merge_contextvars]) as logs, pytest.raises(UnavailableError):
         await handler(consumed(2))
     (failure,) = [line for line in logs if line["log_level"] == "warning"]
-    assert failure["event"] == "stream_batch_failed" and failure["batch"] == "kestrel.features.v1[0]:100-101"
+    assert failure["event"] == "stream_batch_failed" and failure["offsets"] == "kestrel.features.v1[0]:100-101"
     assert handler.healthy is False

@@ -124,10 +124,10 @@ async def test_after_a_failed_batch_neither_revocation_nor_stop_commits_past_it(
     assert [j for j in journal[failed_at:] if j[0] in ("changelog", "commit")] == []
 
 
-def test_batch_context_names_topic_and_offset_span_per_partition() -> None:
+def test_offset_ranges_name_first_and_last_offset_per_partition() -> None:
     from types import SimpleNamespace
 
-    from kestrel.common.kafka.context import batch_context
+    from kestrel.common.kafka.context import offset_ranges
 
     records = [SimpleNamespace(topic="ev", partition=p, offset=o) for p, o in [(3, 7), (0, 12), (0, 10), (0, 19)]]
-    assert batch_context(records) == {"topic": "ev", "offsets": "0:10-19,3:7-7"}
+    assert offset_ranges(records) == "ev[0]:10-19 ev[3]:7-7"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from kestrel.common.runtime.app import Runtime
+from kestrel.common.runtime.app import Closing, Runtime
 from kestrel.common.runtime.consumer import batch_consumer, producer
 from kestrel.feature_writer.handler import VectorBatchHandler
 from kestrel.feature_writer.settings import FeatureWriterSettings
@@ -37,16 +37,3 @@ def vector_check(feature_set: str | None) -> VectorCheck:
         return VectorCheck()
     definition = load_feature_set(feature_set)
     return VectorCheck(definition.version_id, definition.names)
-
-
-class Closing:
-    """Closes a client's connections when the service stops."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        await self.client.aclose()

@@ -11,7 +11,7 @@ from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
 from kestrel.common.breaker import CircuitBreaker
 from kestrel.common.errors import KestrelError
 from kestrel.common.grpc.server import GrpcServer, ServiceBinding
-from kestrel.common.runtime.app import Runtime
+from kestrel.common.runtime.app import Closing, Runtime
 from kestrel.common.runtime.consumer import batch_consumer, producer
 from kestrel.common.validation import Limits
 from kestrel.featureset import FeatureSet, load_feature_set
@@ -141,16 +141,3 @@ class CheckedModel:
 
     async def stop(self) -> None:
         await self.model.close()
-
-
-class Closing:
-    """Closes a client's connections when the service stops."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        await self.client.aclose()

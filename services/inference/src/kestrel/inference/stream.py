@@ -24,6 +24,7 @@ from structlog.contextvars import bound_contextvars
 from kestrel.common.avro import AvroSerde
 from kestrel.common.errors import SerializationError, UnavailableError
 from kestrel.common.kafka import OutRecord, Producer, Rejection
+from kestrel.common.kafka.context import offset_ranges
 from kestrel.featureset import FeatureSet
 from kestrel.featureset.check import VectorCheck
 from kestrel.featureset.wire import VectorDecoder
@@ -41,15 +42,6 @@ BATCH_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 EVENT_LAG = Gauge("kestrel_inference_stream_event_lag_seconds", "Wall clock minus the newest event time scored")
-
-
-def offset_ranges(records: Sequence[Any]) -> str:
-    """The batch's offsets per partition, for its log lines: "topic[0]:100-199 topic[3]:7-80"."""
-    ranges: dict[tuple[str, int], tuple[int, int]] = {}
-    for r in records:
-        low, high = ranges.get((r.topic, r.partition), (r.offset, r.offset))
-        ranges[(r.topic, r.partition)] = (min(low, r.offset), max(high, r.offset))
-    return " ".join(f"{t}[{p}]:{low}-{high}" for (t, p), (low, high) in sorted(ranges.items()))
 
 
 class StreamScorer:
@@ -82,7 +74,7 @@ class StreamScorer:
         """None until the first batch; then whether Triton and Kafka took the last one."""
 
     async def __call__(self, records: Sequence[Any]) -> list[Rejection]:
-        with bound_contextvars(batch=offset_ranges(records)):
+        with bound_contextvars(offsets=offset_ranges(records)):
             started = time.perf_counter()
             rows, rejections = self._prepare(records)
             if rows:

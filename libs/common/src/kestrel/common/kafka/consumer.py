@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from prometheus_client import Counter
 from tenacity import RetryCallState
 
 from kestrel.common.errors import UnavailableError
+from kestrel.common.kafka.context import offset_ranges
 from kestrel.common.kafka.deadletter import DeadLetterPublisher, Rejection
 from kestrel.common.retry import retrying
 
@@ -123,7 +124,7 @@ class BatchConsumer:
             if records:
                 async with self._lock:
                     # Every line logged while this batch is handled (handler included) says which records.
-                    with structlog.contextvars.bound_contextvars(consumer=self._name, offsets=offset_ranges(batches)):
+                    with structlog.contextvars.bound_contextvars(consumer=self._name, offsets=offset_ranges(records)):
                         await self._process_with_retry(records)
 
     async def _process_with_retry(self, records: list[ConsumerRecord]) -> None:
@@ -200,13 +201,6 @@ class BatchConsumer:
         except (CommitFailedError, KafkaError) as exc:
             # The group moved on; the records will be redelivered to the new owner (at-least-once).
             log.warning("commit_failed", error=str(exc))
-
-
-def offset_ranges(batches: Mapping[TopicPartition, Sequence[ConsumerRecord]]) -> dict[str, str]:
-    """{"topic[partition]": "first-last"} offsets of a batch: enough to find its records again."""
-    return {
-        f"{tp.topic}[{tp.partition}]": f"{part[0].offset}-{part[-1].offset}" for tp, part in batches.items() if part
-    }
 
 
 def _unavailable(error: BaseException) -> bool:

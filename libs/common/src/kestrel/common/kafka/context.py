@@ -1,4 +1,4 @@
-"""The log context of one consumed batch: which topic, partitions and offsets a line is about."""
+"""The log context of one consumed batch: which topic partitions and offsets a line is about."""
 
 from __future__ import annotations
 
@@ -6,12 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def batch_context(records: Sequence[Any]) -> dict[str, str]:
-    """`{"topic": "t", "offsets": "0:10-19,3:7-7"}`: partition:first-last for each partition in the batch."""
-    spans: dict[tuple[str, int], list[int]] = {}
-    for record in records:
-        span = spans.setdefault((record.topic, record.partition), [record.offset, record.offset])
-        span[0], span[1] = min(span[0], record.offset), max(span[1], record.offset)
-    topics = sorted({topic for topic, _ in spans})
-    offsets = ",".join(f"{p}:{lo}-{hi}" for (_, p), (lo, hi) in sorted(spans.items()))
-    return {"topic": ",".join(topics), "offsets": offsets}
+def offset_ranges(records: Sequence[Any]) -> str:
+    """First and last offset per partition, enough to find the records again: "topic[0]:100-199 topic[3]:7-80"."""
+    ranges: dict[tuple[str, int], tuple[int, int]] = {}
+    for r in records:
+        low, high = ranges.get((r.topic, r.partition), (r.offset, r.offset))
+        ranges[(r.topic, r.partition)] = (min(low, r.offset), max(high, r.offset))
+    return " ".join(f"{t}[{p}]:{low}-{high}" for (t, p), (low, high) in sorted(ranges.items()))

@@ -41,6 +41,19 @@ class Watched:
         await self.watch.wait()
 
 
+class Closing:
+    """Closes a client's connections (anything with `aclose()`) when the service stops."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self.client.aclose()
+
+
 class Runtime(Generic[S]):
     """One per process. A service's `components(rt)` builds its parts from `rt.settings` and `rt.topics`,
     wraps its work loops with `rt.watch(...)`, states readiness with `rt.ready_when(...)`, and reports a fatal

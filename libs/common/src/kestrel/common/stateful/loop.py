@@ -24,7 +24,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Histogram
 
 from kestrel.common.kafka import DeadLetterPublisher, Producer
-from kestrel.common.kafka.context import batch_context
+from kestrel.common.kafka.context import offset_ranges
 from kestrel.common.kafka.producer import BatchAck
 from kestrel.common.retry import Backoff
 from kestrel.common.stateful.changelog import Changelog
@@ -155,7 +155,7 @@ class StatefulLoop:
         return [r for tp, records in batches.items() if tp in assigned and tp.partition in restored for r in records]
 
     async def _process(self, records: Sequence[ConsumerRecord]) -> None:
-        with structlog.contextvars.bound_contextvars(loop=self.name, **batch_context(records)):
+        with structlog.contextvars.bound_contextvars(loop=self.name, offsets=offset_ranges(records)):
             with BATCH_SECONDS.labels(self.name).time():
                 result = self._processor.process(records, int(time.time() * 1000))
             if result.outputs:
