@@ -1,4 +1,4 @@
-"""Streaming state math on hand-checked cases: window edges, arrival order, lateness, replays, bounds."""
+"""Streaming state math on hand-checked cases: window edges, arrival order, lateness, replays, retries, bounds."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 
 from kestrel.featureset import FeatureSet, parse_feature_set
-from kestrel.featureset.state import FeatureComputer, Late
+from kestrel.featureset.state import DUPLICATE, FeatureComputer, Late, id_hash
 
 from .conftest import T0, event
 
@@ -85,6 +85,47 @@ def test_replayed_offsets_are_skipped(computer: FeatureComputer) -> None:
     assert computer.update(state, event(T0 + 1), offset=8)[2] == 2  # txn_count_1m
 
 
+def test_a_retried_event_id_changes_nothing(computer: FeatureComputer) -> None:
+    state = computer.new_state()
+    first = computer.update(state, event(T0, 5.0, event_id="e-1"))
+    held = (state.watermark, list(state.times), list(state.ids), [list(c) for c in state.numeric])
+    assert computer.update(state, event(T0, 5.0, event_id="e-1")) is DUPLICATE
+    assert computer.update(state, event(T0 + 9, 7.0, event_id="e-1")) is DUPLICATE  # by id, whatever it says
+    assert (state.watermark, state.times, state.ids, state.numeric) == held and state.ids == [id_hash("e-1")]
+    assert computer.update(state, event(T0 + 10, 5.0, event_id="e-2"))[2] == 2  # txn_count_1m: e-1 once
+    assert isinstance(first, list)
+
+
+def test_a_retry_is_recognised_while_its_event_is_held_even_past_the_lateness(
+    computer: FeatureComputer, card: FeatureSet
+) -> None:
+    state = computer.new_state()
+    horizon = (card.max_window_s + card.allowed_lateness_s) * 1000
+    computer.update(state, event(T0, event_id="e-1"))
+    computer.update(state, event(T0 + horizon - 1, event_id="e-2"))
+    assert computer.update(state, event(T0, event_id="e-1")) is DUPLICATE  # 24h5m - 1 ms behind: still held
+    assert computer.update(state, event(T0, event_id="e-3")) == Late(T0, T0 + horizon - 1, computer.lateness_ms)
+    computer.update(state, event(T0 + horizon, event_id="e-4"))
+    assert isinstance(computer.update(state, event(T0, event_id="e-1")), Late)  # gone from the state: late
+
+
+def test_only_events_the_state_holds_make_retries(computer: FeatureComputer, card: FeatureSet) -> None:
+    state = computer.new_state()
+    lateness = card.allowed_lateness_s * 1000
+    computer.update(state, event(T0 + lateness + 1, event_id="e-1"))
+    assert isinstance(computer.update(state, event(T0, event_id="e-0")), Late)
+    assert isinstance(computer.update(state, event(T0, event_id="e-0")), Late)  # never applied: late again
+    assert computer.update(state, event(T0 + lateness + 1, event_id="e-1")) is DUPLICATE
+    other = computer.new_state()  # the same id in another card's state is another event
+    assert isinstance(computer.update(other, event(T0 + lateness + 1, event_id="e-1", entity="card-2")), list)
+
+
+def test_id_hashes_are_stable_and_never_zero() -> None:
+    assert id_hash("e-1") == id_hash("e-1") != id_hash("e-2")
+    assert id_hash("e-1") == int.from_bytes(bytes.fromhex("317386494bf10d9f"), "little", signed=True)
+    assert 0 not in {id_hash(f"e-{i}") for i in range(10_000)}
+
+
 def test_state_keeps_only_what_future_windows_can_see(computer: FeatureComputer, card: FeatureSet) -> None:
     state = computer.new_state()
     horizon = (card.max_window_s + card.allowed_lateness_s) * 1000
@@ -107,6 +148,9 @@ def test_entities_are_bounded_and_truncation_counted(card: FeatureSet) -> None:
     state = computer.new_state()
     counts = [computer.update(state, event(T0 + i))[0] for i in range(5)]
     assert counts == [1, 2, 3, 4, 4] and len(state) == 3 and computer.truncated == 2
+    # A retry of a forgotten event cannot be recognised: it counts again (docs/features.md, Retried events).
+    assert computer.update(state, event(T0)) == [1.0] and computer.truncated == 3
+    assert computer.update(state, event(T0 + 4)) is DUPLICATE
 
 
 @pytest.mark.parametrize(

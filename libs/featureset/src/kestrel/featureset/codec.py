@@ -10,7 +10,9 @@ from itertools import chain
 
 from kestrel.featureset.state import EntityState
 
-FORMAT = 1
+FORMAT = 2
+"""2 added the event id hashes after the times; 1 (without them) still restores, its ids unknown (0)."""
+_FORMATS = (1, 2)
 _HEADER = struct.Struct("<BqqIHH")
 """format, watermark (or -2**63 for none), last offset, events, numeric columns, categorical columns."""
 _NONE = -(2**63)
@@ -26,10 +28,10 @@ class StateDecodeError(ValueError):
 
 
 def pack_state(state: EntityState) -> bytes:
-    """Encode a state; about 8 + 8 bytes per event and number column plus the strings."""
+    """Encode a state; 16 bytes per event (time, id hash), 8 per event and number column, plus the strings."""
     wm = _NONE if state.watermark is None else state.watermark
     header = _HEADER.pack(FORMAT, wm, state.offset, len(state.times), len(state.numeric), len(state.categorical))
-    parts = [header, _bytes(array("q", state.times))]
+    parts = [header, _bytes(array("q", state.times)), _bytes(array("q", state.ids))]
     parts += [_bytes(array("d", column)) for column in state.numeric]
     parts += _strings(state.categorical, len(state.times))
     return b"".join(parts)
@@ -68,11 +70,12 @@ def unpack_state(data: bytes, n_numeric: int, n_categorical: int) -> EntityState
     if len(data) < _HEADER.size:
         raise StateDecodeError(f"state of {len(data)} bytes is shorter than its header")
     fmt, wm, offset, n, numeric, categorical = _HEADER.unpack_from(data)
-    if (fmt, numeric, categorical) != (FORMAT, n_numeric, n_categorical):
+    if fmt not in _FORMATS or (numeric, categorical) != (n_numeric, n_categorical):
         raise StateDecodeError(
             f"state layout {(fmt, numeric, categorical)} is not the expected {(FORMAT, n_numeric, n_categorical)}"
         )
-    if len(data) < _HEADER.size + 8 * n * (1 + n_numeric):
+    with_ids = fmt >= 2
+    if len(data) < _HEADER.size + 8 * n * (1 + with_ids + n_numeric):
         raise StateDecodeError(f"state of {len(data)} bytes is too short for {n} events")
     state = EntityState(n_numeric, n_categorical)
     state.watermark = None if wm == _NONE else wm
@@ -80,6 +83,8 @@ def unpack_state(data: bytes, n_numeric: int, n_categorical: int) -> EntityState
     pos = _HEADER.size
     state.times = _list("q", data[pos : pos + 8 * n])
     pos += 8 * n
+    state.ids = _list("q", data[pos : pos + 8 * n]) if with_ids else [0] * n
+    pos += 8 * n * with_ids
     for i in range(n_numeric):
         state.numeric[i] = _list("d", data[pos : pos + 8 * n])
         pos += 8 * n

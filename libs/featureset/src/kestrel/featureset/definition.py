@@ -42,6 +42,8 @@ CATEGORICAL_SOURCE = frozenset({"distinct", "is_new"})
 """Aggregations that read a string field of the event."""
 TIME_SOURCE = frozenset({"hour_of_day", "seconds_since_previous"})
 """Aggregations that read the event time."""
+EVENT_ID = "event_id"
+"""Event field with the producer's id of the event (every event schema has it): a retry re-sends the same id."""
 FLAT_SPREAD = 1e-9
 """zscore: a prior std at or below FLAT_SPREAD x max(1, |prior mean|) counts as no spread (the default
 applies), so float noise (1e-17) on equal amounts cannot become huge z-scores."""

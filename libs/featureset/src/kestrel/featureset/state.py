@@ -2,7 +2,8 @@
 
 Semantics (docs/features.md): an event at time t of entity e sees e's events that arrived before it
 (in arrival order: offset order within the partition) with event_time in (t - W, t], plus itself.
-Events more than `allowed_lateness_s` behind e's newest event time are rejected as late.
+Events more than `allowed_lateness_s` behind e's newest event time are rejected as late. An event whose
+id is that of an event e's state still holds is a duplicate (a retry): it changes nothing and has no vector.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import math
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
+from hashlib import blake2b
 from typing import Any
 
-from kestrel.featureset.definition import CATEGORICAL_SOURCE, NUMERIC_SOURCE, FeatureSet
+from kestrel.featureset.definition import CATEGORICAL_SOURCE, EVENT_ID, NUMERIC_SOURCE, FeatureSet
 from kestrel.featureset.plan import compile_vector
 
 Event = Mapping[str, Any]
@@ -25,10 +27,18 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
+def id_hash(event_id: str) -> int:
+    """The 64-bit hash an event id is kept as; never 0, which stands for an id not known (an older changelog).
+
+    Two ids of one entity's retained events collide with odds of about n^2 / 2^65 (4.6e-13 at 4096 events).
+    """
+    return int.from_bytes(blake2b(event_id.encode(), digest_size=8).digest(), "little", signed=True) or 1
+
+
 class EntityState:
     """The entity's recent events, sorted by event time (ties in arrival order), as parallel columns."""
 
-    __slots__ = ("watermark", "offset", "times", "numeric", "categorical")
+    __slots__ = ("watermark", "offset", "times", "ids", "numeric", "categorical")
 
     def __init__(self, n_numeric: int, n_categorical: int) -> None:
         self.watermark: int | None = None
@@ -36,11 +46,22 @@ class EntityState:
         self.offset = -1
         """Source offset of the last event applied: a replay at or below it is skipped, not double-counted."""
         self.times: list[int] = []
+        self.ids: list[int] = []
+        """id_hash of each event's id, beside its time: a retry of a held event is recognised by it."""
         self.numeric: list[list[float]] = [[] for _ in range(n_numeric)]
         self.categorical: list[list[str]] = [[] for _ in range(n_categorical)]
 
     def __len__(self) -> int:
         return len(self.times)
+
+
+class Duplicate:
+    """An event whose id the entity's state already holds: applied once, so it changes nothing."""
+
+    __slots__ = ()
+
+
+DUPLICATE = Duplicate()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +108,20 @@ class FeatureComputer:
         bad += [s for s in self.categorical_sources if not isinstance(event.get(s), str)]
         return f"missing, non-finite or mistyped {', '.join(bad)}" if bad else None
 
-    def update(self, state: EntityState, event: Event, offset: int | None = None) -> list[float] | Late | None:
-        """Apply one event: its feature vector, a Late rejection, or None for a replay already applied."""
+    def update(
+        self, state: EntityState, event: Event, offset: int | None = None
+    ) -> list[float] | Late | Duplicate | None:
+        """Apply one event: its feature vector, a Late rejection, DUPLICATE, or None for a replay of an offset.
+
+        A duplicate is checked before lateness: a retry whose original is held was applied, not lost.
+        """
         if offset is not None:
             if offset <= state.offset:
                 return None
             state.offset = offset
+        h = id_hash(event[EVENT_ID])
+        if h in state.ids:
+            return DUPLICATE
         t = event[self._time]
         wm = state.watermark
         if wm is not None and t < wm - self.lateness_ms:
@@ -103,11 +132,14 @@ class FeatureComputer:
         categorical = [event[s] for s in self.categorical_sources]
         vector = self._defaults.copy()
         self._fill(times, state.numeric, state.categorical, t, end, numeric, categorical, vector)
-        self._insert(state, t, end, numeric, categorical)
+        self._insert(state, t, h, end, numeric, categorical)
         return vector
 
-    def _insert(self, state: EntityState, t: int, at: int, numeric: list[float], categorical: list[str]) -> None:
+    def _insert(
+        self, state: EntityState, t: int, h: int, at: int, numeric: list[float], categorical: list[str]
+    ) -> None:
         state.times.insert(at, t)
+        state.ids.insert(at, h)
         for numbers, x in zip(state.numeric, numeric):
             numbers.insert(at, x)
         for labels, label in zip(state.categorical, categorical):
@@ -121,6 +153,7 @@ class FeatureComputer:
             drop = len(state.times) - self._cap
         if drop:
             del state.times[:drop]
+            del state.ids[:drop]
             for numbers in state.numeric:
                 del numbers[:drop]
             for labels in state.categorical:
