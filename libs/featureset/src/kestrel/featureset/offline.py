@@ -2,7 +2,8 @@
 
 Input is the events in arrival order (per entity; offset order within a partition keeps it). For every
 event it builds the matrix of which earlier arrivals each event can see, then aggregates with array
-operations. Quadratic in events per entity, which is fine for the parity test and modest backfills.
+operations; which events count at all (usable, not late, not a retry of a kept event) is one pass in
+order. Quadratic in events per entity, which is fine for the parity test and modest backfills.
 """
 
 from __future__ import annotations
@@ -15,32 +16,48 @@ import numpy as np
 
 from kestrel.featureset.definition import (
     CATEGORICAL_SOURCE,
+    EVENT_ID,
     FLAT_SPREAD,
     NUMERIC_SOURCE,
     FeatureSet,
     FeatureSpec,
 )
 
+_NEVER = -(2**63)
 _ROWS = 1024
 """Events per block of the visibility matrix: bounds memory at rows x events-of-the-entity."""
 
 
 def compute(events: Sequence[Mapping[str, Any]], feature_set: FeatureSet) -> list[list[float] | None]:
-    """The feature vector of every event in order; None for events rejected (late or unusable)."""
+    """The feature vector of every event in order; None for events rejected (late or unusable) or duplicates."""
     out: list[list[float] | None] = [None] * len(events)
     for positions in _by_entity(events, feature_set):
-        matrix, bad = _entity(feature_set, [events[i] for i in positions])
-        for row, skip, i in zip(matrix, bad, positions):
+        matrix, skipped = _entity(feature_set, [events[i] for i in positions])
+        for row, skip, i in zip(matrix, skipped, positions):
             out[i] = None if skip else row.tolist()
     return out
 
 
 def rejected(events: Sequence[Mapping[str, Any]], feature_set: FeatureSet) -> np.ndarray:
     """Which events the stream must reject: unusable fields, or too far behind the entity's newest time."""
-    rows = np.zeros(len(events), dtype=bool)
-    for positions in _by_entity(events, feature_set):
-        rows[positions] = _rejected(feature_set, [events[i] for i in positions])
-    return rows
+    return _masks(events, feature_set)[0]
+
+
+def duplicates(events: Sequence[Mapping[str, Any]], feature_set: FeatureSet) -> np.ndarray:
+    """Which events the stream must drop as retries: same id as an earlier counted event still in reach.
+
+    In reach: the entity's newest counted time when the retry arrives is less than max window + allowed
+    lateness past the earlier event's time. (The stream's max_events_per_entity bound is not modelled,
+    as for the windows.)
+    """
+    return _masks(events, feature_set)[1]
+
+
+def _masks(events: Sequence[Mapping[str, Any]], fs: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
+    rejected, duplicate = np.zeros(len(events), dtype=bool), np.zeros(len(events), dtype=bool)
+    for positions in _by_entity(events, fs):
+        rejected[positions], duplicate[positions] = _skipped(fs, [events[i] for i in positions])
+    return rejected, duplicate
 
 
 def _by_entity(events: Sequence[Mapping[str, Any]], fs: FeatureSet) -> list[list[int]]:
@@ -61,19 +78,30 @@ def _usable(fs: FeatureSet, event: Mapping[str, Any]) -> bool:
     )
 
 
-def _rejected(fs: FeatureSet, events: list[Mapping[str, Any]]) -> np.ndarray:
-    usable = np.array([_usable(fs, e) for e in events], dtype=bool)
-    t = np.array([e[fs.time] if ok else 0 for e, ok in zip(events, usable)], dtype=np.int64)
-    # The newest time before each event counts only usable events; late ones are older anyway.
-    newest = np.maximum.accumulate(np.where(usable, t, np.iinfo(np.int64).min))
-    before = np.concatenate([[np.iinfo(np.int64).min], newest[:-1]])
-    late = (before != np.iinfo(np.int64).min) & (t < before - fs.allowed_lateness_s * 1000)
-    return late | ~usable
+def _skipped(fs: FeatureSet, events: list[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """One entity's events in arrival order: (rejected: unusable or late, duplicate: a retry in reach)."""
+    rejected, duplicate = np.zeros(len(events), dtype=bool), np.zeros(len(events), dtype=bool)
+    lateness_ms, reach_ms = fs.allowed_lateness_s * 1000, (fs.max_window_s + fs.allowed_lateness_s) * 1000
+    newest: int | None = None
+    # Event id -> latest time of a counted event with it: if that one is out of reach, so are the others.
+    counted: dict[Any, int] = {}
+    for i, e in enumerate(events):
+        if not _usable(fs, e):
+            rejected[i] = True
+        elif newest is not None and counted.get(e[EVENT_ID], _NEVER) > newest - reach_ms:
+            duplicate[i] = True
+        elif newest is not None and e[fs.time] < newest - lateness_ms:
+            rejected[i] = True
+        else:
+            counted[e[EVENT_ID]] = max(counted.get(e[EVENT_ID], e[fs.time]), e[fs.time])
+            newest = e[fs.time] if newest is None else max(newest, e[fs.time])
+    return rejected, duplicate
 
 
 def _entity(fs: FeatureSet, events: list[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    """Feature matrix (events x features) of one entity, and which rows were rejected."""
-    bad = _rejected(fs, events)
+    """Feature matrix (events x features) of one entity, and which rows were skipped (rejected or duplicate)."""
+    rejected, duplicate = _skipped(fs, events)
+    bad = rejected | duplicate
     events = [_placeholder(fs, e) if skip else e for e, skip in zip(events, bad)]
     t = np.array([e[fs.time] for e in events], dtype=np.int64)
     out = np.full((len(events), len(fs.features)), np.nan)
