@@ -51,6 +51,18 @@ def fixed_events(n: int, cards: int = 25, seed: int = 3, start: int = 0) -> list
     return out
 
 
+def with_retries(events: list[dict[str, Any]], seed: int, share: float = 0.25) -> list[dict[str, Any]]:
+    """The events with a re-sent copy of some (same record, same event_id): right after the event, or after
+    one to eight further events of its card, as a client retrying a timed-out call would."""
+    rng = random.Random(seed)
+    later: dict[int, list[dict[str, Any]]] = {}
+    for i, e in enumerate(events):
+        if rng.random() < share:
+            after = [j for j in range(i, len(events)) if events[j]["entity_id"] == e["entity_id"]]
+            later.setdefault(after[min(rng.choice([0, 0, 1, 3, 8]), len(after) - 1)], []).append(e)
+    return [x for i, e in enumerate(events) for x in [e, *later.get(i, [])]]
+
+
 async def produce(bootstrap: str, topic: str, events: list[dict[str, Any]], garbage: bool = True) -> int:
     """Produce events keyed by entity (arrival order per partition is list order), plus undecodable records."""
     records = [OutRecord(topic, EVENTS.serialize(e), e["entity_id"].encode()) for e in events]

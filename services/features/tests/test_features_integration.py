@@ -1,4 +1,4 @@
-"""The features service on a real broker: parity with the numpy recomputation, dead letters, scale-out, restart."""
+"""The features service on a real broker: parity with the offline recomputation, dead letters, retries, scale-out."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ from uuid import uuid4
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from kestrel.common.avro import AvroSerde, load_schema
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.featureset import load_feature_set
-from kestrel.featureset.offline import compute
+from kestrel.featureset.offline import compute, duplicates
 
 from .conftest import EVENTS, VECTORS
-from .streams import app, catalogue, fixed_events, produce, read, read_vectors, wait_for, worker
+from .streams import app, catalogue, fixed_events, produce, read, read_vectors, wait_for, with_retries, worker
 
 pytestmark = pytest.mark.integration
 
@@ -109,6 +110,37 @@ async def test_two_workers_split_partitions_and_a_survivor_takes_over_from_the_c
             await read(kafka.bootstrap, f"{prefix}kestrel.features.v1", sum(v is not None for v in offline.values()))
         )
     assert_matches(vectors, offline)
+
+
+async def test_retried_events_give_one_vector_each_even_across_a_restart(kafka) -> None:
+    events = fixed_events(600, seed=9)
+    first = with_retries(events[:400], seed=10)
+    second = events[370:400] + with_retries(events[400:], seed=11)  # retries of events applied before the restart
+    resent = duplicates(first + second, load_feature_set())
+    counted = duplicates_counted()
+    group = f"g-{uuid4().hex}"
+    async with catalogue(kafka.bootstrap) as prefix:
+        for batch in (first, second):
+            await produce(kafka.bootstrap, f"{prefix}kestrel.events.v1", batch, garbage=False)
+            await process(app(kafka.bootstrap, prefix, group), len(batch))  # the second restores the first's state
+        offline = expected(events)  # the offline computation without the re-sent copies
+        vectors = by_event(
+            await read(kafka.bootstrap, f"{prefix}kestrel.features.v1", sum(v is not None for v in offline.values()))
+        )
+    assert resent.sum() > 150
+    assert_matches(vectors, offline)
+    assert duplicates_counted() == counted + resent.sum()
+
+
+async def process(service: Any, records: int) -> None:
+    """Run a worker until it has processed that many records, then stop it (a commit point)."""
+    await service.start()
+    await wait_for(lambda: worker(service).processed == records)
+    await service.stop()
+
+
+def duplicates_counted() -> float:
+    return REGISTRY.get_sample_value("kestrel_features_events_total", {"outcome": "duplicate"}) or 0.0
 
 
 async def test_one_worker_gives_the_same_vectors_as_two(kafka) -> None:

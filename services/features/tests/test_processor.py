@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY
 
 from kestrel.features.processor import BatchProcessor
 from kestrel.features.store import StateStore
@@ -64,6 +65,22 @@ def test_replayed_records_are_skipped_not_counted_twice(parts) -> None:
     assert result.replayed == 2 and len(result.outputs) == 1
     assert VECTORS.deserialize(result.outputs[0].value)["features"]["txn_count_1m"] == 4
     assert len(store.state(1, "card-1")) == 4
+
+
+def test_retried_events_emit_no_second_vector_and_are_counted(parts) -> None:
+    _, store, processor = parts
+    before = REGISTRY.get_sample_value("kestrel_features_events_total", {"outcome": "duplicate"}) or 0
+    sent = [event(0, T0), event(0, T0), event(1, T0 + 1), event(0, T0), event(1, T0 + 1, entity="card-2")]
+    result = processor.process([Record(EVENTS.serialize(e), offset=i) for i, e in enumerate(sent)], NOW)
+    vectors = [VECTORS.deserialize(r.value) for r in result.outputs]
+    assert [(v["entity_id"], v["event_id"]) for v in vectors] == [
+        ("card-1", "e-0"),
+        ("card-1", "e-1"),
+        ("card-2", "e-1"),
+    ]
+    assert vectors[1]["features"]["txn_count_1m"] == 2 and len(store.state(0, "card-1")) == 2
+    assert result.duplicates == 2 and not result.rejections and result.offsets == {("events", 0): 5}
+    assert REGISTRY.get_sample_value("kestrel_features_events_total", {"outcome": "duplicate"}) == before + 2
 
 
 def test_an_event_a_year_ahead_is_dead_lettered_and_moves_no_clock(parts) -> None:

@@ -14,7 +14,7 @@ from kestrel.common.kafka import OutRecord, Rejection
 from kestrel.common.stateful import BatchResult
 from kestrel.common.validation import Limits, check_event_time
 from kestrel.features.store import StateStore
-from kestrel.featureset.state import FeatureComputer, Late
+from kestrel.featureset.state import DUPLICATE, FeatureComputer, Late
 from kestrel.featureset.wire import VectorEncoder
 
 EVENTS = Counter("kestrel_features_events_total", "Event records by outcome", ["outcome"])
@@ -29,6 +29,8 @@ class FeatureBatch(BatchResult):
 
     replayed: int = 0
     """Records already applied to the state before a restart (their vectors were already acknowledged)."""
+    duplicates: int = 0
+    """Events whose id their entity's state already held (retries): applied once, no second vector."""
 
 
 class BatchProcessor:
@@ -63,6 +65,7 @@ class BatchProcessor:
             result.offsets[(record.topic, record.partition)] = record.offset + 1
         EVENTS.labels("vector").inc(len(result.outputs))
         EVENTS.labels("replayed").inc(result.replayed)
+        EVENTS.labels("duplicate").inc(result.duplicates)
         TRUNCATED.inc(self._computer.truncated - truncated)
         return result
 
@@ -79,6 +82,8 @@ class BatchProcessor:
         self._store.saw(record.partition, t)
         if outcome is None:
             result.replayed += 1
+        elif outcome is DUPLICATE:
+            result.duplicates += 1
         elif type(outcome) is Late:
             self._reject(result, Rejection(record, outcome.reason, "LateEvent"))
         else:
