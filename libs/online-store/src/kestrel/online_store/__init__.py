@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the type checker sees the real names
     from kestrel.online_store.client import client_for, redis_client
-    from kestrel.online_store.layout import DEFAULT_PREFIX, FeatureLayout, entity_key
-    from kestrel.online_store.reader import OnlineBatch, OnlineStore, OnlineVector, SetAnswer, SetQuery
+    from kestrel.online_store.layout import DEFAULT_PREFIX, FeatureLayout, SetQuery, entity_key
+    from kestrel.online_store.reader import OnlineBatch, OnlineStore, OnlineVector, SetAnswer
     from kestrel.online_store.writer import OnlineStoreWriter, VectorWrite, WriteResult, newest_per_key
 
 _HOME = {
@@ -24,7 +24,7 @@ _HOME = {
     "OnlineStore": "reader",
     "OnlineVector": "reader",
     "SetAnswer": "reader",
-    "SetQuery": "reader",
+    "SetQuery": "layout",
     "OnlineStoreWriter": "writer",
     "VectorWrite": "writer",
     "WriteResult": "writer",

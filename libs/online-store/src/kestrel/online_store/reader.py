@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import structlog
@@ -16,6 +16,7 @@ from kestrel.online_store.layout import (
     DEFAULT_PREFIX,
     READ_FIELDS,
     FeatureLayout,
+    SetQuery,
     key_prefix,
     to_definition_order,
 )
@@ -26,14 +27,6 @@ log = structlog.get_logger()
 _READ = LuaScript(READ_MANY)
 Reply = Sequence[Any]
 """[_ts, _v, x, _e] of one key as Redis answers HMGET: bytes, or None where absent (then the set answers)."""
-
-
-class SetQuery(NamedTuple):
-    """What a request asks of an entity's categorical sets: its event time and its value of each source."""
-
-    event_time_ms: int
-    values: Sequence[str]
-    """In the store's `sets` order."""
 
 
 @dataclass(frozen=True, slots=True)
