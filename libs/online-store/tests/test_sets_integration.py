@@ -135,3 +135,14 @@ async def test_the_sets_expire_with_the_vector(client, prefix):
     assert 95_000 < await client.pttl(f"{s.key('a')}:s:merchant") <= 100_000
     await OnlineStoreWriter(client, ttl_s=0).write([vec(prefix, T0, "m1", entity="b")])
     assert await client.pttl(f"{s.key('b')}:s:merchant") == -1
+
+
+async def test_thousands_of_merchants_in_a_day_stay_within_the_cap(client, prefix):
+    writer, s = OnlineStoreWriter(client, ttl_s=600, set_cap=256), store(client, prefix)
+    for start in range(0, 3000, 500):
+        await writer.write([vec(prefix, T0 + i * 1000, f"m{i}") for i in range(start, start + 500)])
+    key = f"{s.key('a')}:s:merchant"
+    assert await client.zcard(key) == 256 and await client.memory_usage(key) < 32_000
+    got = await s.get("a", SetQuery(T0 + 3000 * 1000, ["m2999", "DE"]))
+    assert got.sets is not None and got.sets.dropped[0, 0] == T0 + 2743 * 1000  # the 2744 oldest went
+    assert got.sets.counts[0].tolist() == [256, 256, 1] and got.sets.last_seen[0, 0] == T0 + 2999 * 1000
