@@ -10,19 +10,18 @@ lists the rules; the store keeps aggregates, not the per-entity event lists, whi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
 from kestrel.common.errors import InvalidArgumentError
 from kestrel.featureset.definition import (
-    CATEGORICAL_SOURCE,
     FLAT_SPREAD,
     NUMERIC_SOURCE,
     FeatureDefinitionError,
     FeatureSet,
     FeatureSpec,
 )
+from kestrel.featureset.sets import SetAnswers, SetPlan
 
 _NEVER = np.iinfo(np.int64).max
 """Δ of an entity not found: beyond every window, so every feature takes its first-event value."""
@@ -53,48 +52,6 @@ _ALWAYS_EXACT = frozenset(
 """distinct and is_new: exact from the store's sets (`SetAnswers`), not from the stored vector alone."""
 _WITH_SIBLINGS = frozenset({"mean", "std", "ratio_to_mean", "zscore"})
 """Exact when the plan finds their siblings."""
-
-
-class SetAnswers(Protocol):
-    """What the online store's categorical sets say about each request (kestrel.online_store.SetAnswer fits).
-    Columns follow FeatureSet.set_windows_ms: one per source, and one per (source, window) pair for counts."""
-
-    @property
-    def last_seen(self) -> np.ndarray:
-        """int64 (n, S): newest event time the request's value of the source was seen at; -1: never."""
-
-    @property
-    def counts(self) -> np.ndarray:
-        """int64 (n, P): how many values of the source were last seen after t - window."""
-
-    @property
-    def dropped(self) -> np.ndarray:
-        """int64 (n, S): newest last-seen time of a value the store's cap dropped; -1: none."""
-
-
-@dataclass(frozen=True)
-class _SetPlan:
-    """The set features' columns, and per column its source, its (source, window) pair and its window."""
-
-    cols: np.ndarray
-    source: np.ndarray
-    pair: np.ndarray
-    window_ms: np.ndarray
-    is_new: np.ndarray
-
-    @classmethod
-    def of(cls, fs: FeatureSet) -> _SetPlan:
-        windows = fs.set_windows_ms
-        sources = list(windows)
-        pairs = [(source, w) for source in sources for w in windows[source]]
-        specs = [(i, f) for i, f in enumerate(fs.features) if f.aggregation in CATEGORICAL_SOURCE]
-        return cls(
-            _cols([i for i, _ in specs]),
-            _cols([sources.index(f.source) for _, f in specs]),
-            _cols([pairs.index((f.source, (f.window_s or 0) * 1000)) for _, f in specs]),
-            np.array([(f.window_s or 0) * 1000 for _, f in specs], dtype=np.int64),
-            np.array([f.aggregation == "is_new" for _, f in specs]),
-        )
 
 
 def _cols(indices: list[int]) -> np.ndarray:
@@ -169,7 +126,7 @@ class RequestFeatures:
         self.source = numeric[0] if numeric else None
         """The event field `merge` receives as `amount`."""
         self._plan, self.exact, self.approximate = _compile(fs)
-        self._sets = _SetPlan.of(fs)
+        self._sets = SetPlan.of(fs)
         self._templates(fs)
 
     def _templates(self, fs: FeatureSet) -> None:
@@ -222,28 +179,17 @@ class RequestFeatures:
         if p.prior.size:
             self._prior(out, stored, x, delta)
         if sets is not None and self._sets.cols.size:
-            out[:, self._sets.cols] = self._from_sets(sets, t)
+            out[:, self._sets.cols] = self._sets.features(sets, t)
         if included is not None:
             included = np.asarray(included, dtype=bool)
             if included.any():
                 out[included] = stored[included]
         return out
 
-    def _from_sets(self, sets: SetAnswers, t: np.ndarray) -> np.ndarray:
-        """distinct = values last seen in the window, plus one if the request's own is not among them; is_new =
-        the request's value was not seen in the window. Exact for t >= the card's newest event (see class doc)."""
-        sp = self._sets
-        inside = np.asarray(sets.last_seen)[:, sp.source] > t[:, None] - sp.window_ms
-        distinct = np.asarray(sets.counts)[:, sp.pair] + ~inside
-        return np.where(sp.is_new, ~inside, distinct).astype(np.float64)
-
     def truncated(self, sets: SetAnswers, event_time_ms: np.ndarray) -> np.ndarray:
         """bool (n,): the store's cap dropped a value that a set feature's window could still hold, so
         distinct may count low and is_new may say new: flag these answers."""
-        sp = self._sets
-        t = np.asarray(event_time_ms, dtype=np.int64)[:, None]
-        dropped = np.asarray(sets.dropped)[:, sp.source]
-        return ((dropped >= 0) & (dropped > t - sp.window_ms)).any(axis=1)
+        return self._sets.truncated(sets, np.asarray(event_time_ms, dtype=np.int64))
 
     def _advanced(self, stored: np.ndarray, x: np.ndarray, delta: np.ndarray) -> np.ndarray:
         """Every feature for 0 <= Δ < W: the stored aggregate with the event added."""
