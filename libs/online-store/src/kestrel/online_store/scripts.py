@@ -26,20 +26,26 @@ local function bytes_after(a, b)
   end
   return #a > #b
 end
-local function remember(key, source, value, ts, newest, window, cap)
-  -- Last-seen times only grow (ZADD GT), values at or before newest - window are pruned, and past the cap
-  -- the oldest go; `_d:<source>` keeps the newest time so dropped, for readers to flag.
-  local set = key .. ':s:' .. source
-  if ts > newest - window then redis.call('ZADD', set, 'GT', ts, value) end
-  redis.call('ZREMRANGEBYSCORE', set, '-inf', newest - window)
-  local extra = redis.call('ZCARD', set) - cap
+local function remember(key, source, value, ts, newest, window, cap, ttl, written)
+  -- Last-seen times only grow (ZADD GT); values at or before newest - window are pruned whenever newest
+  -- moves (a vector was written); past the cap the oldest go, and `_d:<source>` keeps the newest time so
+  -- dropped, for readers to flag. The set expires with the vector. Calls are spent only where needed: a
+  -- script blocks Redis while it runs.
+  local set, added = key .. ':s:' .. source, 0
+  if ts > newest - window then added = redis.call('ZADD', set, 'GT', ts, value) end
+  if written then redis.call('ZREMRANGEBYSCORE', set, '-inf', newest - window) end
+  local extra = added > 0 and redis.call('ZCARD', set) - cap or 0
   if extra > 0 then
     local popped = redis.call('ZPOPMIN', set, extra)
     local top, mark = tonumber(popped[#popped]), tonumber(redis.call('HGET', key, '_d:' .. source))
     if not mark or top > mark then redis.call('HSET', key, '_d:' .. source, popped[#popped]) end
   end
-  local left = redis.call('PTTL', key)
-  if left > 0 then redis.call('PEXPIRE', set, left) end
+  if written then
+    if ttl > 0 then redis.call('PEXPIRE', set, ttl) end
+  elseif added > 0 then  -- a late value may have created the set: give it the vector's remaining TTL
+    local left = redis.call('PTTL', key)
+    if left > 0 then redis.call('PEXPIRE', set, left) end
+  end
 end
 local ttl, now, cap, written = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), 0
 local a = 4
@@ -51,14 +57,15 @@ for _, key in ipairs(KEYS) do
     cur = {}
   end
   local old, new = tonumber(cur[1]), tonumber(ts)
-  if not old or new > old or (new == old and bytes_after(id, cur[2] or '')) then
+  local stored = not old or new > old or (new == old and bytes_after(id, cur[2] or ''))
+  if stored then
     redis.call('HSET', key, '_ts', ts, '_e', id, '_v', ARGV[a + 2], 'x', ARGV[a + 3], '_w', now)
     if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
     written = written + 1
   end
   local newest = math.max(old or new, new)
   for c = a + 6, a + 3 + 3 * n, 3 do
-    remember(key, ARGV[c], ARGV[c + 1], tonumber(ARGV[c + 2]), newest, window, cap)
+    remember(key, ARGV[c], ARGV[c + 1], tonumber(ARGV[c + 2]), newest, window, cap, ttl, stored)
   end
   a = a + 6 + 3 * n
 end

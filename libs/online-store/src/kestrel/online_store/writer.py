@@ -87,7 +87,7 @@ def newest_per_key(writes: Iterable[VectorWrite]) -> list[VectorWrite]:
 class OnlineStoreWriter:
     """Compare-and-set writes of whole batches; idempotent, so a failed batch is simply sent again."""
 
-    def __init__(self, client: Any, *, ttl_s: float, chunk: int = 64, set_cap: int = 256) -> None:
+    def __init__(self, client: Any, *, ttl_s: float, chunk: int = 16, set_cap: int = 256) -> None:
         self._client = client
         self._ttl_ms = int(ttl_s * 1000)
         self._chunk = chunk

@@ -19,7 +19,7 @@ class FeatureWriterSettings(KafkaSettings, RedisSettings, ConsumerSettings):
     """Entities with no newer vector for this long drop out of the store (0: never); refreshed on each write."""
     features_topic: str = "kestrel.features.v1"
     group_id: str = "kestrel-feature-writer"
-    script_chunk: int = Field(64, ge=1)
+    script_chunk: int = Field(16, ge=1)
     """Vectors per Redis script call: a call blocks Redis ~10 us per vector, so readers wait that long at most."""
     set_cap: int = Field(256, ge=1)
     """Categorical values kept per entity and source (distinct merchants, countries...): past it the least
