@@ -89,6 +89,7 @@ class Answer:
     last_seen: np.ndarray
     counts: np.ndarray
     dropped: np.ndarray
+    complete_from: np.ndarray
 
 
 def answer_sets(card: FeatureSet, seen: dict[str, dict[str, int]], event: dict[str, Any], floor: int) -> Answer:
@@ -102,7 +103,7 @@ def answer_sets(card: FeatureSet, seen: dict[str, dict[str, int]], event: dict[s
         times = np.fromiter(values.values(), dtype=np.int64, count=len(values))
         counts += [int((times > max(t - w, floor)).sum()) for w in windows]
     none = np.full((1, len(last)), -1, dtype=np.int64)
-    return Answer(np.array([last], dtype=np.int64), np.array([counts], dtype=np.int64), none)
+    return Answer(np.array([last], dtype=np.int64), np.array([counts], dtype=np.int64), none, np.zeros(1, np.int64))
 
 
 def remember(card: FeatureSet, seen: dict[str, dict[str, int]], event: dict[str, Any]) -> None:

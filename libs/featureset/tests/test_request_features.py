@@ -81,6 +81,7 @@ class Sets:
     last_seen: np.ndarray
     counts: np.ndarray
     dropped: np.ndarray
+    complete_from: np.ndarray
 
 
 def store_sets(fs: FeatureSet, prior: list[dict[str, Any]], request: dict[str, Any], cap: int | None = None) -> Sets:
@@ -100,11 +101,13 @@ def store_sets(fs: FeatureSet, prior: list[dict[str, Any]], request: dict[str, A
         last_seen.append(next((tt for tt, v in kept if v == request[source]), -1))
         counts += [sum(tt > t - w for tt, _ in kept) for w in source_windows]
         dropped.append(max((tt for tt, _ in gone), default=-1))
-    return Sets(np.array([last_seen], np.int64), np.array([counts], np.int64), np.array([dropped], np.int64))
+    arrays = (np.array([x], np.int64) for x in (last_seen, counts, dropped))
+    return Sets(*arrays, np.zeros(1, np.int64))
 
 
 def stack(answers: list[Sets]) -> Sets:
-    return Sets(*(np.concatenate([getattr(a, f) for a in answers]) for f in ("last_seen", "counts", "dropped")))
+    fields = ("last_seen", "counts", "dropped", "complete_from")
+    return Sets(*(np.concatenate([getattr(a, f) for a in answers]) for f in fields))
 
 
 def chain(rf: RequestFeatures, events: list[dict[str, Any]], vectors: np.ndarray, sets: bool = True) -> np.ndarray:
@@ -448,3 +451,22 @@ def test_the_cap_flags_only_requests_whose_windows_could_hold_a_dropped_value(
     assert rf.truncated(capped, t + D + 2 * M).tolist() == [False]  # every window is past the dropped values
     (merged,) = rf.merge(offline(card, events)[-1:], np.array([True]), t - M, np.array([1.0]), t, sets=capped)
     assert merged[card.index["merchant_new_24h"]] == 1.0  # m0 was dropped: seen as new, hence the flag
+
+
+def test_sets_incomplete_for_a_window_leave_its_features_to_the_vector_rule(
+    card: FeatureSet, rf: RequestFeatures
+) -> None:
+    """Sets that started after a card's first events (a store upgraded in place) answer only the windows
+    that start after that; the others keep the stored value (distinct) or the default (is_new)."""
+    events = card_events([0, 10 * M, 20 * M, 2 * H, 2 * H + 5 * M], [1.0] * 5)
+    vectors = offline(card, events)
+    answers = store_sets(card, events[:4], events[4])
+    late_start = Sets(answers.last_seen, answers.counts, answers.dropped, np.array([T0 + 30 * M]))
+    args = (vectors[3:4], np.array([True]), np.array([T0 + 2 * H]), np.array([1.0]), np.array([T0 + 2 * H + 5 * M]))
+    (merged,) = rf.merge(*args, sets=late_start)
+    (fallback,) = rf.merge(*args)
+    (exact,) = rf.merge(*args, sets=answers)
+    hour = [card.index[n] for n in CATEGORICAL if n.endswith("_1h")]
+    day = [card.index[n] for n in CATEGORICAL if n.endswith("_24h")]
+    assert np.array_equal(merged[hour], vectors[4, hour]) and np.array_equal(merged[day], fallback[day])
+    assert np.array_equal(exact[hour + day], vectors[4, hour + day])

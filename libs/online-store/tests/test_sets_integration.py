@@ -6,6 +6,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 
+import numpy as np
 import pytest
 
 from kestrel.online_store import OnlineStore, OnlineStoreWriter, SetQuery, VectorWrite, redis_client
@@ -146,3 +147,17 @@ async def test_thousands_of_merchants_in_a_day_stay_within_the_cap(client, prefi
     got = await s.get("a", SetQuery(T0 + 3000 * 1000, ["m2999", "DE"]))
     assert got.sets is not None and got.sets.dropped[0, 0] == T0 + 2743 * 1000  # the 2744 oldest went
     assert got.sets.counts[0].tolist() == [256, 256, 1] and got.sets.last_seen[0, 0] == T0 + 2999 * 1000
+
+
+async def test_sets_started_on_an_existing_card_say_from_when_they_are_complete(client, prefix):
+    writer, s = OnlineStoreWriter(client, ttl_s=600), store(client, prefix)
+    old = VectorWrite(s.key("a"), T0, "e-0", "t.v1", vec(prefix, T0, "m0").values)  # a writer before sets
+    await writer.write([old])
+    await writer.write([vec(prefix, T0 + HOUR, "m1")])
+    query = SetQuery(T0 + 2 * HOUR, ["m1", "DE"])
+    got = await s.get("a", query)
+    assert got.sets is not None and got.sets.complete_from.tolist() == [T0]  # events up to T0 are missing
+    await writer.write([vec(prefix, T0, "m1", entity="b")])
+    assert (await s.get("b", query)).sets.complete_from.tolist() == [0]  # a new card: complete
+    await writer.write([VectorWrite(s.key("a"), T0 + 2 * HOUR, "e-2", "t.v1", old.values)])  # no categories
+    assert (await s.get("a", query)).sets.complete_from.tolist() == [np.iinfo(np.int64).max]

@@ -114,7 +114,10 @@ def test_set_answers_make_the_set_features_and_a_dropped_value_flags_the_row():
     seen = np.array([[t - 1000, -1, t - 1000, t - 1000], [t - 1000] * sources], dtype=np.int64)
     counts = np.full((2, pairs), 4, dtype=np.int64)
     dropped = np.array([[-1] * sources, [t - 5000, -1, -1, -1]], dtype=np.int64)
-    batch = replace(online([True, True], stored_time=(t - 1000, t - 1000)), sets=SetAnswer(seen, counts, dropped))
+    batch = replace(
+        online([True, True], stored_time=(t - 1000, t - 1000)),
+        sets=SetAnswer(seen, counts, dropped, np.zeros(2, np.int64)),
+    )
     matrix, flags = core.merge(RequestFeatures(CARD), items, batch, False)
     assert flags == [[], [core.TRUNCATED]]
     at = CARD.index

@@ -179,7 +179,8 @@ class RequestFeatures:
         if p.prior.size:
             self._prior(out, stored, x, delta)
         if sets is not None and self._sets.cols.size:
-            out[:, self._sets.cols] = self._sets.features(sets, t)
+            values, usable = self._sets.features(sets, t)
+            out[:, self._sets.cols] = np.where(usable, values, out[:, self._sets.cols])
         if included is not None:
             included = np.asarray(included, dtype=bool)
             if included.any():

@@ -30,6 +30,10 @@ class SetAnswers(Protocol):
     def dropped(self) -> np.ndarray:
         """int64 (n, S): newest last-seen time of a value the store's cap dropped; -1: none."""
 
+    @property
+    def complete_from(self) -> np.ndarray:
+        """int64 (n,): the sets hold every event after this time (0: all of them; int64 max: none to trust)."""
+
 
 @dataclass(frozen=True)
 class SetPlan:
@@ -56,13 +60,17 @@ class SetPlan:
             np.array([f.aggregation == "is_new" for _, f in specs]),
         )
 
-    def features(self, sets: SetAnswers, t: np.ndarray) -> np.ndarray:
-        """The set columns: distinct = values last seen in the window, plus one if the request's own is not
-        among them; is_new = the request's value was not seen in the window. A value occurred in (t - W, t]
-        iff its last-seen time is after t - W, exactly so when no stored event is after t."""
-        inside = np.asarray(sets.last_seen)[:, self.source] > t[:, None] - self.window_ms
+    def features(self, sets: SetAnswers, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The set columns, and where the sets can answer them (their window starts where the sets are
+        complete; elsewhere the caller keeps its fallback). distinct = values last seen in the window, plus
+        one if the request's own is not among them; is_new = the request's value was not seen in the window.
+        A value occurred in (t - W, t] iff its last-seen time is after t - W, exactly so when no stored event
+        is after t."""
+        start = t[:, None] - self.window_ms
+        inside = np.asarray(sets.last_seen)[:, self.source] > start
         distinct = np.asarray(sets.counts)[:, self.pair] + ~inside
-        return np.where(self.is_new, ~inside, distinct).astype(np.float64)
+        usable = np.asarray(sets.complete_from)[:, None] <= start
+        return np.where(self.is_new, ~inside, distinct).astype(np.float64), usable
 
     def truncated(self, sets: SetAnswers, t: np.ndarray) -> np.ndarray:
         """bool (n,): a value the store's cap dropped could be inside some set feature's window."""

@@ -25,6 +25,7 @@ from kestrel.online_store.scripts import READ_MANY, LuaScript, command_groups, i
 log = structlog.get_logger()
 
 _READ = LuaScript(READ_MANY)
+_NEVER = np.iinfo(np.int64).max
 Reply = Sequence[Any]
 """[_ts, _v, x, _e] of one key as Redis answers HMGET: bytes, or None where absent (then the set answers)."""
 
@@ -40,9 +41,13 @@ class SetAnswer:
     """int64 (n, P): values last seen after t - w, for each (source, window) pair in `pairs` order."""
     dropped: np.ndarray
     """int64 (n, S): newest last-seen time of a value the cap dropped from the set."""
+    complete_from: np.ndarray
+    """int64 (n,): the sets hold every event after this time (0: all; int64 max: not to be trusted, e.g. a
+    newer vector came without categories). A window starting before it falls back to the vector's rule."""
 
     def row(self, i: int) -> SetAnswer:
-        return SetAnswer(self.last_seen[i : i + 1], self.counts[i : i + 1], self.dropped[i : i + 1])
+        one = slice(i, i + 1)
+        return SetAnswer(self.last_seen[one], self.counts[one], self.dropped[one], self.complete_from[one])
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,14 +200,16 @@ class OnlineStore:
         n, width = len(replies), len(self.sets)
         last_seen, dropped = np.full((n, width), -1, dtype=np.int64), np.full((n, width), -1, dtype=np.int64)
         counts = np.zeros((n, len(self.pairs)), dtype=np.int64)
+        complete = np.zeros(n, dtype=np.int64)
         for i in np.flatnonzero(found).tolist():
-            reply, pos, p = replies[i], 4 + width, 0
+            reply, pos, p = replies[i], 5 + width, 0
+            complete[i] = _time(reply[4]) if reply[4] is not None else _NEVER
             for s, windows in enumerate(self.sets.values()):
-                dropped[i, s] = _time(reply[4 + s])
+                dropped[i, s] = _time(reply[5 + s])
                 last_seen[i, s] = _time(reply[pos])
                 counts[i, p : p + len(windows)] = reply[pos + 1 : pos + 1 + len(windows)]
                 pos, p = pos + 1 + len(windows), p + len(windows)
-        return SetAnswer(last_seen, counts, dropped)
+        return SetAnswer(last_seen, counts, dropped, complete)
 
     def _usable(self, entity_id: str, reply: Reply) -> bool:
         ts, version, values = reply[0], reply[1], reply[2]

@@ -51,7 +51,7 @@ local ttl, now, cap, written = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), 0
 local a = 4
 for _, key in ipairs(KEYS) do
   local ts, id, window, n = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-  local cur = redis.pcall('HMGET', key, '_ts', '_e')
+  local cur = redis.pcall('HMGET', key, '_ts', '_e', '_s')
   if cur.err then  -- not a hash (WRONGTYPE): the namespace is ours, so replace it rather than stall forever
     redis.call('DEL', key)
     cur = {}
@@ -63,6 +63,11 @@ for _, key in ipairs(KEYS) do
     if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
     written = written + 1
   end
+  -- `_s`: the sets hold every event since this time (0: all). Set when sets start on a vector that was
+  -- stored before them (its time: older events are missing); removed when a newer vector comes without
+  -- categories (the sets stop being complete), so readers fall back rather than trust them.
+  if stored and n == 0 then redis.call('HDEL', key, '_s') end
+  if n > 0 and not cur[3] then redis.call('HSET', key, '_s', old and cur[1] or 0) end
   local newest = math.max(old or new, new)
   for c = a + 6, a + 3 + 3 * n, 3 do
     remember(key, ARGV[c], ARGV[c + 1], tonumber(ARGV[c + 2]), newest, window, cap, ttl, stored)
@@ -75,15 +80,16 @@ return written
 READ_MANY = """
 -- KEYS: entity hashes. ARGV: S (categorical sources), then per source: name, k, k windows (ms); then per key:
 -- the request's event time (ms) and its S values. Returns per key, in KEYS order (false where absent):
--- _ts, _v, x, _e, the S dropped marks `_d:<source>`, then per source the request value's last-seen time and
--- how many values were last seen after t - w for each window w.
+-- _ts, _v, x, _e, and with S > 0: _s, the S dropped marks `_d:<source>`, then per source the request
+-- value's last-seen time and how many values were last seen after t - w for each window w.
 local S, a, sources, windows = tonumber(ARGV[1]), 2, {}, {}
 local fields = {'_ts', '_v', 'x', '_e'}
+if S > 0 then fields[5] = '_s' end
 for s = 1, S do
   local k = tonumber(ARGV[a + 1])
   sources[s], windows[s] = ARGV[a], {}
   for j = 1, k do windows[s][j] = tonumber(ARGV[a + 1 + j]) end
-  fields[4 + s] = '_d:' .. ARGV[a]
+  fields[5 + s] = '_d:' .. ARGV[a]
   a = a + 2 + k
 end
 local out = {}
