@@ -204,7 +204,7 @@ async def write_rows(client: Any, vectors: list[dict[str, Any]], width: int, rou
             "OnlineStoreWriter (compare-and-set + TTL)",
             best["ours"],
             baseline=RAW_WRITE,
-            notes=f"Lua, 64 vectors per call, one pipeline per batch; best of {rounds}",
+            notes=f"Lua, 16 vectors per call (the default), one pipeline per batch; best of {rounds}",
         ),
     ]
 

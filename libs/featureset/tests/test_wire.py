@@ -13,6 +13,7 @@ from kestrel.featureset.wire import PredictionEncoder, VectorDecoder, VectorEnco
 
 SERDE = AvroSerde(FileSchemaRegistry(), "t-value", load_schema("feature_vector"))
 LONG = st.integers(-(2**63), 2**63 - 1)
+TEXT = st.text(max_size=30)
 
 
 @given(
@@ -27,7 +28,10 @@ def test_bytes_match_fastavro(
     names: list[str], data: st.DataObject, entity: str, event_id: str, event_time: int, at: int
 ) -> None:
     values = data.draw(st.lists(st.floats(allow_nan=False), min_size=len(names), max_size=len(names)))
-    encoded = VectorEncoder(SERDE, names, "card.v9").encode(entity, event_id, event_time, values, at)
+    event = data.draw(st.dictionaries(st.text(min_size=1, max_size=12), TEXT, max_size=4))
+    window = data.draw(st.integers(1, 2**40)) if event else 0
+    encoder = VectorEncoder(SERDE, names, "card.v9", list(event), window)
+    encoded = encoder.encode(entity, event_id, event_time, values, at, event)
     expected = SERDE.serialize(
         {
             "entity_id": entity,
@@ -36,10 +40,31 @@ def test_bytes_match_fastavro(
             "feature_set_version": "card.v9",
             "features": dict(zip(names, values)),
             "computed_at": at,
+            "categories": event,
+            "category_window_ms": window,
         }
     )
     assert encoded == expected
-    assert SERDE.deserialize(encoded)["features"] == dict(zip(names, values))
+    decoded = SERDE.deserialize(encoded)
+    assert decoded["features"] == dict(zip(names, values)) and decoded["categories"] == event
+    assert VectorDecoder(SERDE, names).decode(encoded) == (entity, event_id, event_time, "card.v9", tuple(values), at)
+
+
+def test_encoder_for_a_feature_set_carries_its_set_sources_and_longest_window() -> None:
+    from kestrel.featureset import load_feature_set
+
+    card = load_feature_set("card")
+    assert card.set_windows_ms == {
+        "merchant_id": (3_600_000, 86_400_000),
+        "country": (3_600_000, 86_400_000),
+        "merchant_category": (86_400_000,),
+        "channel": (86_400_000,),
+    }
+    event = {"merchant_id": "m-1", "country": "DE", "merchant_category": "5411", "channel": "pos", "amount": 1.0}
+    values = [0.0] * len(card.names)
+    decoded = SERDE.deserialize(VectorEncoder.for_feature_set(SERDE, card).encode("c", "e", 1, values, 2, event))
+    assert decoded["categories"] == {k: v for k, v in event.items() if k != "amount"}
+    assert decoded["category_window_ms"] == 86_400_000
 
 
 @given(LONG)
@@ -59,7 +84,6 @@ def test_wrong_length_and_wrong_serde_are_refused() -> None:
 
 
 PREDICTIONS = AvroSerde(FileSchemaRegistry(), "t-predictions", load_schema("prediction"))
-TEXT = st.text(max_size=30)
 
 
 @given(

@@ -11,6 +11,7 @@ from redis.crc import key_slot
 from kestrel.online_store import VectorWrite, entity_key, newest_per_key
 from kestrel.online_store.layout import pack_features, to_definition_order
 from kestrel.online_store.scripts import command_groups
+from kestrel.online_store.writer import seen_per_key
 
 names_strategy = st.lists(st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True), min_size=1, max_size=40, unique=True)
 
@@ -69,6 +70,32 @@ def test_newest_per_key_keeps_the_largest_time_then_id(batch):
         assert (best.event_time_ms, best.event_id) >= (w.event_time_ms, w.event_id)
 
 
+categorised = st.builds(
+    VectorWrite,
+    key=st.sampled_from("ab"),
+    event_time_ms=st.integers(0, 5),
+    event_id=st.just("e"),
+    version=st.just("v1"),
+    values=st.just(b""),
+    categories=st.lists(st.tuples(st.sampled_from(["m", "c"]), st.sampled_from("xyz")), max_size=2).map(tuple),
+    window_ms=st.sampled_from([0, 10]),
+)
+
+
+@given(st.lists(categorised, max_size=30))
+def test_seen_per_key_keeps_every_value_of_the_batch_at_its_newest_time(batch):
+    seen = seen_per_key(batch)
+    for w in batch:
+        for pair in w.categories:
+            assert seen[w.key][0][pair] == max(
+                v.event_time_ms for v in batch if v.key == w.key and pair in v.categories
+            )
+    assert all(
+        window == max(w.window_ms for w in batch if w.key == key and w.categories) for key, (_, window) in seen.items()
+    )
+    assert set(seen) == {w.key for w in batch if w.categories}
+
+
 def test_from_record_keys_by_version_and_entity():
     record = {
         "entity_id": "card-1",
@@ -81,3 +108,6 @@ def test_from_record_keys_by_version_and_entity():
     write = VectorWrite.from_record(record, "p")
     assert write.key == "p:card.v1:{card-1}"
     assert np.frombuffer(write.values, dtype="<f8").tolist() == [1.0, 2.0]  # sorted by name
+    assert (write.categories, write.window_ms) == ((), 0)  # a record from before categories
+    record |= {"categories": {"m": "x", "c": "DE"}, "category_window_ms": 9}
+    assert VectorWrite.from_record(record, "p").categories == (("c", "DE"), ("m", "x"))

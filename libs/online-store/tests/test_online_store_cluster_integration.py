@@ -13,7 +13,7 @@ import pytest
 
 from kestrel.devstack.ports import free_port, is_free
 from kestrel.devstack.redis_server import RedisServer
-from kestrel.online_store import OnlineStore, OnlineStoreWriter, VectorWrite, redis_client
+from kestrel.online_store import OnlineStore, OnlineStoreWriter, SetQuery, VectorWrite, redis_client
 
 pytestmark = [
     pytest.mark.integration,
@@ -99,6 +99,8 @@ async def test_writes_and_reads_spread_over_the_cluster_in_one_call_each(cluster
                 "event_time": 10 + i,
                 "feature_set_version": "t.v1",
                 "features": {"a": float(i), "b": -float(i)},
+                "categories": {"merchant": f"m{i % 7}"},
+                "category_window_ms": 1000,
             }
             for i in range(300)
         ]
@@ -112,6 +114,11 @@ async def test_writes_and_reads_spread_over_the_cluster_in_one_call_each(cluster
         assert batch.values[:3].tolist() == [[0.0, 0.0], [-3.0, 3.0], [-6.0, 6.0]]
         assert all(count > 50 for count in await _key_counts(cluster))  # hash tags spread entities over nodes
         assert (await store.get("card-7")).values.tolist() == [-7.0, 7.0]
+        sets = OnlineStore(client, Layout(), prefix=prefix, sets={"merchant": (1000,)})
+        ids = [f"card-{i}" for i in range(20)]
+        answers = (await sets.get_many(ids, [SetQuery(100, [f"m{i % 7}"]) for i in range(20)])).sets
+        assert answers is not None and answers.last_seen[:, 0].tolist() == [10 + i for i in range(20)]
+        assert answers.counts[:, 0].tolist() == [1] * 20
     finally:
         await client.aclose()
 

@@ -23,7 +23,7 @@ def parts():
     store.load(0, {})
     store.load(1, {})
     processor = BatchProcessor(
-        FeatureComputer(fs), store, EVENTS.deserialize, VectorEncoder(VECTORS, fs.names, fs.version_id), "features"
+        FeatureComputer(fs), store, EVENTS.deserialize, VectorEncoder.for_feature_set(VECTORS, fs), "features"
     )
     return fs, store, processor
 
@@ -36,6 +36,7 @@ def test_vectors_carry_event_id_time_version_and_features(parts) -> None:
     last = VECTORS.deserialize(result.outputs[-1].value)
     assert (last["event_id"], last["event_time"], last["feature_set_version"]) == ("e-2", T0 + 2000, "card.v1")
     assert list(last["features"]) == fs.names and last["features"]["txn_count_1m"] == 3
+    assert last["categories"] == {"merchant_id": "m-2", "country": "DE", "merchant_category": "5411", "channel": "pos"}
     assert result.offsets == {("events", 0): 3} and not result.rejections
 
 

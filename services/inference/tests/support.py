@@ -107,14 +107,15 @@ def history(entity: str, n: int, end_ms: int, step_ms: int = 20_000, seed: int =
 
 
 async def store_vectors(redis_url: str, key_prefix: str, events: list[dict[str, Any]]) -> dict[str, list[float]]:
-    """Writes each card's offline vector after its last event (what the stream would leave); returns them."""
+    """Writes every event's offline vector with its categorical values, as the stream and the feature-writer
+    do (the store keeps each card's newest vector and every value's last-seen time); returns the newest."""
     vectors = offline.compute(events, CARD)
     writes, newest = [], {}
+    windows = CARD.set_windows_ms
     for record, vector in zip(events, vectors):
         if vector is None:
             continue
         newest[record["entity_id"]] = (record, vector)
-    for record, vector in newest.values():
         writes.append(
             VectorWrite.from_record(
                 {
@@ -124,6 +125,8 @@ async def store_vectors(redis_url: str, key_prefix: str, events: list[dict[str, 
                     "feature_set_version": CARD.version_id,
                     "features": dict(zip(CARD.names, vector)),
                     "computed_at": record["event_time"],
+                    "categories": {source: record[source] for source in windows},
+                    "category_window_ms": max(w[-1] for w in windows.values()),
                 },
                 key_prefix,
             )

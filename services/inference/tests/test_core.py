@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from kestrel.inference.core import (
     valid_prefix,
     validate,
 )
-from kestrel.online_store import OnlineBatch
+from kestrel.online_store import OnlineBatch, SetAnswer, SetQuery
 
 from .support import CARD, event, now_ms
 
@@ -102,6 +103,29 @@ def test_freshness_flags_say_why_stored_features_are_not_the_whole_truth():
     assert matrix.shape == (2, len(CARD.names))
     assert flags == [[core.MISSING], [core.STALE, core.NEWER]]
     assert core.merge(RequestFeatures(CARD), items, online([False, False]), True)[1] == [[core.STORE_DOWN]] * 2
+
+
+def test_set_answers_make_the_set_features_and_a_dropped_value_flags_the_row():
+    t = now_ms()
+    items = [Item(f"card-{i}", event(f"card-{i}", t, 5.0, merchant="m-1", country="NL")) for i in range(2)]
+    queries = core.set_queries(RequestFeatures(CARD), items)
+    assert queries == [SetQuery(t, ["m-1", "NL", "5411", "web"])] * 2  # CARD.set_windows_ms order
+    sources, pairs = len(CARD.set_windows_ms), sum(len(w) for w in CARD.set_windows_ms.values())
+    seen = np.array([[t - 1000, -1, t - 1000, t - 1000], [t - 1000] * sources], dtype=np.int64)
+    counts = np.full((2, pairs), 4, dtype=np.int64)
+    dropped = np.array([[-1] * sources, [t - 5000, -1, -1, -1]], dtype=np.int64)
+    batch = replace(
+        online([True, True], stored_time=(t - 1000, t - 1000)),
+        sets=SetAnswer(seen, counts, dropped, np.zeros(2, np.int64)),
+    )
+    matrix, flags = core.merge(RequestFeatures(CARD), items, batch, False)
+    assert flags == [[], [core.TRUNCATED]]
+    at = CARD.index
+    assert matrix[:, at["merchant_new_24h"]].tolist() == [0.0, 0.0] and matrix[:, at["country_new_24h"]].tolist() == [
+        1.0,
+        0.0,
+    ]
+    assert matrix[:, at["country_distinct_24h"]].tolist() == [5.0, 4.0]  # NL not seen on card-0: one more
 
 
 def test_predictions_decide_at_the_threshold_and_flag_the_fallback():

@@ -21,6 +21,7 @@ from kestrel.featureset.definition import (
     FeatureSet,
     FeatureSpec,
 )
+from kestrel.featureset.sets import SetAnswers, SetPlan
 
 _NEVER = np.iinfo(np.int64).max
 """Δ of an entity not found: beyond every window, so every feature takes its first-event value."""
@@ -45,9 +46,12 @@ _RULES = {
     "zscore": (_DEFAULT, 0, 0, _DEFAULT, 0),
 }
 """Without siblings, mean and std keep the stored value and ratio_to_mean and zscore their default."""
-_ALWAYS_EXACT = frozenset({"value", "hour_of_day", "count", "sum", "max", "min", "seconds_since_previous"})
+_ALWAYS_EXACT = frozenset(
+    {"value", "hour_of_day", "count", "sum", "max", "min", "seconds_since_previous", "distinct", "is_new"}
+)
+"""distinct and is_new: exact from the store's sets (`SetAnswers`), not from the stored vector alone."""
 _WITH_SIBLINGS = frozenset({"mean", "std", "ratio_to_mean", "zscore"})
-"""Exact when the plan finds their siblings; distinct and is_new never are."""
+"""Exact when the plan finds their siblings."""
 
 
 def _cols(indices: list[int]) -> np.ndarray:
@@ -89,12 +93,16 @@ class RequestFeatures:
       window's count (and mean); seconds_since_previous = Δ / 1000; ratio_to_mean and zscore against the
       stored mean and std of the same source and window (those are the prior events). Exact unless a stored
       event fell out of the window in (t0 - W, t - W] (it still counts: count, sum and max too high, min low).
-      distinct keeps the stored value (a lower bound: the store does not say whether x's category is new);
-      is_new takes its default (unknown). Both are in `approximate`.
     - Δ < 0 (the stored vector is newer than the event: a late or replayed event): every windowed feature
       as stored; value and hour_of_day from the event; ratio_to_mean and zscore from the event against the
       stored mean and std.
     - value and hour_of_day always come from the event.
+    - distinct and is_new come from the store's sets (`sets`: each value's last-seen time): a value was in
+      (t - W, t] iff its last-seen time is after t - W, which is exact whenever Δ >= 0 (no stored event is
+      after t). For Δ < 0 a value last seen after t may or may not have occurred in the window; it counts as
+      present, so a late request's distinct may count high and its is_new say "not new" (the request is
+      flagged features_newer_than_event). Without sets, distinct keeps the stored value (a lower bound) and
+      is_new takes its default inside the window.
 
     "Exact" assumes the stored vector is that of the newest event the stream had seen (the store keeps the
     newest by event time); an out-of-order event the stream applied after it is missing from the windows.
@@ -118,6 +126,7 @@ class RequestFeatures:
         self.source = numeric[0] if numeric else None
         """The event field `merge` receives as `amount`."""
         self._plan, self.exact, self.approximate = _compile(fs)
+        self._sets = SetPlan.of(fs)
         self._templates(fs)
 
     def _templates(self, fs: FeatureSet) -> None:
@@ -139,6 +148,7 @@ class RequestFeatures:
         amount: np.ndarray,
         event_time_ms: np.ndarray,
         included: np.ndarray | None = None,
+        sets: SetAnswers | None = None,
     ) -> np.ndarray:
         """The vectors of the request events, a new float64 (n, F) matrix in definition order.
 
@@ -148,7 +158,9 @@ class RequestFeatures:
         included: bool (n,) or None, rows whose stored vector already includes this very event (same event
         id): returned as stored. Δ < 0 rows (stored newer than the event) keep every windowed feature as
         stored and take value, hour_of_day, ratio_to_mean and zscore from the event (against the stored
-        mean and std); see the class docstring for the rest.
+        mean and std); see the class docstring for the rest. sets: the store's answers for these requests
+        (`SetAnswers`), from which distinct and is_new are exact; without them, found rows fall back to a
+        lower bound (distinct) and the default (is_new) inside the window.
         """
         stored = np.asarray(stored, dtype=np.float64)
         if stored.ndim != 2 or stored.shape[1] != self._width:
@@ -166,11 +178,19 @@ class RequestFeatures:
             out[:, p.hour] = (t // _HOUR_MS % 24)[:, None]
         if p.prior.size:
             self._prior(out, stored, x, delta)
+        if sets is not None and self._sets.cols.size:
+            values, usable = self._sets.features(sets, t)
+            out[:, self._sets.cols] = np.where(usable, values, out[:, self._sets.cols])
         if included is not None:
             included = np.asarray(included, dtype=bool)
             if included.any():
                 out[included] = stored[included]
         return out
+
+    def truncated(self, sets: SetAnswers, event_time_ms: np.ndarray) -> np.ndarray:
+        """bool (n,): the store's cap dropped a value that a set feature's window could still hold, so
+        distinct may count low and is_new may say new: flag these answers."""
+        return self._sets.truncated(sets, np.asarray(event_time_ms, dtype=np.int64))
 
     def _advanced(self, stored: np.ndarray, x: np.ndarray, delta: np.ndarray) -> np.ndarray:
         """Every feature for 0 <= Δ < W: the stored aggregate with the event added."""

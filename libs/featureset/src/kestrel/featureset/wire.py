@@ -11,11 +11,14 @@ schema, another key order, corrupt bytes) returns None and the caller falls back
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from kestrel.common.avro import AvroSerde, frame_header
 from kestrel.common.errors import SerializationError
+
+if TYPE_CHECKING:
+    from kestrel.featureset.definition import FeatureSet
 
 _ONE_BYTE = [bytes((i,)) for i in range(0x80)]
 _DOUBLE = struct.Struct("<d")
@@ -106,16 +109,39 @@ class _Framed:
 class VectorEncoder(_Framed):
     """Encodes (entity, event, time, vector) as a framed FeatureVector for one feature set's names."""
 
-    def __init__(self, serde: AvroSerde, names: Sequence[str], version: str) -> None:
+    def __init__(
+        self,
+        serde: AvroSerde,
+        names: Sequence[str],
+        version: str,
+        categories: Sequence[str] = (),
+        category_window_ms: int = 0,
+    ) -> None:
         super().__init__(serde, "kestrel.v1.FeatureVector")
         self._version = avro_string(version)
         self._map = FeatureMap(names)
         self._at = (0, zigzag(0))
         """computed_at and its encoding: one value per batch, so encoded once per batch."""
+        self._categories = [(source, avro_string(source)) for source in categories]
+        self._tail = zigzag(category_window_ms if categories else 0)
+
+    @classmethod
+    def for_feature_set(cls, serde: AvroSerde, feature_set: FeatureSet) -> VectorEncoder:
+        """Vectors of this feature set, carrying the event's values of the set features' sources."""
+        windows = feature_set.set_windows_ms
+        longest = max((w[-1] for w in windows.values()), default=0)
+        return cls(serde, feature_set.names, feature_set.version_id, list(windows), longest)
 
     def encode(
-        self, entity_id: str, event_id: str, event_time: int, vector: Sequence[float], computed_at: int
+        self,
+        entity_id: str,
+        event_id: str,
+        event_time: int,
+        vector: Sequence[float],
+        computed_at: int,
+        event: Mapping[str, Any] | None = None,
     ) -> bytes:
+        """`event` supplies the categorical values (`categories`); without it the map is empty."""
         if computed_at != self._at[0]:
             self._at = (computed_at, zigzag(computed_at))
         return b"".join(
@@ -127,8 +153,16 @@ class VectorEncoder(_Framed):
                 self._version,
                 self._map.pack(vector),
                 self._at[1],
+                self._category_map(event),
+                self._tail,
             )
         )
+
+    def _category_map(self, event: Mapping[str, Any] | None) -> bytes:
+        if event is None or not self._categories:
+            return b"\x00"
+        pairs = [key + avro_string(str(event[source])) for source, key in self._categories]
+        return zigzag(len(pairs)) + b"".join(pairs) + b"\x00"
 
 
 class VectorDecoder(_Framed):
@@ -153,11 +187,26 @@ class VectorDecoder(_Framed):
                 return None
             values, pos = unpacked
             computed_at, pos = read_long(payload, pos)
+            pos = _skip_string_map(payload, pos)
+            _, pos = read_long(payload, pos)
         except (IndexError, UnicodeDecodeError):
             return None
         if pos != len(payload):
             return None
         return entity_id, event_id, event_time, version, values, computed_at
+
+
+def _skip_string_map(buf: bytes, pos: int) -> int:
+    """The position after an Avro map<string> (blocks of pairs; a negative count is followed by a byte size)."""
+    count, pos = read_long(buf, pos)
+    while count:
+        if count < 0:
+            count = -count
+            _, pos = read_long(buf, pos)
+        for _ in range(2 * count):
+            _, pos = read_string(buf, pos)
+        count, pos = read_long(buf, pos)
+    return pos
 
 
 class PredictionEncoder(_Framed):

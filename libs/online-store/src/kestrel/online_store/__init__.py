@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the type checker sees the real names
     from kestrel.online_store.client import client_for, redis_client
-    from kestrel.online_store.layout import DEFAULT_PREFIX, FeatureLayout, entity_key
-    from kestrel.online_store.reader import OnlineBatch, OnlineStore, OnlineVector
+    from kestrel.online_store.layout import DEFAULT_PREFIX, FeatureLayout, SetQuery, entity_key
+    from kestrel.online_store.reader import OnlineBatch, OnlineStore, OnlineVector, SetAnswer
     from kestrel.online_store.writer import OnlineStoreWriter, VectorWrite, WriteResult, newest_per_key
 
 _HOME = {
@@ -23,6 +23,8 @@ _HOME = {
     "OnlineBatch": "reader",
     "OnlineStore": "reader",
     "OnlineVector": "reader",
+    "SetAnswer": "reader",
+    "SetQuery": "layout",
     "OnlineStoreWriter": "writer",
     "VectorWrite": "writer",
     "WriteResult": "writer",
@@ -36,6 +38,8 @@ __all__ = [
     "OnlineStore",
     "OnlineStoreWriter",
     "OnlineVector",
+    "SetAnswer",
+    "SetQuery",
     "VectorWrite",
     "WriteResult",
     "client_for",

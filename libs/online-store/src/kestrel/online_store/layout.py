@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 DEFAULT_PREFIX = "kestrel:fs"
 
@@ -23,6 +23,14 @@ class FeatureLayout(Protocol):
     def names(self) -> list[str]: ...
     @property
     def defaults(self) -> list[float]: ...
+
+
+class SetQuery(NamedTuple):
+    """What a request asks of an entity's categorical sets: its event time and its value of each source."""
+
+    event_time_ms: int
+    values: Sequence[str]
+    """In the store's `sets` order (OnlineStore.sets)."""
 
 
 @lru_cache(maxsize=256)

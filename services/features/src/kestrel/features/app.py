@@ -26,7 +26,7 @@ def components(rt: Runtime[FeaturesSettings]) -> list[Any]:
     computer = FeatureComputer(fs)
     limits = Limits(max_future_skew_ms=s.max_future_skew_s * 1000)
     store = StateStore(computer, s.evict_after_s * 1000, limits.max_future_skew_ms)
-    encoder = VectorEncoder(rt.topics.serde(vectors), fs.names, fs.version_id)
+    encoder = VectorEncoder.for_feature_set(rt.topics.serde(vectors), fs)
     processor = BatchProcessor(computer, store, rt.topics.serde(events).deserialize, encoder, vectors.name, limits)
     out = producer(rt, vectors)
     options = LoopOptions(

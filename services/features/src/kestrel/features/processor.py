@@ -87,7 +87,7 @@ class BatchProcessor:
         elif type(outcome) is Late:
             self._reject(result, Rejection(record, outcome.reason, "LateEvent"))
         else:
-            value = self._encoder.encode(entity, event["event_id"], t, outcome, now_ms)  # type: ignore[arg-type]
+            value = self._encoder.encode(entity, event["event_id"], t, outcome, now_ms, event)  # type: ignore[arg-type]
             result.outputs.append(OutRecord(self._topic, value, entity.encode()))
 
     @staticmethod

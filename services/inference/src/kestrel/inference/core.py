@@ -13,16 +13,18 @@ import numpy as np
 from kestrel.common.errors import InvalidArgumentError
 from kestrel.common.validation import Limits, Violation, check_id, validate_event
 from kestrel.featureset.request import RequestFeatures
+from kestrel.online_store.layout import SetQuery
 
 if TYPE_CHECKING:
     from kestrel.online_store import OnlineBatch
 
-MISSING, STALE, NEWER, STORE_DOWN, FALLBACK = (
+MISSING, STALE, NEWER, STORE_DOWN, FALLBACK, TRUNCATED = (
     "missing_features",
     "stale_features",
     "features_newer_than_event",
     "online_store_unavailable",
     "fallback_score",
+    "set_truncated",
 )
 FALLBACK_MODEL = "fallback"
 """The model name of predictions answered with the fallback score while the model is unavailable."""
@@ -125,10 +127,19 @@ def valid_prefix(requests: Sequence[Request], limits: Limits, now_ms: int, base:
     return items
 
 
+def set_queries(request_features: RequestFeatures, items: Sequence[Item]) -> list[SetQuery] | None:
+    """What each request asks of its entity's categorical sets (event time, its value of each source)."""
+    sources = list(request_features.feature_set.set_windows_ms)
+    if not sources:
+        return None
+    return [SetQuery(item.record["event_time"], [str(item.record[s]) for s in sources]) for item in items]
+
+
 def merge(
     request_features: RequestFeatures, items: Sequence[Item], online: OnlineBatch, store_down: bool
 ) -> tuple[np.ndarray, list[list[str]]]:
-    """Each request's event merged into its stored features (the model's rows), and each row's freshness flags."""
+    """Each request's event merged into its stored features (the model's rows), and each row's flags:
+    freshness, and set_truncated where the store's cap dropped a value a set feature's window could hold."""
     n = len(items)
     source = request_features.source or "amount"
     amount = np.fromiter((item.record[source] for item in items), dtype=np.float64, count=n)
@@ -136,8 +147,14 @@ def merge(
     included = np.fromiter(
         (online.event_ids[i] == item.record["event_id"] for i, item in enumerate(items)), dtype=bool, count=n
     )
-    matrix = request_features.merge(online.values, online.found, online.event_time_ms, amount, event_time, included)
-    return matrix, [freshness(online, i, bool(included[i]), int(event_time[i]), store_down) for i in range(n)]
+    matrix = request_features.merge(
+        online.values, online.found, online.event_time_ms, amount, event_time, included, online.sets
+    )
+    flags = [freshness(online, i, bool(included[i]), int(event_time[i]), store_down) for i in range(n)]
+    if online.sets is not None:
+        for i in np.flatnonzero(request_features.truncated(online.sets, event_time)).tolist():
+            flags[i].append(TRUNCATED)
+    return matrix, flags
 
 
 def freshness(online: OnlineBatch, i: int, included: bool, event_time: int, store_down: bool) -> list[str]:
