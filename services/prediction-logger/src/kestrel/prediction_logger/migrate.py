@@ -14,9 +14,9 @@ from kestrel.common.settings import KestrelSettings, env_help, load_settings
 
 
 class MigrateSettings(KestrelSettings):
-    """Read from KESTREL_POSTGRES_DSN and KESTREL_MIGRATIONS_DIR, as the stack and compose files set them."""
+    """The logger's own variables (KESTREL_PREDICTION_LOGGER_POSTGRES_DSN), or the shared KESTREL_POSTGRES_DSN."""
 
-    model_config = SettingsConfigDict(env_prefix="KESTREL_")
+    model_config = SettingsConfigDict(env_prefix="KESTREL_PREDICTION_LOGGER_")
 
     postgres_dsn: SecretStr = SecretStr("postgresql://kestrel@127.0.0.1:5432/kestrel")
     """PostgreSQL URL (it may hold a password: never logged)."""
@@ -31,7 +31,7 @@ def parser() -> argparse.ArgumentParser:
         prog="kestrel-db-migrate",
         description="Apply pending PostgreSQL schema migrations (one transaction each) and exit; safe to rerun.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="configuration (environment):\n" + "\n".join(lines),
+        epilog="configuration (environment; KESTREL_<SETTING> is the shared fallback):\n" + "\n".join(lines),
     )
 
 
