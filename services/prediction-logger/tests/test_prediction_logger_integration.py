@@ -9,6 +9,7 @@ from uuid import uuid4
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from kestrel.common.topics import dead_letter_topic
 from kestrel.devstack import migrations
@@ -18,7 +19,18 @@ from kestrel.prediction_logger.service import SERVICE
 pytestmark = pytest.mark.integration
 
 
+def duplicates() -> dict[str, float]:
+    return {
+        table: REGISTRY.get_sample_value(
+            "kestrel_prediction_logger_rows_total", {"table": table, "outcome": "duplicate"}
+        )
+        or 0.0
+        for table in ("predictions", "labels")
+    }
+
+
 async def test_records_delivered_twice_are_stored_once_and_labels_join_either_way(postgres, stream, send):
+    before = duplicates()
     predictions = stream.predictions(1200)
     labels = stream.labels(predictions)
     app = SERVICE.app(stream.settings(postgres.dsn))
@@ -30,6 +42,9 @@ async def test_records_delivered_twice_are_stored_once_and_labels_join_either_wa
         await stream.wait_for_rows(postgres.dsn, 1200, 1200)
         assert await stream.count(postgres.dsn, "labelled_predictions") == 1200
         assert app.runtime.ready()
+        async with asyncio.timeout(20):  # the redelivered records come after the rows are complete
+            while {t: n - before[t] for t, n in duplicates().items()} != {"predictions": 500, "labels": 300}:
+                await asyncio.sleep(0.1)
     finally:
         await app.stop()
 

@@ -12,7 +12,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from kestrel.common.errors import UnavailableError
 from kestrel.common.kafka import Rejection
-from kestrel.prediction_logger.rows import Rows, prepare
+from kestrel.prediction_logger.rows import PREDICTION_COLUMNS, Rows, prepare
 from kestrel.prediction_logger.store import PostgresStore
 
 log = structlog.get_logger()
@@ -28,7 +28,13 @@ BATCH_SECONDS = Histogram(
     "Decode, COPY and INSERT time of one batch (one transaction)",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+EVENT_LAG = Gauge(
+    "kestrel_prediction_logger_lag_seconds",
+    "Wall clock minus when the newest stored prediction was made (predicted_at): the logger's end-to-end lag",
+)
 POSTGRES_UP = Gauge("kestrel_prediction_logger_postgres_up", "1 when the last batch committed, else 0")
+
+PREDICTED_AT = PREDICTION_COLUMNS.index("predicted_at")
 
 Decode = Callable[[list[bytes]], list[Any]]
 
@@ -47,7 +53,7 @@ class LogBatchHandler:
 
     async def __call__(self, records: Sequence[ConsumerRecord]) -> list[Rejection]:
         start = time.perf_counter()
-        rows = self.prepare(records)
+        rows, rejected = self.prepare(records)
         try:
             inserted = await self._store.write(rows)
         except UnavailableError:
@@ -57,25 +63,31 @@ class LogBatchHandler:
         elapsed = time.perf_counter() - start
         BATCH_SIZE.observe(len(records))
         BATCH_SECONDS.observe(elapsed)
-        self._count(rows, inserted)
+        self._count(rows, inserted, rejected)
         log.debug("batch_stored", records=len(records), ms=round(elapsed * 1000, 2), **inserted)
         return rows.rejections
 
-    def prepare(self, records: Sequence[ConsumerRecord]) -> Rows:
-        rows = Rows()
+    def prepare(self, records: Sequence[ConsumerRecord]) -> tuple[Rows, dict[str, int]]:
+        """The batch's rows by table, and how many records of each table were rejected."""
+        rows, rejected = Rows(), {}
         by_topic: dict[str, list[ConsumerRecord]] = {}
         for record in records:
             by_topic.setdefault(record.topic, []).append(record)
         for topic, batch in by_topic.items():
             table, decode = self._tables[topic]
+            before = len(rows.rejections)
             prepare(batch, decode([r.value for r in batch]), table, rows)
-        return rows
+            rejected[table] = len(rows.rejections) - before
+        return rows, rejected
 
-    def _count(self, rows: Rows, inserted: Mapping[str, int]) -> None:
+    def _count(self, rows: Rows, inserted: Mapping[str, int], rejected: Mapping[str, int]) -> None:
         for table, count in inserted.items():
             ROWS.labels(table, "inserted").inc(count)
             ROWS.labels(table, "duplicate").inc(len(getattr(rows, table)) - count)
-        ROWS.labels("any", "rejected").inc(len(rows.rejections))
+        for table, count in rejected.items():
+            ROWS.labels(table, "rejected").inc(count)
+        if rows.predictions:
+            EVENT_LAG.set(time.time() - max(row[PREDICTED_AT] for row in rows.predictions).timestamp())
 
     def _set_postgres(self, ok: bool) -> None:
         if ok != self.postgres_ok:
