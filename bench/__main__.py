@@ -7,7 +7,7 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from bench import feature_writer, features, inference, ingest, triton
+from bench import feature_writer, features, inference, ingest, prediction_logger, triton
 from bench.fixtures import REPO, kafka_broker
 from bench.report import attach_ratios, machine, render, write_json
 
@@ -17,6 +17,7 @@ SUITES = {
     "feature-writer": feature_writer.run,
     "triton": triton.run,
     "inference": inference.run,
+    "prediction-logger": prediction_logger.run,
 }
 
 

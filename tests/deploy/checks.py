@@ -67,6 +67,12 @@ DEPLOYABLES = (
     Deployable.service(
         "inference", "KESTREL_INFERENCE_", k8s=True, settings="kestrel.inference.settings:InferenceSettings"
     ),
+    Deployable.service(
+        "prediction-logger",
+        "KESTREL_PREDICTION_LOGGER_",
+        k8s=True,
+        settings="kestrel.prediction_logger.settings:PredictionLoggerSettings",
+    ),
     Deployable("topics", "KESTREL_", "compose/tools/Dockerfile", "libs/devstack/pyproject.toml"),
 )
 SHARED_ENV = frozenset({"KESTREL_FEATURES_DIR"})

@@ -64,8 +64,15 @@ def test_up_detach_then_down_leaves_no_process(stack_dir: Path) -> None:
     pids = recorded_pids(stack_dir)
     assert len(pids) == 4 and all(is_running(pid) for pid in pids)
     services = service_pids(stack_dir)  # each service its own process, beside the servers
-    assert set(services) == {"ingest-0", "features-0", "feature-writer-0", "inference-0", "inference-scorer-0"}
-    assert len(set(services.values()) | set(pids)) == 9
+    assert set(services) == {
+        "ingest-0",
+        "features-0",
+        "feature-writer-0",
+        "inference-0",
+        "inference-scorer-0",
+        "prediction-logger-0",
+    }
+    assert len(set(services.values()) | set(pids)) == 10
 
     status = cli(stack_dir, "status")
     assert status.returncode == 0 and "KESTREL_POSTGRES_DSN=postgresql://kestrel@127.0.0.1:" in status.stdout
@@ -74,7 +81,7 @@ def test_up_detach_then_down_leaves_no_process(stack_dir: Path) -> None:
     assert recorded_pids(stack_dir) == pids  # the refused `up` left the running stack's record alone
     env = cli(stack_dir, "env").stdout
     assert "KESTREL_REDIS_URL=redis://127.0.0.1:" in env and "KESTREL_TRITON_URL=127.0.0.1:" in env
-    assert "KESTREL_POSTGRES_DSN" not in env  # stack.env holds only what services read
+    assert "KESTREL_POSTGRES_DSN=postgresql://kestrel@127.0.0.1:" in env  # the prediction-logger reads it
     assert_inference_runs_from_stack_env(stack_dir)
 
     down = cli(stack_dir, "down")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 
 from kestrel.common.settings import GLOBAL_PREFIX
 from kestrel.devstack.services import CLIENTS, SERVICES, _import, parse_replicas, replica_env, runnable, stack_env
@@ -33,7 +34,7 @@ def test_every_name_in_stack_env_is_read_by_some_service_or_client() -> None:
     env = stack_env(ADDRESS_VALUES)
     read = set().union(*(names_read(cls) for cls in readers()))
     assert env and set(env) <= read
-    assert "KESTREL_POSTGRES_DSN" not in env  # no service reads PostgreSQL yet: not written
+    assert "KESTREL_POSTGRES_DSN" in env  # the prediction-logger reads it
 
 
 def test_each_service_reads_the_stack_addresses_from_stack_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,15 +46,20 @@ def test_each_service_reads_the_stack_addresses_from_stack_env(monkeypatch: pyte
         settings = service.settings_class()
         wanted = {name: value for name, value in ADDRESS_VALUES.items() if service.reads(name)}
         assert "kafka_bootstrap" in wanted, service.name
-        assert {name: str(getattr(settings, name)) for name in wanted} == wanted, service.name
+        assert {name: _plain(getattr(settings, name)) for name in wanted} == wanted, service.name
     inference = next(s for s in SERVICES if s.name == "inference").settings_class()
     assert inference.triton_url == ADDRESS_VALUES["triton_url"]  # type: ignore[attr-defined]
+
+
+def _plain(value: object) -> str:
+    """A setting as the service uses it: a secret (the PostgreSQL URL) unwrapped."""
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
 
 def test_without_triton_the_services_that_score_do_not_run() -> None:
     addresses = {k: v for k, v in ADDRESS_VALUES.items() if k != "triton_url"}
     names = [s.name for s in runnable(addresses, ADDRESSES)]
-    assert names == ["ingest", "features", "feature-writer"]
+    assert names == ["ingest", "features", "feature-writer", "prediction-logger"]
     assert [s.name for s in runnable(ADDRESS_VALUES, ADDRESSES)] == [s.name for s in SERVICES]
 
 

@@ -1,80 +1,16 @@
-"""Applies infra/postgres/migrations/*.sql in name order, each once, each in its own transaction."""
+"""The repository's migrations (infra/postgres/migrations) applied by the shared runner in kestrel.common."""
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
-import structlog
-
-from kestrel.common.errors import KestrelError
+from kestrel.common import migrations as runner
+from kestrel.common.migrations import Migration, MigrationError, discover
 from kestrel.devstack.paths import migrations_dir
 
-log = structlog.get_logger()
-
-_LOCK_KEY = 0x6B657374  # advisory lock: two runners (two test sessions) take turns
-_BOOKKEEPING = """
-CREATE TABLE IF NOT EXISTS schema_migrations (
-    name       text        PRIMARY KEY,
-    checksum   text        NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-)
-"""
-
-
-class MigrationError(KestrelError):
-    """A migration failed, or an applied migration file was edited afterwards."""
-
-
-@dataclass(frozen=True)
-class Migration:
-    name: str
-    sql: str
-
-    @property
-    def checksum(self) -> str:
-        return hashlib.sha256(self.sql.encode()).hexdigest()
-
-
-def discover(directory: Path) -> list[Migration]:
-    return [Migration(p.name, p.read_text(encoding="utf-8")) for p in sorted(Path(directory).glob("*.sql"))]
+__all__ = ["Migration", "MigrationError", "apply", "discover"]
 
 
 async def apply(dsn: str, directory: Path | None = None) -> list[str]:
-    """Apply pending migrations; returns the names applied now (empty when already up to date)."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
-        await conn.execute(_BOOKKEEPING)
-        applied = {r["name"]: r["checksum"] for r in await conn.fetch("SELECT name, checksum FROM schema_migrations")}
-        done = []
-        for migration in discover(directory or migrations_dir()):
-            if _already_applied(migration, applied):
-                continue
-            await _apply_one(conn, migration)
-            done.append(migration.name)
-        return done
-    finally:
-        await conn.close()  # also releases the advisory lock
-
-
-def _already_applied(migration: Migration, applied: dict[str, str]) -> bool:
-    if migration.name not in applied:
-        return False
-    if applied[migration.name] != migration.checksum:
-        raise MigrationError(f"{migration.name} changed after it was applied; add a new migration instead")
-    return True
-
-
-async def _apply_one(conn: asyncpg.Connection, migration: Migration) -> None:
-    try:
-        async with conn.transaction():
-            await conn.execute(migration.sql)
-            await conn.execute(
-                "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)", migration.name, migration.checksum
-            )
-    except asyncpg.PostgresError as exc:
-        raise MigrationError(f"{migration.name} failed: {exc}") from exc
-    log.info("migration applied", migration=migration.name)
+    """Apply pending migrations of `directory` (default: the repository's); returns the names applied now."""
+    return await runner.apply(dsn, directory or migrations_dir())

@@ -66,6 +66,13 @@ SERVICES = (
         "health_port",
         consumer=True,
     ),
+    Service(
+        "prediction-logger",
+        "kestrel-prediction-logger",
+        "kestrel.prediction_logger.settings:PredictionLoggerSettings",
+        "health_port",
+        consumer=True,
+    ),
 )
 
 CLIENTS = ("kestrel.simulator.settings:SimulatorSettings",)

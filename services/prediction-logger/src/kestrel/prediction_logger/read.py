@@ -1,0 +1,95 @@
+"""The read API over the prediction log, for the drift monitor and the retrain loop: no ad-hoc SQL elsewhere.
+
+Every function takes an asyncpg connection (or pool) and a half-open event-time range [start, end), which
+PostgreSQL prunes to the daily partitions it covers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+_LABELLED = """
+SELECT prediction_id, event_id, entity_id, event_time, score, decision, label, label_time
+FROM labelled_predictions
+WHERE model_name = $1 AND model_version = $2 AND event_time >= $3 AND event_time < $4
+ORDER BY event_time, prediction_id
+"""
+
+_WINDOW = """
+SELECT prediction_id, score, features FROM predictions
+WHERE model_name = $1 AND model_version = $2 AND event_time >= $3 AND event_time < $4
+ORDER BY event_time, prediction_id
+"""
+
+# Features as logged when the prediction was made; the newest label known at `as_of` (none: left out).
+_TRAINING = """
+SELECT p.prediction_id, p.event_time, p.feature_set_version, p.features, l.label
+FROM predictions AS p
+JOIN LATERAL (
+    SELECT label FROM labels
+    WHERE labels.event_id = p.event_id AND labels.label_time <= $4
+    ORDER BY label_time DESC LIMIT 1
+) AS l ON true
+WHERE p.model_name = $1 AND p.event_time >= $2 AND p.event_time < $3
+ORDER BY p.event_time, p.prediction_id
+"""
+
+
+@dataclass(frozen=True)
+class LabelledPrediction:
+    prediction_id: str
+    event_id: str
+    entity_id: str
+    event_time: datetime
+    score: float
+    decision: bool
+    label: int
+    label_time: datetime
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """Rows in event-time order; `features[i][j]` is feature `names[j]` of row i (None: not logged or NaN)."""
+
+    ids: list[str]
+    names: list[str]
+    features: list[list[float | None]]
+    column: list[Any]
+    """One value per row: the score (score_window) or the label (training_set)."""
+
+
+async def labelled_predictions(
+    conn: Any, model_name: str, model_version: str, start: datetime, end: datetime
+) -> list[LabelledPrediction]:
+    """The predictions of one model version in [start, end) that have a label, each with its newest label."""
+    rows = await conn.fetch(_LABELLED, model_name, model_version, start, end)
+    return [LabelledPrediction(**dict(r)) for r in rows]
+
+
+async def score_window(conn: Any, model_name: str, model_version: str, start: datetime, end: datetime) -> Matrix:
+    """Scores and the feature matrix of one model version's predictions in [start, end) (drift statistics)."""
+    rows = await conn.fetch(_WINDOW, model_name, model_version, start, end)
+    return matrix([r["prediction_id"] for r in rows], [r["features"] for r in rows], [r["score"] for r in rows])
+
+
+async def training_set(
+    conn: Any, model_name: str, start: datetime, end: datetime, labels_as_of: datetime
+) -> tuple[Matrix, list[str]]:
+    """Point in time: the features each prediction of `model_name` in [start, end) was made with, and the label
+    known at `labels_as_of` (rerunning with the same instant gives the same set). Also returns the feature-set
+    versions found, so a caller can refuse to mix definitions."""
+    rows = await conn.fetch(_TRAINING, model_name, start, end, labels_as_of)
+    versions = sorted({r["feature_set_version"] for r in rows})
+    return matrix(
+        [r["prediction_id"] for r in rows], [r["features"] for r in rows], [r["label"] for r in rows]
+    ), versions
+
+
+def matrix(ids: list[str], features: Sequence[str | dict[str, Any]], column: list[Any]) -> Matrix:
+    """Rows of logged feature maps (jsonb text or dicts) as a dense matrix over the union of their names."""
+    maps = [json.loads(f) if isinstance(f, str) else f for f in features]
+    names = sorted({name for m in maps for name in m})
+    return Matrix(ids, names, [[m.get(name) for name in names] for m in maps], column)
