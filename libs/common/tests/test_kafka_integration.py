@@ -258,3 +258,17 @@ async def read_all(bootstrap: str, topic: str, expected: int) -> list:
     finally:
         await reader.stop()
     return out
+
+
+async def test_consumer_lag_is_reported_per_partition_and_reaches_zero(kafka, producer, topic_factory, group_id):
+    from prometheus_client import REGISTRY
+
+    topic, dlq = await topic_factory(partitions=1), await topic_factory(partitions=1)
+    await producer.send_many(OutRecord(topic, b"a%d" % i, b"k") for i in range(120))
+    handler = Recorder()
+    c = consumer(kafka, topic, group_id, handler, producer, dlq, name="lagged")
+    await c.start()
+    await wait_for(lambda: c.processed == 120)
+    await c.stop()
+    labels = {"consumer": "lagged", "topic": topic, "partition": "0"}
+    assert REGISTRY.get_sample_value("kestrel_consumer_lag_records", labels) == 0

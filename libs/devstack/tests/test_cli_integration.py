@@ -126,7 +126,7 @@ def test_down_stops_the_servers_of_a_killed_foreground_up(stack_dir: Path) -> No
         assert detach.READY in output, output
         pids = recorded_pids(stack_dir)
         services = list(service_pids(stack_dir).values())
-        assert len(services) == 3  # no inference without Triton
+        assert len(services) == 4  # ingest, features, feature-writer, prediction-logger: no inference without Triton
         os.kill(up.pid, signal.SIGKILL)
         up.wait(timeout=10)
         assert all(is_running(pid) for pid in pids)  # orphaned, still recorded

@@ -13,13 +13,14 @@ from kestrel.devstack.topics import apply_topics
 pytestmark = pytest.mark.integration
 
 
-async def test_demo_pushes_traffic_through_the_whole_loop(kafka, redis_server, triton, tmp_path, capsys):
+async def test_demo_pushes_traffic_through_the_whole_loop(kafka, redis_server, triton, postgres, tmp_path, capsys):
     await apply_topics(kafka.bootstrap, load_catalogue())
     await triton.ensure_loaded("kestrel_fraud")  # `kestrel-stack up` loads it at start
     addresses = {
         "kafka_bootstrap": kafka.bootstrap,
         "redis_url": redis_server.url,
         "triton_url": triton.grpc_url,
+        "postgres_dsn": postgres.dsn,
         "schema_registry_store": str(tmp_path / "reg.json"),
     }
     supervisor = Supervisor(tmp_path, stack_env(addresses), SERVICES)

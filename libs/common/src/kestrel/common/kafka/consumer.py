@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from tenacity import RetryCallState
 
 from kestrel.common.errors import UnavailableError
@@ -31,6 +31,11 @@ BATCHES_DEAD_LETTERED = Counter(
     "kestrel_consumer_batches_dead_lettered_total",
     "Batches whose handler kept failing, dead-lettered whole so their partition moves on",
     ["consumer"],
+)
+LAG = Gauge(
+    "kestrel_consumer_lag_records",
+    "Records on the partition after the last batch processed (the broker's high watermark minus the next offset)",
+    ["consumer", "topic", "partition"],
 )
 
 
@@ -201,6 +206,14 @@ class BatchConsumer:
         except (CommitFailedError, KafkaError) as exc:
             # The group moved on; the records will be redelivered to the new owner (at-least-once).
             log.warning("commit_failed", error=str(exc))
+        self._report_lag(offsets)
+
+    def _report_lag(self, offsets: dict[TopicPartition, int]) -> None:
+        """Lag per partition from the high watermark the last fetch saw: no extra request to the broker."""
+        for tp, next_offset in offsets.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                LAG.labels(self._name, tp.topic, str(tp.partition)).set(max(0, highwater - next_offset))
 
 
 def _unavailable(error: BaseException) -> bool:
