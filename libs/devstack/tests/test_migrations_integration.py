@@ -28,7 +28,11 @@ async def scratch_dsn(postgres: Any) -> AsyncIterator[str]:
 
 
 async def test_repository_migrations_apply_once(scratch_dsn: str) -> None:
-    assert await migrations.apply(scratch_dsn) == ["0001_init.sql", "0002_prediction_logger.sql"]
+    assert await migrations.apply(scratch_dsn) == [
+        "0001_init.sql",
+        "0002_prediction_logger.sql",
+        "0003_packed_features.sql",
+    ]
     assert await migrations.apply(scratch_dsn) == []
 
 

@@ -87,7 +87,7 @@ PREDICTIONS = AvroSerde(FileSchemaRegistry(), "t-predictions", load_schema("pred
 
 
 @given(
-    names=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=30, unique=True),
+    names=st.lists(st.text(min_size=1, max_size=12), min_size=0, max_size=30, unique=True),
     data=st.data(),
     ids=st.tuples(TEXT, TEXT, TEXT),
     times=st.tuples(LONG, LONG, LONG, LONG),
@@ -110,7 +110,8 @@ def test_prediction_bytes_match_fastavro(names, data, ids, times, flags, decisio
         "threshold": numbers[1],
         "decision": decision,
         "feature_set_version": strings[2],
-        "features": dict(zip(names, values)),
+        "features": {},
+        "feature_values": values,
         "features_age_ms": times[1],
         "degraded": degraded,
         "flags": flags,

@@ -21,9 +21,15 @@ from kestrel.prediction_logger.settings import PredictionLoggerSettings
 CATALOGUE = ("kestrel.predictions.v1", "kestrel.labels.v1", dead_letter_topic("prediction-logger"))
 
 
+FEATURE_NAMES = {"t.v1": ["amount", "count_1h"]}
+"""The feature set of the test predictions: its version and its names in vector order."""
+
+
 class Stream(PrefixedTopics):
     """The logger's topics under a prefix of this test's own; ids carry the prefix too, so tests sharing one
     PostgreSQL count only their own rows."""
+
+    feature_names = FEATURE_NAMES
 
     @property
     def run(self) -> str:
@@ -43,8 +49,9 @@ class Stream(PrefixedTopics):
                 "score": rng.random(),
                 "threshold": 0.5,
                 "decision": rng.random() > 0.5,
-                "feature_set_version": "card.v1",
-                "features": {"amount": rng.uniform(0, 500), "count_1h": float(rng.randrange(9))},
+                "feature_set_version": "t.v1",
+                "features": {},
+                "feature_values": [rng.uniform(0, 500), float(rng.randrange(9))],
                 "features_age_ms": rng.randrange(1000),
                 "degraded": False,
                 "flags": [],

@@ -19,8 +19,11 @@ pytestmark = pytest.mark.integration
 async def test_reads_what_was_stored(postgres: Any, stream: Any) -> None:
     predictions = stream.predictions(40, seed=9)
     model = f"m-{stream.run}"  # a model name of this test's own
+    names = stream.feature_names["t.v1"]
     for p in predictions:
         p["model_name"], p["model_version"] = model, "7"
+    for p in predictions[::2]:  # logged before packing: the features by name, no feature_values
+        p["features"], p["feature_values"] = dict(zip(names, p["feature_values"])), []
     labels = stream.labels(predictions[:30])
     late = dict(labels[0], label=1 - labels[0]["label"], label_time=labels[0]["label_time"] + 3_600_000)
     store = PostgresStore(postgres.dsn, 10)
@@ -36,13 +39,15 @@ async def test_reads_what_was_stored(postgres: Any, stream: Any) -> None:
         assert len(labelled) == 30
         corrected = next(x for x in labelled if x.event_id == late["event_id"])
         assert corrected.label == late["label"]  # the newest label wins
-        window = await read.score_window(conn, model, "7", start, end)
-        assert len(window.ids) == 40 and window.names == ["amount", "count_1h"]
+        window = await read.score_window(conn, model, "7", start, end, stream.feature_names)
+        assert len(window.ids) == 40 and window.names == names
         by_id = {p["prediction_id"]: p for p in predictions}
         assert window.column == [by_id[i]["score"] for i in window.ids]
+        logged = [by_id[i]["feature_values"] or [by_id[i]["features"][n] for n in names] for i in window.ids]
+        assert window.features == logged  # packed and old rows alike
         before_late = datetime.fromtimestamp(late["label_time"] / 1000 - 1, UTC)
-        training, versions = await read.training_set(conn, model, start, end, before_late)
-        assert versions == ["card.v1"] and len(training.ids) == 30
+        training, versions = await read.training_set(conn, model, start, end, before_late, stream.feature_names)
+        assert versions == ["t.v1"] and len(training.ids) == 30
         first = training.ids.index(
             by_id[next(i for i in by_id if by_id[i]["event_id"] == late["event_id"])]["prediction_id"]
         )

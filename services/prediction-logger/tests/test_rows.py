@@ -36,6 +36,7 @@ def prediction(**overrides: Any) -> dict[str, Any]:
         "decision": True,
         "feature_set_version": "card.v1",
         "features": {"amount": 12.5, "missing": math.nan},
+        "feature_values": [],
         "features_age_ms": 40,
         "degraded": False,
         "flags": ["stale"],
@@ -55,7 +56,14 @@ def test_a_prediction_becomes_a_row_in_column_order() -> None:
     assert row["event_time"] == datetime(2026, 1, 1, tzinfo=UTC)
     assert row["predicted_at"] == datetime(2026, 1, 1, 0, 0, 0, 5000, tzinfo=UTC)
     assert json.loads(row["features"]) == {"amount": 12.5, "missing": None}  # NaN: the model saw it missing
+    assert row["feature_values"] is None  # written before packing: the map is all there is
     assert row["flags"] == ["stale"] and row["prediction_id"] == "p-1"
+
+
+def test_packed_feature_values_go_to_their_array_column_without_the_map() -> None:
+    row = dict(zip(PREDICTION_COLUMNS, prediction_row(prediction(features={}, feature_values=[12.5, math.nan]))))
+    assert row["features"] is None
+    assert row["feature_values"][0] == 12.5 and math.isnan(row["feature_values"][1])
 
 
 def test_a_label_becomes_a_row_in_column_order() -> None:

@@ -92,6 +92,22 @@ class FeatureMap:
         return parts[2:-1:2], pos + self._struct.size
 
 
+class FeatureArray:
+    """The array<double> of one feature set's vector: one block of every value in definition order, then 0."""
+
+    def __init__(self, size: int) -> None:
+        self._struct = struct.Struct(f"<{len(zigzag(size))}s{size}d1s") if size else None
+        self._count = zigzag(size)
+        self.size = size
+
+    def pack(self, values: Sequence[float]) -> bytes:
+        if len(values) != self.size:
+            raise SerializationError(f"vector has {len(values)} values, the feature set {self.size}")
+        if self._struct is None:
+            return b"\x00"
+        return self._struct.pack(self._count, *values, b"\x00")
+
+
 class _Framed:
     def __init__(self, serde: AvroSerde, record_name: str) -> None:
         name = serde.schema.get("name") if isinstance(serde.schema, dict) else None
@@ -210,11 +226,14 @@ def _skip_string_map(buf: bytes, pos: int) -> int:
 
 
 class PredictionEncoder(_Framed):
-    """Encodes a framed Prediction (schemas/prediction.avsc) with one feature set's features map."""
+    """Encodes a framed Prediction (schemas/prediction.avsc) with one feature set's packed feature_values.
+
+    The by-name features map is left empty: readers take the names from the feature set that
+    feature_set_version names (kestrel.featureset.predictions), which halves the features' encode cost."""
 
     def __init__(self, serde: AvroSerde, names: Sequence[str]) -> None:
         super().__init__(serde, "kestrel.v1.Prediction")
-        self._map = FeatureMap(names)
+        self._values = FeatureArray(len(names))
         self._strings: dict[str, bytes] = {}
 
     def _text(self, value: str) -> bytes:
@@ -262,7 +281,8 @@ class PredictionEncoder(_Framed):
                 _DOUBLE.pack(threshold),
                 _TRUE if decision else _FALSE,
                 text(feature_set_version),
-                self._map.pack(features),
+                b"\x00",
+                self._values.pack(features),
                 zigzag(features_age_ms),
                 _TRUE if degraded else _FALSE,
                 flag_bytes,
@@ -273,7 +293,9 @@ class PredictionEncoder(_Framed):
         )
 
     def encode_record(self, record: dict[str, Any], names: Sequence[str]) -> bytes:
-        """The same from a record dict (tests, and callers holding records): features taken in `names` order."""
+        """The same from a record dict (tests, and callers holding records): feature_values, or else the
+        features map taken in `names` order."""
         fields = dict(record)
-        fields["features"] = [record["features"][n] for n in names]
+        values = fields.pop("feature_values", None)
+        fields["features"] = values or [record["features"][n] for n in names]
         return self.encode(**fields)

@@ -1,12 +1,15 @@
 """The read API over the prediction log, for the drift monitor and the retrain loop: no ad-hoc SQL elsewhere.
 
 Every function takes an asyncpg connection (or pool) and a half-open event-time range [start, end), which
-PostgreSQL prunes to the daily partitions it covers."""
+PostgreSQL prunes to the daily partitions it covers. Rows hold packed feature values without names; the
+feature matrices take the names from `feature_names`, each feature-set version's names in vector order
+(e.g. `{fs.version_id: fs.names}`). Rows logged before packing carry their names in a jsonb map."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,14 +22,14 @@ ORDER BY event_time, prediction_id
 """
 
 _WINDOW = """
-SELECT prediction_id, score, features FROM predictions
+SELECT prediction_id, score, feature_set_version, features, feature_values FROM predictions
 WHERE model_name = $1 AND model_version = $2 AND event_time >= $3 AND event_time < $4
 ORDER BY event_time, prediction_id
 """
 
 # Features as logged when the prediction was made; the newest label known at `as_of` (none: left out).
 _TRAINING = """
-SELECT p.prediction_id, p.event_time, p.feature_set_version, p.features, l.label
+SELECT p.prediction_id, p.event_time, p.feature_set_version, p.features, p.feature_values, l.label
 FROM predictions AS p
 JOIN LATERAL (
     SELECT label FROM labels
@@ -69,27 +72,55 @@ async def labelled_predictions(
     return [LabelledPrediction(**dict(r)) for r in rows]
 
 
-async def score_window(conn: Any, model_name: str, model_version: str, start: datetime, end: datetime) -> Matrix:
+async def score_window(
+    conn: Any,
+    model_name: str,
+    model_version: str,
+    start: datetime,
+    end: datetime,
+    feature_names: Mapping[str, Sequence[str]] | None = None,
+) -> Matrix:
     """Scores and the feature matrix of one model version's predictions in [start, end) (drift statistics)."""
     rows = await conn.fetch(_WINDOW, model_name, model_version, start, end)
-    return matrix([r["prediction_id"] for r in rows], [r["features"] for r in rows], [r["score"] for r in rows])
+    return matrix([r["prediction_id"] for r in rows], rows, [r["score"] for r in rows], feature_names)
 
 
 async def training_set(
-    conn: Any, model_name: str, start: datetime, end: datetime, labels_as_of: datetime
+    conn: Any,
+    model_name: str,
+    start: datetime,
+    end: datetime,
+    labels_as_of: datetime,
+    feature_names: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[Matrix, list[str]]:
     """Point in time: the features each prediction of `model_name` in [start, end) was made with, and the label
     known at `labels_as_of` (rerunning with the same instant gives the same set). Also returns the feature-set
     versions found, so a caller can refuse to mix definitions."""
     rows = await conn.fetch(_TRAINING, model_name, start, end, labels_as_of)
     versions = sorted({r["feature_set_version"] for r in rows})
-    return matrix(
-        [r["prediction_id"] for r in rows], [r["features"] for r in rows], [r["label"] for r in rows]
-    ), versions
+    return matrix([r["prediction_id"] for r in rows], rows, [r["label"] for r in rows], feature_names), versions
 
 
-def matrix(ids: list[str], features: Sequence[str | dict[str, Any]], column: list[Any]) -> Matrix:
-    """Rows of logged feature maps (jsonb text or dicts) as a dense matrix over the union of their names."""
-    maps = [json.loads(f) if isinstance(f, str) else f for f in features]
-    names = sorted({name for m in maps for name in m})
+def matrix(
+    ids: list[str],
+    logged: Sequence[Mapping[str, Any]],
+    column: list[Any],
+    feature_names: Mapping[str, Sequence[str]] | None = None,
+) -> Matrix:
+    """Logged rows (feature_set_version, and features or feature_values) as a dense matrix over the union of
+    their names, in the order first met: definition order for packed rows, name order for jsonb maps."""
+    maps = [_by_name(row, feature_names or {}) for row in logged]
+    names = list(dict.fromkeys(name for m in maps for name in m))
     return Matrix(ids, names, [[m.get(name) for name in names] for m in maps], column)
+
+
+def _by_name(row: Mapping[str, Any], feature_names: Mapping[str, Sequence[str]]) -> dict[str, float | None]:
+    values = row["feature_values"]
+    if values is None:
+        features = row["features"]
+        parsed: dict[str, float | None] = json.loads(features) if isinstance(features, str) else dict(features)
+        return dict(sorted(parsed.items()))
+    names = feature_names.get(row["feature_set_version"])
+    if names is None or len(names) != len(values):
+        raise ValueError(f"no feature names of {row['feature_set_version']} for its {len(values)} values")
+    return {name: None if math.isnan(v) or math.isinf(v) else v for name, v in zip(names, values)}

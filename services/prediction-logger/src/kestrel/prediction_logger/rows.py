@@ -23,6 +23,7 @@ PREDICTION_COLUMNS = (
     "threshold",
     "decision",
     "features",
+    "feature_values",
     "feature_set_version",
     "features_age_ms",
     "degraded",
@@ -62,8 +63,11 @@ def prepare(records: Sequence[Any], decoded: Sequence[Any], table: str, rows: Ro
 
 
 def prediction_row(p: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The packed feature_values go to their double precision[] column; a record written before them (features
+    by name only) keeps its map in the jsonb column. A row has one or the other."""
     _require(p, "prediction_id", "event_id", "entity_id", "model_name", "model_version")
     _no_nul("a text field", p["feature_set_version"], p["source"], *p["flags"], *p["features"])
+    values = p.get("feature_values")
     return (
         p["prediction_id"],
         p["event_id"],
@@ -74,7 +78,8 @@ def prediction_row(p: Mapping[str, Any]) -> tuple[Any, ...]:
         p["score"],
         p["threshold"],
         p["decision"],
-        features_json(p["features"]),
+        None if values else features_json(p["features"]),
+        list(values) if values else None,
         p["feature_set_version"],
         p["features_age_ms"],
         p["degraded"],
