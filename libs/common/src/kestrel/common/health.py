@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import structlog
+
+from kestrel.common.errors import UnavailableError
+
+log = structlog.get_logger()
+
+T = TypeVar("T")
 
 _STATUS = {True: b"200 OK", False: b"503 Service Unavailable"}
 
@@ -42,3 +51,33 @@ class HealthEndpoint:
             )
             await writer.drain()
         writer.close()
+
+
+class SinkState:
+    """Whether the last write to a sink (Redis, PostgreSQL) went through: None until the first write, logged once
+    per change (warning when it starts failing, info when it recovers), exported as a 0/1 gauge. `ready` is what
+    /readyz asks: not known to be failing."""
+
+    def __init__(self, name: str, gauge: Any) -> None:
+        self.name = name
+        self.ok: bool | None = None
+        self._gauge = gauge
+
+    async def write(self, attempt: Awaitable[T]) -> T:
+        """Await one write; UnavailableError (the sink is down) marks it failing and is raised on."""
+        try:
+            result = await attempt
+        except UnavailableError:
+            self._set(False)
+            raise
+        self._set(True)
+        return result
+
+    def ready(self) -> bool:
+        return self.ok is not False
+
+    def _set(self, ok: bool) -> None:
+        if ok != self.ok:
+            (log.info if ok else log.warning)(f"{self.name}_writes_{'ok' if ok else 'failing'}")
+        self.ok = ok
+        self._gauge.set(1 if ok else 0)

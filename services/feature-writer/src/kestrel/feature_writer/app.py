@@ -27,7 +27,7 @@ def components(rt: Runtime[FeatureWriterSettings]) -> list[Any]:
         vector_check(s.feature_set),
         s.key_prefix,
     )
-    rt.ready_when(lambda: handler.redis_ok is not False)  # Redis down: not ready; batches wait with backoff
+    rt.ready_when(handler.redis.ready)  # Redis down: not ready; batches wait with backoff
     out = producer(rt)
     return [out, Closing(redis), batch_consumer(rt, [vectors], s.group_id, handler, out)]
 

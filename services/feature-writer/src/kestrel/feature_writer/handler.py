@@ -10,7 +10,7 @@ import structlog
 from aiokafka import ConsumerRecord
 from prometheus_client import Counter, Gauge, Histogram
 
-from kestrel.common.errors import UnavailableError
+from kestrel.common.health import SinkState
 from kestrel.common.kafka import Rejection
 from kestrel.feature_writer.vectors import prepare
 from kestrel.featureset.check import VectorCheck
@@ -39,18 +39,13 @@ class VectorBatchHandler:
         self._writer = writer
         self._check = check
         self._prefix = prefix
-        self.redis_ok: bool | None = None
-        """None until the first batch; then whether Redis acknowledged the last one."""
+        self.redis = SinkState("redis", REDIS_UP)
+        """Whether Redis acknowledged the last batch (None until the first)."""
 
     async def __call__(self, records: Sequence[ConsumerRecord]) -> list[Rejection]:
         start = time.perf_counter()
         writes, rejections = prepare(records, self._decode([r.value for r in records]), self._check, self._prefix)
-        try:
-            result = await self._writer.write(writes)
-        except UnavailableError:
-            self._set_redis(False)
-            raise
-        self._set_redis(True)
+        result = await self.redis.write(self._writer.write(writes))
         elapsed = time.perf_counter() - start
         BATCH_SECONDS.observe(elapsed)
         outcomes = {
@@ -65,9 +60,3 @@ class VectorBatchHandler:
         if writes:
             EVENT_LAG.set(time.time() - max(w.event_time_ms for w in writes) / 1000)
         return rejections
-
-    def _set_redis(self, ok: bool) -> None:
-        if ok != self.redis_ok:
-            (log.info if ok else log.warning)("redis_writes_ok" if ok else "redis_writes_failing")
-        self.redis_ok = ok
-        REDIS_UP.set(1 if ok else 0)

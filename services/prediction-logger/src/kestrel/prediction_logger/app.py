@@ -24,7 +24,7 @@ def components(rt: Runtime[PredictionLoggerSettings]) -> list[Any]:
     }
     store = PostgresStore(s.postgres_dsn.get_secret_value(), s.postgres_timeout_s)
     handler = LogBatchHandler(tables, store)
-    rt.ready_when(lambda: handler.postgres_ok is not False)  # PostgreSQL down: not ready; batches wait
+    rt.ready_when(handler.postgres.ready)  # PostgreSQL down: not ready; batches wait
     keeper = PartitionKeeper(store, s.partitions_ahead, s.retention_days, s.maintenance_interval_s)
     out = producer(rt)
     return [out, store, keeper, batch_consumer(rt, list(inputs.values()), s.group_id, handler, out)]

@@ -10,7 +10,7 @@ import structlog
 from aiokafka import ConsumerRecord
 from prometheus_client import Counter, Gauge, Histogram
 
-from kestrel.common.errors import UnavailableError
+from kestrel.common.health import SinkState
 from kestrel.common.kafka import Rejection
 from kestrel.prediction_logger.rows import PREDICTION_COLUMNS, Rows, prepare
 from kestrel.prediction_logger.store import PostgresStore
@@ -48,18 +48,13 @@ class LogBatchHandler:
         self._tables = tables
         """Topic name -> (table, decoder)."""
         self._store = store
-        self.postgres_ok: bool | None = None
-        """None until the first batch; then whether the last batch committed."""
+        self.postgres = SinkState("postgres", POSTGRES_UP)
+        """Whether the last batch committed (None until the first)."""
 
     async def __call__(self, records: Sequence[ConsumerRecord]) -> list[Rejection]:
         start = time.perf_counter()
         rows, rejected = self.prepare(records)
-        try:
-            inserted = await self._store.write(rows)
-        except UnavailableError:
-            self._set_postgres(False)
-            raise
-        self._set_postgres(True)
+        inserted = await self.postgres.write(self._store.write(rows))
         elapsed = time.perf_counter() - start
         BATCH_SIZE.observe(len(records))
         BATCH_SECONDS.observe(elapsed)
@@ -88,9 +83,3 @@ class LogBatchHandler:
             ROWS.labels(table, "rejected").inc(count)
         if rows.predictions:
             EVENT_LAG.set(time.time() - max(row[PREDICTED_AT] for row in rows.predictions).timestamp())
-
-    def _set_postgres(self, ok: bool) -> None:
-        if ok != self.postgres_ok:
-            (log.info if ok else log.warning)("postgres_writes_ok" if ok else "postgres_writes_failing")
-        self.postgres_ok = ok
-        POSTGRES_UP.set(1 if ok else 0)
