@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,18 +22,6 @@ class Layout:
     version_id: str = "t.v1"
     names: list[str] = field(default_factory=lambda: ["zeta", "alpha", "mid"])
     defaults: list[float] = field(default_factory=lambda: [-1.0, -2.0, -3.0])
-
-
-@pytest.fixture
-async def client(redis_server):
-    c = redis_client(redis_server.url)
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"t-{uuid.uuid4().hex}:fs"
 
 
 def vec(

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import random
-import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 
-from kestrel.online_store import OnlineStore, OnlineStoreWriter, SetQuery, VectorWrite, redis_client
+from kestrel.online_store import OnlineStore, OnlineStoreWriter, SetQuery, VectorWrite
 
 pytestmark = pytest.mark.integration
 
@@ -22,18 +21,6 @@ class Layout:
     version_id: str = "t.v1"
     names: list[str] = field(default_factory=lambda: ["n"])
     defaults: list[float] = field(default_factory=lambda: [0.0])
-
-
-@pytest.fixture
-async def client(redis_server):
-    c = redis_client(redis_server.url)
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"t-{uuid.uuid4().hex}:fs"
 
 
 def vec(prefix: str, t: int, merchant: str, country: str = "DE", entity: str = "a", event_id: str = "") -> VectorWrite:
