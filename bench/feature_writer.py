@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.fixtures import fresh_catalogue
+from bench.fixtures import drain_rate, fresh_catalogue
 from bench.report import Row, latency_ms
 from kestrel.common.kafka import OutRecord, Producer
 from kestrel.common.registry import FileSchemaRegistry
-from kestrel.common.runtime.app import Watched
 from kestrel.common.serde import serde_for_topic
 from kestrel.devstack.redis_server import RedisServer
 from kestrel.feature_writer.service import SERVICE
@@ -93,17 +91,7 @@ async def kafka_to_redis(bootstrap: str, redis_url: str, vectors: list[dict[str,
             log_level="WARNING",
         )
     )
-    await app.start()
-    consumer = app.part(Watched).loop
-    try:
-        while consumer.processed == 0:
-            await asyncio.sleep(0.002)
-        first, start = consumer.processed, time.perf_counter()
-        while consumer.processed < len(vectors):
-            await asyncio.sleep(0.002)
-        return (len(vectors) - first) / (time.perf_counter() - start)
-    finally:
-        await app.stop()
+    return await drain_rate(app, len(vectors))
 
 
 async def paired(calls: int, raw: Any, ours: Any) -> tuple[list[float], list[float]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -14,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from kestrel.common.runtime.app import Watched
+from kestrel.common.runtime.runner import ServiceApp
 from kestrel.common.topics import load_catalogue
 from kestrel.devstack.kafka import KafkaBroker
 from kestrel.devstack.ports import free_port
@@ -89,3 +92,19 @@ def ingest_process(bootstrap: str, prefix: str, log_path: Path) -> Iterator[str]
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+async def drain_rate(app: ServiceApp, total: int) -> float:
+    """Records/s of a consumer service draining a pre-filled topic of `total` records, timed from its first
+    processed batch (so start-up and group join are left out); the service is stopped afterwards."""
+    await app.start()
+    consumer = app.part(Watched).loop
+    try:
+        while consumer.processed == 0:
+            await asyncio.sleep(0.002)
+        first, start = consumer.processed, time.perf_counter()
+        while consumer.processed < total:
+            await asyncio.sleep(0.002)
+        return (total - first) / (time.perf_counter() - start)
+    finally:
+        await app.stop()

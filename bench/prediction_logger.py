@@ -12,7 +12,7 @@ import asyncpg
 import numpy as np
 from prometheus_client import REGISTRY
 
-from bench.fixtures import fresh_catalogue
+from bench.fixtures import drain_rate, fresh_catalogue
 from bench.report import Row, latency_ms
 from kestrel.common.kafka import OutRecord, Producer
 from kestrel.common.registry import FileSchemaRegistry
@@ -160,18 +160,7 @@ async def kafka_to_postgres(bootstrap: str, dsn: str, predictions: list[dict[str
     """The whole service path: consume, decode Avro, COPY + INSERT, commit; pre-filled topic."""
     prefix = await fresh_catalogue(bootstrap)
     await produce(bootstrap, prefix + "kestrel.predictions.v1", predictions)
-    app = SERVICE.app(settings(bootstrap, prefix, dsn))
-    await app.start()
-    consumer = app.part(Watched).loop
-    try:
-        while consumer.processed == 0:
-            await asyncio.sleep(0.002)
-        first, start = consumer.processed, time.perf_counter()
-        while consumer.processed < len(predictions):
-            await asyncio.sleep(0.002)
-        return (len(predictions) - first) / (time.perf_counter() - start)
-    finally:
-        await app.stop()
+    return await drain_rate(SERVICE.app(settings(bootstrap, prefix, dsn)), len(predictions))
 
 
 async def lag_at_rate(bootstrap: str, dsn: str, predictions: list[dict[str, Any]], rate: float) -> list[float]:
