@@ -113,3 +113,10 @@ async def test_kill_and_restart_refuse_when_no_supervisor_runs(tmp_path: Path) -
     with pytest.raises(ComponentError, match="no `kestrel-stack up` supervises"):
         await control.restart(tmp_path, "worker", timeout=1)
     assert control.read_status(tmp_path)[0]["state"] == "exited"  # its pid is gone
+
+
+def test_ps_columns_stay_aligned_past_sixteen_character_names() -> None:
+    row = {"replica": 0, "pid": 42, "state": "running", "since": 0.0, "restarts": 0, "log": "x.log"}
+    lines = control.format_rows([dict(row, service="prediction-logger"), dict(row, service="ingest")], now=60.0)
+    ends = {line.index(" LOG") if i == 0 else line.index(" x.log") for i, line in enumerate(lines)}
+    assert len(ends) == 1  # the log column starts at the same place on every line

@@ -123,11 +123,12 @@ async def _wait(state_dir: Path, done: Callable[[list[dict[str, Any]]], bool], t
 def format_rows(rows: list[dict[str, Any]], now: float | None = None) -> list[str]:
     """`kestrel-stack ps` lines: name, replica, pid, state, uptime, restarts, log."""
     now = time.time() if now is None else now
-    lines = [f"{'SERVICE':16} {'REPLICA':>7} {'PID':>8} {'STATE':8} {'UPTIME':>8} {'RESTARTS':>8}  LOG"]
+    width = max([16, *(len(r["service"]) for r in rows)])  # the longest name keeps the columns aligned
+    lines = [f"{'SERVICE':{width}} {'REPLICA':>7} {'PID':>8} {'STATE':8} {'UPTIME':>8} {'RESTARTS':>8}  LOG"]
     for r in rows:
         uptime = _duration(now - r["since"]) if r["state"] == "running" and r.get("since") else "-"
         lines.append(
-            f"{r['service']:16} {r['replica']:>7} {r['pid'] or '-':>8} {r['state']:8} {uptime:>8} "
+            f"{r['service']:{width}} {r['replica']:>7} {r['pid'] or '-':>8} {r['state']:8} {uptime:>8} "
             f"{r['restarts']:>8}  {r['log']}"
         )
     return lines
