@@ -61,13 +61,23 @@ def test_chunks_are_consecutive_slices_of_the_holdout_measured_alone():
     assert ref.overall == measure(y, score, 0.3, ref.calibration)
 
 
-def test_band_is_mean_minus_and_plus_three_sample_standard_deviations():
+def test_band_is_the_chunk_mean_minus_and_plus_three_times_the_larger_standard_deviation():
     y, score = _holdout()
     ref = reference_performance(y, score, threshold=0.3)
-    values = np.array(ref.chunks["pr_auc"])
-    mean, sd = values.mean(), values.std(ddof=1)
-    assert ref.band("pr_auc") == pytest.approx((mean - 3 * sd, mean + 3 * sd))
-    assert ref.band("pr_auc", widen=2.0) == pytest.approx((mean - 6 * sd, mean + 6 * sd))
+    for metric in METRICS:
+        values = np.array(ref.chunks[metric])
+        mean, sd = values.mean(), max(values.std(ddof=1), ref.resampled_sd[metric])
+        assert ref.band(metric) == pytest.approx((mean - 3 * sd, mean + 3 * sd))
+        assert ref.band(metric, widen=2.0) == pytest.approx((mean - 6 * sd, mean + 6 * sd))
+
+
+def test_bootstrap_spread_is_the_spread_of_fresh_chunks_of_the_same_traffic():
+    y, score = _holdout(n=50_000)
+    ref = reference_performance(y, score, threshold=0.3)  # chunks of 5,000 rows
+    fresh = [measure(*_holdout(n=5000, seed=100 + i), 0.3, ref.calibration) for i in range(200)]
+    for metric in ("pr_auc", "precision", "recall", "estimated_precision"):
+        truth = np.std([f[metric] for f in fresh], ddof=1)
+        assert ref.resampled_sd[metric] == pytest.approx(truth, rel=0.3), metric
 
 
 def test_no_band_below_six_chunks_that_define_the_metric():

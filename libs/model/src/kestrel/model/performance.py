@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ CHUNKS = 10
 MIN_CHUNKS = 6
 """NannyML's floor: a standard deviation over fewer reference chunks is too unsteady to draw a band with."""
 BAND_SIGMAS = 3.0
+BOOTSTRAPS = 100
 METRICS = ("pr_auc", "roc_auc", "precision", "recall", "estimated_precision", "estimated_recall")
 
 
@@ -34,6 +36,8 @@ class ReferencePerformance:
     chunk_flagged: tuple[int, ...]
     """Rows at or above the threshold per chunk: precision's sample size."""
     calibration: Calibration
+    resampled_sd: dict[str, float]
+    """Each of METRICS' standard deviation over bootstrap samples of one chunk's size: its sampling noise."""
 
     def __post_init__(self) -> None:
         n = len(self.chunk_rows)
@@ -46,14 +50,18 @@ class ReferencePerformance:
 
     def sd(self, metric: str) -> float:
         """Sample standard deviation over the chunks that define the metric."""
-        values = self._defined(metric)
-        return float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        return _nan_sd(self.chunks[metric])
 
     def band(self, metric: str, widen: float = 1.0) -> tuple[float, float] | None:
-        """mean -+ 3 sd (times `widen`, for windows smaller than a chunk); None below MIN_CHUNKS defined chunks."""
+        """mean -+ 3 spread (times `widen`, for windows smaller than a chunk); None below MIN_CHUNKS defined chunks.
+
+        The spread is the larger of the chunks' standard deviation and the bootstrap's: ten chunks give a
+        standard deviation that is itself 25% uncertain, and one drawn low would make a band that raises
+        false alarms on steady traffic; the bootstrap is steady but blind to change over time.
+        """
         if len(self._defined(metric)) < MIN_CHUNKS:
             return None
-        half = BAND_SIGMAS * self.sd(metric) * widen
+        half = BAND_SIGMAS * max(self.sd(metric), self.resampled_sd.get(metric, 0.0)) * widen
         return self.mean(metric) - half, self.mean(metric) + half
 
     def _defined(self, metric: str) -> np.ndarray:
@@ -69,6 +77,7 @@ class ReferencePerformance:
             "chunk_positives": list(self.chunk_positives),
             "chunk_flagged": list(self.chunk_flagged),
             "calibration": self.calibration.to_json(),
+            "resampled_sd": {k: _json_float(v) for k, v in self.resampled_sd.items()},
         }
 
     @classmethod
@@ -81,6 +90,7 @@ class ReferencePerformance:
             tuple(doc["chunk_positives"]),
             tuple(doc["chunk_flagged"]),
             Calibration.from_json(doc["calibration"]),
+            {k: _float(v) for k, v in doc["resampled_sd"].items()},
         )
 
 
@@ -100,9 +110,10 @@ def measure(y: np.ndarray, score: np.ndarray, threshold: float, calibration: Cal
 
 
 def reference_performance(
-    y: np.ndarray, score: np.ndarray, threshold: float, chunks: int = CHUNKS
+    y: np.ndarray, score: np.ndarray, threshold: float, chunks: int = CHUNKS, seed: int = 0
 ) -> ReferencePerformance:
-    """Calibrate on the holdout (rows in time order), then measure it whole and in `chunks` consecutive parts."""
+    """Calibrate on the holdout (rows in time order), then measure it whole, in `chunks` consecutive parts, and
+    in BOOTSTRAPS samples (with replacement) of one part's size."""
     if chunks < MIN_CHUNKS:
         raise ModelError(f"{chunks} reference chunks: at least {MIN_CHUNKS} are needed for a band")
     y, score = np.asarray(y, dtype=bool), np.asarray(score, dtype=np.float64)
@@ -111,6 +122,9 @@ def reference_performance(
     calibration = Calibration.fit(score, y)
     parts = np.array_split(np.arange(len(y)), chunks)
     per_chunk = [measure(y[rows], score[rows], threshold, calibration) for rows in parts]
+    rng = np.random.default_rng(seed)
+    draws = [rng.integers(0, len(y), len(parts[0])) for _ in range(BOOTSTRAPS)]
+    resampled = [measure(y[rows], score[rows], threshold, calibration) for rows in draws]
     return ReferencePerformance(
         float(threshold),
         measure(y, score, threshold, calibration),
@@ -119,7 +133,14 @@ def reference_performance(
         tuple(int(y[rows].sum()) for rows in parts),
         tuple(int((score[rows] >= threshold).sum()) for rows in parts),
         calibration,
+        {m: _nan_sd([r[m] for r in resampled]) for m in METRICS},
     )
+
+
+def _nan_sd(values: Sequence[float]) -> float:
+    defined = np.asarray(values, dtype=np.float64)
+    defined = defined[~np.isnan(defined)]
+    return float(defined.std(ddof=1)) if len(defined) > 1 else math.nan
 
 
 def _json_float(x: float) -> float | None:
