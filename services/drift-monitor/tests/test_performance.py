@@ -77,6 +77,14 @@ def test_below_the_minimum_labels_metrics_are_null_and_the_window_is_not_degrade
     assert few_frauds.labelled == 1000 and few_frauds.positives == 9
 
 
+def test_labels_are_zero_or_one_for_each_labelled_score(reference):
+    s = np.linspace(0, 1, 10)
+    with pytest.raises(ValueError, match="0 or 1"):
+        assess(s, s, np.r_[np.zeros(9), np.nan], THRESHOLD, reference)  # nan would count as fraud
+    with pytest.raises(ValueError, match="one per labelled score"):
+        assess(s, s, np.zeros(9), THRESHOLD, reference)
+
+
 def test_a_window_of_frauds_only_has_no_roc_auc(reference):
     s = np.linspace(0, 1, 300)
     report = assess(s, s, np.ones(300, dtype=bool), THRESHOLD, reference)

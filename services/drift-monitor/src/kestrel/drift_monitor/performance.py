@@ -63,6 +63,8 @@ def assess(
     estimate of precision is held to its own band. Without a reference (an artifact older than
     reference performance) the measured metrics are still reported, with no band and no estimate.
     """
+    if len(labels) != len(labelled_scores) or not np.isin(labels, (0, 1)).all():
+        raise ValueError("labels must be 0 or 1, one per labelled score (unlabelled predictions are left out)")
     labels = np.asarray(labels, dtype=bool)
     positives = int(labels.sum())
     measured = _measured(np.asarray(labelled_scores, dtype=np.float64), labels, threshold, policy)
