@@ -40,6 +40,8 @@ def test_reference_performance_is_the_holdout_fit_measured_on_the_holdout(synthe
     assert ref.band("pr_auc") is not None
     # Calibrated on the holdout, the estimate of the holdout's precision is the measured one.
     assert ref.overall["estimated_precision"] == pytest.approx(ref.overall["precision"], abs=0.02)
+    with pytest.raises(ModelError, match="threshold"):
+        TrainConfig(threshold=1.5)
 
 
 def test_logistic_regression_reaches_the_regularised_optimum():

@@ -61,7 +61,7 @@ class ReferencePerformance:
         """
         if len(self._defined(metric)) < MIN_CHUNKS:
             return None
-        half = BAND_SIGMAS * max(self.sd(metric), self.resampled_sd.get(metric, 0.0)) * widen
+        half = BAND_SIGMAS * max(self.sd(metric), self.resampled_sd[metric]) * widen
         return self.mean(metric) - half, self.mean(metric) + half
 
     def _defined(self, metric: str) -> np.ndarray:

@@ -36,6 +36,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.kind not in (*KINDS, "auto"):
             raise ModelError(f"kind must be one of {', '.join(KINDS)} or auto, not {self.kind!r}")
+        if not 0 <= self.threshold <= 1:
+            raise ModelError(f"threshold must be in [0, 1], not {self.threshold}")
 
 
 @dataclass(frozen=True)
