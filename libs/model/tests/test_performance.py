@@ -67,8 +67,9 @@ def test_band_is_the_chunk_mean_minus_and_plus_three_times_the_larger_standard_d
     for metric in METRICS:
         values = np.array(ref.chunks[metric])
         mean, sd = values.mean(), max(values.std(ddof=1), ref.resampled_sd[metric])
-        assert ref.band(metric) == pytest.approx((mean - 3 * sd, mean + 3 * sd))
-        assert ref.band(metric, widen=2.0) == pytest.approx((mean - 6 * sd, mean + 6 * sd))
+        assert ref.band(metric) == pytest.approx(tuple(np.clip((mean - 3 * sd, mean + 3 * sd), 0, 1)))
+        assert ref.band(metric, widen=2.0) == pytest.approx(tuple(np.clip((mean - 6 * sd, mean + 6 * sd), 0, 1)))
+    assert ref.band("pr_auc", widen=1000.0) == (0.0, 1.0)  # every metric is a share: the band stays in [0, 1]
 
 
 def test_bootstrap_spread_is_the_spread_of_fresh_chunks_of_the_same_traffic():

@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {artifacts.save(artifact, args.out)}", file=sys.stderr)
         if args.repository:
             print(f"published {publish_to_repository(artifact, args.repository)}", file=sys.stderr)
+        band = result.performance.band("pr_auc") if result.performance else None
+        if band is None:
+            print("warning: fewer than 6 holdout chunks hold fraud: no reference PR-AUC band", file=sys.stderr)
     except (ModelError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                 "kind": result.kind,
                 "holdout": result.holdout,
                 "candidates": result.candidates,
+                "reference_pr_auc_band": band,
                 "training": result.details,
             },
             indent=2,

@@ -53,7 +53,7 @@ class ReferencePerformance:
         return _nan_sd(self.chunks[metric])
 
     def band(self, metric: str, widen: float = 1.0) -> tuple[float, float] | None:
-        """mean -+ 3 spread (times `widen`, for windows smaller than a chunk); None below MIN_CHUNKS defined chunks.
+        """mean -+ 3 spread (times `widen` for windows smaller than a chunk) in [0, 1]; None below MIN_CHUNKS chunks.
 
         The spread is the larger of the chunks' standard deviation and the bootstrap's: ten chunks give a
         standard deviation that is itself 25% uncertain, and one drawn low would make a band that raises
@@ -62,7 +62,7 @@ class ReferencePerformance:
         if len(self._defined(metric)) < MIN_CHUNKS:
             return None
         half = BAND_SIGMAS * max(self.sd(metric), self.resampled_sd[metric]) * widen
-        return self.mean(metric) - half, self.mean(metric) + half
+        return max(self.mean(metric) - half, 0.0), min(self.mean(metric) + half, 1.0)  # every metric is a share
 
     def _defined(self, metric: str) -> np.ndarray:
         values = np.asarray(self.chunks[metric], dtype=np.float64)
