@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 HOUR_MS = 3_600_000
-START_MS = 1_796_000_000_000  # 2026-11-30 01:33 UTC
+START_MS = 1_796_000_000_000  # 2026-11-30 00:53:20 UTC
 
 
 def feature(name: str, *, drifted: bool = False, kind: str = "numeric", shift: float = 0.0) -> dict[str, Any]:
