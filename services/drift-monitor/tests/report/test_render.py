@@ -112,3 +112,8 @@ def test_categorical_bins_are_labelled_by_value(make_report, make_feature) -> No
     titles = Page(render([report])).titles
 
     assert "0: reference 70.0%" in titles and "1: current 50.0%" in titles
+
+
+def test_a_window_from_an_incomplete_prediction_log_says_so(make_report) -> None:
+    assert "prediction log incomplete" in render([make_report(0) | {"log_complete": False}])
+    assert "prediction log incomplete" not in render([make_report(0)])

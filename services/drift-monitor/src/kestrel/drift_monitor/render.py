@@ -156,11 +156,14 @@ def _window(report: Report, *, open_: bool) -> str:
 
 
 def _facts(report: Report) -> str:
-    return (
+    facts = (
         f"report {report.get('report_id', '')} · {report.get('window_size', 0)} rows against "
         f"{report.get('reference_size', 0)} reference rows · {report.get('correction', '')} at alpha "
         f"{svg.num(report.get('alpha'))} · {report.get('late_predictions', 0)} late predictions"
     )
+    if report.get("log_complete") is False:  # a later schema field: the window covers what the log had stored
+        facts += " · prediction log incomplete: the window covers the predictions stored in time"
+    return facts
 
 
 def _score(report: Report) -> str:
