@@ -89,6 +89,8 @@ def test_a_range_of_windows_shows_performance_over_time(make_report, make_perfor
     assert sum(t.startswith("reference band 0.82 – 0.94") for t in page.titles) == 4
     assert len([t for t in page.titles if t.startswith("estimated precision (CBPE): ")]) == 4
     assert [tag for tag, _ in page.tags].count("polyline") >= 3  # the window without labels breaks the line
+    glance = html.split("<h2>Windows at a glance</h2>")[1].split("</table>")[0]
+    assert glance.count("within band") == 3 and glance.count(">degraded<") == 1  # PR-AUC 0.7 is below 0.82
     starts = re.findall(r"<summary>(\d{4}-\d\d-\d\d \d\d:\d\d)", html)
     assert starts == sorted(starts, reverse=True) and len(starts) == 4  # newest window first
 

@@ -84,13 +84,19 @@ def _timeline(windows: Sequence[Report]) -> str:
     rows = [
         f"<tr><td class='name'>{escape(_time(r['window_start']))}</td><td class='name'>{_badge(r.get('status', 'ok'))}"
         f"</td><td>{r.get('window_size', 0)}</td><td>{r.get('late_predictions', 0)}</td>"
+        f"<td class='name'>{_health(r.get('performance'))}</td>"
         f"<td class='name'>{escape(', '.join(r.get('drifted_features', [])) or '–')}</td></tr>"
         for r in windows
     ]
     head = "<tr><th class='name'>window start</th><th class='name'>status</th><th>rows</th><th>late</th>"
-    return (
-        f"<h2>Windows at a glance</h2><table>{head}<th class='name'>drifted features</th></tr>{''.join(rows)}</table>"
-    )
+    head += "<th class='name'>performance</th><th class='name'>drifted features</th></tr>"
+    return f"<h2>Windows at a glance</h2><table>{head}{''.join(rows)}</table>"
+
+
+def _health(perf: Mapping[str, Any] | None) -> str:
+    if not perf:
+        return "–"
+    return _badge("drift", "degraded") if perf.get("degraded") else _badge("ok", "within band")
 
 
 def _performance(windows: Sequence[Report]) -> str:
@@ -223,8 +229,7 @@ def _window_performance(report: Report) -> str:
     keys = PERFORMANCE_COLUMNS
     head = "".join(f"<th>{k.replace('_', ' ')}</th>" for k in keys)
     cells = "".join(f"<td>{svg.num(perf.get(k))}</td>" for k in keys)
-    degraded = _badge("drift", "degraded") if perf.get("degraded") else _badge("ok", "within band")
-    return f"<h3>Performance {degraded}</h3><table><tr>{head}</tr><tr>{cells}</tr></table>"
+    return f"<h3>Performance {_health(perf)}</h3><table><tr>{head}</tr><tr>{cells}</tr></table>"
 
 
 def _legend(*items: tuple[str, str]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -42,7 +42,7 @@ def histogram(
     peak = max([*reference, *current, 1e-9])
     slot = plot_w / max(1, len(labels))
     colour = DRIFTED if drifted else CURRENT
-    parts = [_svg_open(width, height, title), *_y_axis(left, top, plot_h, peak, width - 6, percent=True)]
+    parts = [_svg_open(width, height, title), *_y_axis(left, top, plot_h, (0.0, peak), width - 6, percent=True)]
     for i, label in enumerate(labels):
         x = left + i * slot
         for j, (share, fill, who) in enumerate(((reference, REFERENCE, "reference"), (current, colour, "current"))):
@@ -76,16 +76,18 @@ def time_chart(
     x_labels: tuple[str, str] = ("", ""),
     title: str,
 ) -> str:
-    """Lines over time on a 0..1 scale, with an optional shaded band (the reference band) behind them."""
+    """Lines over time on the part of the 0..1 scale the values use, with an optional shaded band behind them."""
     width, height, left, bottom, top = 720, 220, 40, 26, 10
     plot_w, plot_h = width - left - 10, height - bottom - top
     lo, hi = min(xs, default=0.0), max(xs, default=1.0)
+    y_lo, y_hi = y_span([v for s in series for v in s.values] + [v for side in band or () for v in side])
 
     def at(x: float, y: float) -> tuple[float, float]:
         fx = 0.5 if hi == lo else (x - lo) / (hi - lo)
-        return left + fx * plot_w, top + plot_h * (1 - min(1.0, max(0.0, y)))
+        fy = (min(y_hi, max(y_lo, y)) - y_lo) / (y_hi - y_lo)
+        return left + fx * plot_w, top + plot_h * (1 - fy)
 
-    parts = [_svg_open(width, height, title), *_y_axis(left, top, plot_h, 1.0, width - 10, percent=False)]
+    parts = [_svg_open(width, height, title), *_y_axis(left, top, plot_h, (y_lo, y_hi), width - 10, percent=False)]
     if band is not None:
         pixels = [at(x, 0.0)[0] for x in xs]
         parts.extend(_band([left, *pixels, left + plot_w], band, lambda y: at(lo, y)[1]))
@@ -105,15 +107,24 @@ def _svg_open(width: int, height: int, title: str) -> str:
     )
 
 
-def _y_axis(left: int, top: int, plot_h: int, peak: float, right: int, *, percent: bool) -> list[str]:
-    out = []
+def _y_axis(left: int, top: int, plot_h: int, span: tuple[float, float], right: int, *, percent: bool) -> list[str]:
+    out, (bottom, peak) = [], span
     for k in range(5):
-        value = peak * k / 4
+        value = bottom + (peak - bottom) * k / 4
         y = top + plot_h * (1 - k / 4)
         text = (f"{100 * value:.0f}%" if peak >= 0.2 else f"{100 * value:.1f}%") if percent else f"{value:.2f}"
         out.append(f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
         out.append(f'<text x="{left - 4}" y="{y + 3:.1f}" class="tick" text-anchor="end">{text}</text>')
     return out
+
+
+def y_span(values: Iterable[float | None]) -> tuple[float, float]:
+    """The 0..1 scale narrowed to the tenths around the values, so a drop of a few points is visible."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return 0.0, 1.0
+    low, high = math.floor(min(known) * 10 - 0.5) / 10, math.ceil(max(known) * 10 + 0.5) / 10
+    return max(0.0, low), min(1.0, high)
 
 
 def _x_labels(labels: Sequence[str], left: int, slot: float, y: float) -> list[str]:
@@ -138,7 +149,7 @@ def _band(
         tip = escape(f"reference band {num(lo)} – {num(hi)}")
         out.append(
             f'<rect x="{bounds[i]:.1f}" y="{y_hi:.1f}" width="{bounds[i + 1] - bounds[i]:.1f}" '
-            f'height="{max(0.5, y_lo - y_hi):.1f}" fill="{BAND}"><title>{tip}</title></rect>'
+            f'height="{max(0.5, y_lo - y_hi):.1f}" fill="{BAND}" stroke="{BAND}"><title>{tip}</title></rect>'
         )
     return out
 
