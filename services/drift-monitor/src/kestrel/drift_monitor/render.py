@@ -103,6 +103,8 @@ def _performance(windows: Sequence[Report]) -> str:
     perf = [r.get("performance") or {} for r in windows]
     if not any(perf):
         return "<h2>Performance over time</h2><p>No performance in these reports (feature-only drift).</p>"
+    if len(windows) == 1:
+        return "<h2>Performance</h2><p>One window: its performance is in its section below.</p>"
     xs = [float(_ms(r["window_start"])) for r in windows]
     labels = (_time(windows[0]["window_start"]), _time(windows[-1]["window_start"]))
     band = ([p.get("band_low") for p in perf], [p.get("band_high") for p in perf])
@@ -176,7 +178,7 @@ def _score(report: Report) -> str:
     scores = [m for m in report.get("metrics", []) if m.get("kind") == "score"]
     if not scores:
         return ""
-    return "<h3>Score distribution</h3>" + "".join(_figure(m) for m in scores)
+    return f"<h3>Score distribution</h3><div class='grid'>{''.join(_figure(m) for m in scores)}</div>"
 
 
 def _table(report: Report) -> str:

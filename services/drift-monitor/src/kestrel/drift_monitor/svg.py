@@ -42,7 +42,10 @@ def histogram(
     peak = max([*reference, *current, 1e-9])
     slot = plot_w / max(1, len(labels))
     colour = DRIFTED if drifted else CURRENT
-    parts = [_svg_open(width, height, title), *_y_axis(left, top, plot_h, (0.0, peak), width - 6, percent=True)]
+    parts = [
+        _svg_open(width, height, title),
+        *_y_axis(left, top, plot_h, [peak * k / 4 for k in range(5)], width - 6, percent=True),
+    ]
     for i, label in enumerate(labels):
         x = left + i * slot
         for j, (share, fill, who) in enumerate(((reference, REFERENCE, "reference"), (current, colour, "current"))):
@@ -87,7 +90,8 @@ def time_chart(
         fy = (min(y_hi, max(y_lo, y)) - y_lo) / (y_hi - y_lo)
         return left + fx * plot_w, top + plot_h * (1 - fy)
 
-    parts = [_svg_open(width, height, title), *_y_axis(left, top, plot_h, (y_lo, y_hi), width - 10, percent=False)]
+    ticks = [y_lo + k / 10 for k in range(round((y_hi - y_lo) * 10) + 1)]
+    parts = [_svg_open(width, height, title), *_y_axis(left, top, plot_h, ticks, width - 10, percent=False)]
     if band is not None:
         pixels = [at(x, 0.0)[0] for x in xs]
         parts.extend(_band([left, *pixels, left + plot_w], band, lambda y: at(lo, y)[1]))
@@ -107,12 +111,12 @@ def _svg_open(width: int, height: int, title: str) -> str:
     )
 
 
-def _y_axis(left: int, top: int, plot_h: int, span: tuple[float, float], right: int, *, percent: bool) -> list[str]:
-    out, (bottom, peak) = [], span
-    for k in range(5):
-        value = bottom + (peak - bottom) * k / 4
-        y = top + plot_h * (1 - k / 4)
-        text = (f"{100 * value:.0f}%" if peak >= 0.2 else f"{100 * value:.1f}%") if percent else f"{value:.2f}"
+def _y_axis(left: int, top: int, plot_h: int, ticks: Sequence[float], right: int, *, percent: bool) -> list[str]:
+    """Grid lines and labels at `ticks`, the first at the bottom of the plot and the last at its top."""
+    out, bottom, peak = [], ticks[0], ticks[-1]
+    for value in ticks:
+        y = top + plot_h * (1 - (value - bottom) / (peak - bottom))
+        text = (f"{100 * value:.0f}%" if peak >= 0.2 else f"{100 * value:.1f}%") if percent else f"{value:.1f}"
         out.append(f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
         out.append(f'<text x="{left - 4}" y="{y + 3:.1f}" class="tick" text-anchor="end">{text}</text>')
     return out
