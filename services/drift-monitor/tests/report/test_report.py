@@ -152,3 +152,10 @@ def test_an_unreachable_source_fails_in_one_line(tmp_path: Path, source: str, se
     ), last
     assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / "r.html").exists()
+
+
+def test_a_bad_time_is_refused_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["report", "--from-file", "x", "--since", "yesterday"])
+
+    assert "--since: not a time (ISO 8601, or epoch milliseconds): 'yesterday'" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -103,9 +104,7 @@ def decode(record: Mapping[str, Any]) -> dict[str, Any]:
     timestamps may be ISO strings; ReportError when it does not fit the schema."""
     from fastavro import schemaless_reader, schemaless_writer
 
-    from kestrel.common.avro import plain_schema, read_schema
-
-    schema = plain_schema(read_schema("drift_report"))
+    schema = _schema()
     fixed = dict(record)
     for field in ("window_start", "window_end", "created_at"):
         if isinstance(fixed.get(field), str):
@@ -117,6 +116,20 @@ def decode(record: Mapping[str, Any]) -> dict[str, Any]:
         raise ReportError(f"not a DriftReport: {type(exc).__name__}: {exc}") from exc
     buf.seek(0)
     return dict(schemaless_reader(buf, schema, None))  # type: ignore[arg-type]
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    from kestrel.common.avro import plain_schema, read_schema
+
+    return plain_schema(read_schema("drift_report"))
+
+
+def _time_argument(text: str) -> int:
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time (ISO 8601, or epoch milliseconds): {text!r}") from None
 
 
 def read_file(path: Path) -> list[dict[str, Any]]:
@@ -243,9 +256,9 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--model-name", metavar="NAME", help="only this model")
     report.add_argument("--model-version", metavar="VERSION", help="only this model version")
     report.add_argument("--report-id", metavar="ID", help="one report, by id")
-    report.add_argument("--window-start", type=parse_time, metavar="TIME", help="one window, by its start")
-    report.add_argument("--since", type=parse_time, metavar="TIME", help="windows starting at or after TIME")
-    report.add_argument("--until", type=parse_time, metavar="TIME", help="windows starting before TIME")
+    report.add_argument("--window-start", type=_time_argument, metavar="TIME", help="one window, by its start")
+    report.add_argument("--since", type=_time_argument, metavar="TIME", help="windows starting at or after TIME")
+    report.add_argument("--until", type=_time_argument, metavar="TIME", help="windows starting before TIME")
     report.add_argument(
         "-o", "--output", type=Path, metavar="PATH", default=Path("drift-report.html"), help="the HTML file to write"
     )
