@@ -114,7 +114,7 @@ class Reference:
             raise DriftPolicyError(f"unknown feature kinds {sorted(set(kinds) - {NUMERIC, CATEGORICAL})}")
         numeric = np.flatnonzero(np.asarray(kinds) == NUMERIC)
         categorical = np.flatnonzero(np.asarray(kinds) == CATEGORICAL)
-        bins = [binnings[j] if binnings else Binning.fit(x[:, j]) for j in numeric]
+        bins = [binnings[int(j)] if binnings else Binning.fit(x[:, j]) for j in numeric]
         categories = _pad([np.unique(x[:, j]) for j in categorical], np.nan)
         return cls(
             tuple(names),
@@ -218,10 +218,25 @@ def judge_scores(reference_scores: np.ndarray, scores: np.ndarray, policy: Drift
 
 def _untested(name: str, kind: str, effect: str) -> FeatureResult:
     """Nothing to test (an empty window): no statistic, p-values of 1, no shares."""
-    zeros = dict.fromkeys(("statistic", "effect_size", "psi", "jensen_shannon", "wasserstein", "ks_statistic"), 0.0)
-    ones = dict.fromkeys(("p_value", "p_corrected", "ks_pvalue"), 1.0)
-    empty = dict.fromkeys(("bin_edges", "reference_shares", "current_shares"), ())
-    return FeatureResult(name=name, kind=kind, test="ks", effect=effect, drifted=False, **zeros, **ones, **empty)
+    return FeatureResult(
+        name=name,
+        kind=kind,
+        test="ks",
+        statistic=0.0,
+        p_value=1.0,
+        p_corrected=1.0,
+        effect=effect,
+        effect_size=0.0,
+        psi=0.0,
+        jensen_shannon=0.0,
+        wasserstein=0.0,
+        ks_statistic=0.0,
+        ks_pvalue=1.0,
+        bin_edges=(),
+        reference_shares=(),
+        current_shares=(),
+        drifted=False,
+    )
 
 
 def _test(reference: Reference, x: np.ndarray, policy: DriftPolicy, enough: bool) -> tuple[FeatureResult, ...]:
