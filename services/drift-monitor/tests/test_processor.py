@@ -21,11 +21,11 @@ def decode(value: Any) -> dict[str, Any]:
     return {"model_name": "fraud", "model_version": "1", "event_time": value}
 
 
-def processor() -> WindowProcessor:
+def processor(partitions: tuple[int, ...] = (0, 1)) -> WindowProcessor:
     store = state_store()
-    store.load(0, {})
-    store.load(1, {})
-    return WindowProcessor(Windows(1000, 100), store, decode)
+    for p in partitions:
+        store.load(p, {})
+    return WindowProcessor(Windows(1000, 100, 10_000), store, decode)
 
 
 def test_closes_are_outputs_for_the_sink_with_the_offsets_applied() -> None:
@@ -39,7 +39,7 @@ def test_closes_are_outputs_for_the_sink_with_the_offsets_applied() -> None:
 
 
 def test_records_the_state_already_holds_change_nothing() -> None:
-    proc = processor()
+    proc = processor((0,))
     proc.process([record(0, 0, 10), record(0, 1, 20)], now_ms=0)
     again = proc.process([record(0, 0, 10), record(0, 1, 20), record(0, 2, 1200)], now_ms=0)
     assert Close.from_json(again.outputs[0].value).count == 2

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from kestrel.drift_monitor import windows
 from kestrel.drift_monitor.windows import Close, PartitionWindows, Windows
 
-RULE = Windows(size_ms=1000, lateness_ms=100)
+RULE = Windows(size_ms=1000, lateness_ms=100, idle_ms=3000)
 V1, V2 = ("fraud", "1"), ("fraud", "2")
 
 
@@ -37,15 +37,23 @@ def test_a_window_closes_once_the_watermark_passes_its_end_plus_lateness() -> No
 
 def test_the_slowest_partition_holds_the_watermark_back() -> None:
     parts: dict[int, PartitionWindows] = {}
-    assert feed(parts, [(0, V1, 10), (1, V1, 20), (0, V1, 5000)]) == []
+    assert feed(parts, [(0, V1, 10), (1, V1, 20), (0, V1, 2500)]) == []
     [close] = feed(parts, [(1, V1, 1100)])
     assert close.count == 2  # both partitions' predictions of the window, in one close
     assert close.offsets == {0: 2, 1: 2}
 
 
-def test_partitions_that_saw_nothing_do_not_hold_it_back() -> None:
+def test_a_partition_that_saw_nothing_holds_it_back_by_idle_ms_only() -> None:
     parts = {3: PartitionWindows()}
-    assert [c.start for c in feed(parts, [(0, V1, 10), (0, V1, 1200)])] == [0]
+    assert feed(parts, [(0, V1, 10), (0, V1, 1200), (0, V1, 4099)]) == []
+    assert [c.start for c in feed(parts, [(0, V1, 4100)])] == [0]
+
+
+def test_a_partition_far_behind_holds_it_back_by_idle_ms_only() -> None:
+    parts: dict[int, PartitionWindows] = {}
+    assert feed(parts, [(1, V1, 0), (0, V1, 10), (0, V1, 4099)]) == []
+    [close] = feed(parts, [(0, V1, 4100)])
+    assert close.count == 2
 
 
 def test_each_version_gets_its_own_closes() -> None:

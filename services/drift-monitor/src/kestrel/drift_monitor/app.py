@@ -38,7 +38,9 @@ def components(rt: Runtime[DriftMonitorSettings]) -> list[Any]:
     )
     store = state_store()
     processor = WindowProcessor(
-        Windows(s.window_s * 1000, s.allowed_lateness_s * 1000), store, rt.topics.serde(predictions).deserialize
+        Windows(s.window_s * 1000, s.allowed_lateness_s * 1000, s.idle_partition_s * 1000),
+        store,
+        rt.topics.serde(predictions).deserialize,
     )
     options = LoopOptions(
         batch_max=s.batch_max,

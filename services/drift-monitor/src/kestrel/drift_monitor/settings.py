@@ -17,18 +17,17 @@ class DriftMonitorSettings(KafkaSettings):
     window_s: int = Field(3600, ge=1)
     """Tumbling event-time window per model version (aligned on the epoch): one report per window."""
     allowed_lateness_s: int = Field(300, ge=0)
-    """A window closes once every partition's newest event time is this far past its end; predictions for it
-    arriving later are counted as late (in the version's next report), never added."""
+    """A window closes once every partition's newest event time is this far past its end (later ones: late)."""
+    idle_partition_s: int = Field(600, ge=0)
+    """A partition this far behind the newest event time, or silent, holds windows open no longer than that."""
     postgres_dsn: SecretStr = SecretStr("postgresql://kestrel@127.0.0.1:5432/kestrel")
     """PostgreSQL URL: the prediction log is read from it and the reports written to it (never logged)."""
     postgres_timeout_s: float = Field(30.0, gt=0)
     """Connect and statement timeout (one window's rows are read in one statement)."""
     logger_group_id: str = "kestrel-prediction-logger"
-    """The prediction logger's consumer group: a window's rows are read once it has committed past the
-    predictions the drift monitor had consumed when it closed the window."""
+    """The prediction logger's consumer group: a closed window is read once it has committed past the close."""
     logger_wait_s: float = Field(60.0, ge=0)
-    """How long a close waits for the logger; then the report is made from what is stored, with log_complete
-    false."""
+    """How long a close waits for the logger; then the report covers what is stored (log_complete false)."""
     model_repository: Path = Path("infra/triton/models")
     """Triton model repository: `<model>/<version>/` holds each version's artifact and its reference."""
     feature_set: str = "card"

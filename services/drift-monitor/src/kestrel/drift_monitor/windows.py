@@ -2,10 +2,12 @@
 
 State is kept per source partition (it moves with the partition and is restored from the changelog), but a
 window closes for all partitions at once: the watermark is the oldest of the partitions' newest event times,
-less the allowed lateness, so a window closes only when every partition that has seen traffic is past its end
-(plus lateness). Partitions that never saw an event do not hold the watermark back. A prediction whose window
-had already closed when it arrived is counted as late for its model version and reported with that version's
-next closed window; it is never added to a closed window.
+less the allowed lateness, so a window closes only when every partition is past its end (plus lateness). A
+partition more than `idle_ms` of event time behind the newest one, or one that has seen nothing yet, holds the
+watermark back to that distance only: a silent partition delays closes by at most `idle_ms`, and at start-up
+the first partitions read cannot close windows the others still fill. A prediction whose window had already
+closed when it arrived is counted as late for its model version and reported with that version's next closed
+window; it is never added to a closed window.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class Windows:
 
     size_ms: int
     lateness_ms: int
+    idle_ms: int
 
     def start(self, event_time: int) -> int:
         return event_time - event_time % self.size_ms
@@ -88,9 +91,14 @@ class Windows:
         return False
 
     def watermark(self, parts: Mapping[int, PartitionWindows]) -> int | None:
-        """The oldest newest event time over the partitions that saw any, less the lateness."""
-        newest = [p.newest for p in parts.values() if p.newest is not None]
-        return min(newest) - self.lateness_ms if newest else None
+        """The oldest newest event time over the partitions, none further than idle_ms behind the newest (a
+        partition that saw nothing counts as that far behind), less the lateness; None before any event."""
+        seen = [p.newest for p in parts.values() if p.newest is not None]
+        if not seen:
+            return None
+        floor = max(seen) - self.idle_ms
+        oldest = min(seen) if len(seen) == len(parts) else floor
+        return max(oldest, floor) - self.lateness_ms
 
     def close(self, parts: Mapping[int, PartitionWindows], now_ms: int) -> list[Close]:
         """Close every open window that ends at or before the watermark, in (version, start) order."""
