@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from kestrel.common.errors import SerializationError
 from kestrel.common.kafka import OutRecord, Rejection
@@ -15,6 +15,10 @@ from kestrel.drift_monitor import windows
 from kestrel.drift_monitor.windows import PartitionWindows, Windows
 
 PREDICTIONS = Counter("kestrel_drift_monitor_predictions_total", "Prediction records by outcome", ["outcome"])
+WATERMARK_LAG = Gauge(
+    "kestrel_drift_monitor_watermark_lag_seconds",
+    "Wall clock minus the watermark (lateness included): how long after its end a window can close at the soonest",
+)
 
 KEY = "windows"
 """The one state key per partition: the partition's whole part of the windows state."""
@@ -63,6 +67,9 @@ class WindowProcessor:
                 part.offset = record.offset + 1
             result.offsets[(record.topic, record.partition)] = record.offset + 1
         closes = self._rule.close(parts, now_ms)
+        mark = windows.closed_until(parts)
+        if mark is not None:
+            WATERMARK_LAG.set(max(now_ms - mark, 0) / 1000)
         result.outputs = [OutRecord(CLOSES, c.to_json(), f"{c.model_name}/{c.model_version}".encode()) for c in closes]
         return result
 
