@@ -103,7 +103,11 @@ class ReportSink:
             log.warning("reference_missing", model=close.model_name, version=close.model_version, error=str(exc))
             return None, ""
         names: Mapping[str, Sequence[str]] = {ref.feature_set_version: ref.features.names}
-        rows = await self._db.window(close.model_name, close.model_version, close.start, close.end, names)
+        try:
+            rows = await self._db.window(close.model_name, close.model_version, close.start, close.end, names)
+        except ValueError as exc:  # rows of another feature set than the artifact's: retrying cannot help
+            log.error("window_unreadable", model=close.model_name, version=close.model_version, error=str(exc))
+            return None, ref.feature_set_version
         current = aligned(rows.names, rows.features, ref.features.names)
         scores = np.asarray(rows.column, dtype=np.float64)
         return await asyncio.to_thread(assess, ref, current, scores, self._policy), ref.feature_set_version
