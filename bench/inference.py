@@ -92,6 +92,9 @@ class Seeded:
     vectors: list[dict[str, Any]]
     """Each seeded card's newest vector, as kestrel.features.v1 records."""
     events: int
+    logged: list[dict[str, Any]]
+    """Every applied event's kestrel.features.v1 record, with the event as the features service writes it
+    (what fills the online store's event logs)."""
 
     @property
     def cards(self) -> frozenset[str]:
@@ -108,6 +111,7 @@ def seed_history(events: int) -> Seeded:
     computer = FeatureComputer(card)
     states: dict[str, Any] = {}
     newest: dict[str, tuple[dict[str, Any], list[float]]] = {}
+    applied = []
     for record in history:
         state = states.get(record["entity_id"])
         if state is None:
@@ -115,18 +119,31 @@ def seed_history(events: int) -> Seeded:
         vector = computer.update(state, record)
         if isinstance(vector, list):
             newest[record["entity_id"]] = (record, vector)
-    vectors = [
-        {
-            "entity_id": r["entity_id"],
-            "event_id": r["event_id"],
-            "event_time": r["event_time"],
-            "feature_set_version": card.version_id,
-            "features": dict(zip(card.names, v)),
-            "computed_at": r["event_time"],
+            applied.append((record, vector))
+    vectors = [vector_record(card, r, v) for r, v in newest.values()]
+    logged = [vector_record(card, r, v, with_event=True) for r, v in applied]
+    return Seeded(generator, vectors, events, logged)
+
+
+def vector_record(card: Any, event: dict[str, Any], vector: list[float], with_event: bool = False) -> dict[str, Any]:
+    """The kestrel.features.v1 record the features service writes for an event (with the event's values for
+    the online store's event log when asked)."""
+    record = {
+        "entity_id": event["entity_id"],
+        "event_id": event["event_id"],
+        "event_time": event["event_time"],
+        "feature_set_version": card.version_id,
+        "features": dict(zip(card.names, vector)),
+        "computed_at": event["event_time"],
+    }
+    if with_event:
+        record |= {
+            "categories": {s: event[s] for s in card.categorical_sources},
+            "numbers": {s: event[s] for s in card.numeric_sources},
+            "log_retention_ms": (card.max_window_s + card.allowed_lateness_s) * 1000,
+            "log_cap": card.max_events_per_entity,
         }
-        for r, v in newest.values()
-    ]
-    return Seeded(generator, vectors, events)
+    return record
 
 
 async def write_online(redis_url: str, vectors: list[dict[str, Any]]) -> None:
@@ -627,7 +644,7 @@ async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
         seeded, *_ = await asyncio.gather(asyncio.to_thread(seed_history, history), triton.start(), redis.start())
         stack.push_async_callback(triton.stop)
         stack.push_async_callback(redis.stop)
-        await write_online(redis.url, seeded.vectors)
+        await write_online(redis.url, seeded.logged)
         prefix = await fresh_catalogue(bootstrap)
         # spawn: a forked child would inherit the parent's event loop and gRPC state.
         pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(PROCESSES))
@@ -657,7 +674,7 @@ async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
         seeding = (
             f"online store: {len(seeded.vectors):,} cards, each with the vector the features service's "
             f"FeatureComputer gives after its newest of {seeded.events:,} simulator events over the past "
-            f"24 h; requests follow the simulator's card activity; "
+            f"24 h and the event log of all of them; requests follow the simulator's card activity; "
         )
         for c, (d, p, f) in results.items():
             rows.append(direct_row(direct_name(c), d))

@@ -1,12 +1,12 @@
 """How much Predict's request-time features cost the model, against the stream's exact vectors.
 
 `python -m bench.request_skew [--events N] [--store]`: simulator traffic over a week; for every labelled
-event the stream's vector (FeatureComputer, exact) and Predict's (the card's previous vector advanced by the
-event, RequestFeatures, with the card's categorical sets as the online store keeps them) are scored by the
-served model; prints PR-AUC and ROC-AUC of both, Predict's without the sets (vector only, as before the
-store kept them), and how often each feature differs. `--store` also writes the week through the online
-store into a real Redis and measures the one-card read (vector only, and vector with the set answers) and
-the memory per card.
+event the stream's vector (FeatureComputer) and Predict's (RequestFeatures.from_log over the card's event log
+as the online store keeps it: the events the stream's state held) are scored by the served model; prints
+PR-AUC and ROC-AUC of both, of Predict before the event log (the card's stored vector advanced by the event,
+RequestFeatures.merge), how often each feature differs, and what each request-time computation costs per
+row. `--store` also writes the week through the online store into a real Redis and measures the one-card
+read (vector only, and vector with the event log) and the memory per card.
 """
 
 from __future__ import annotations
@@ -14,15 +14,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from kestrel.devstack.paths import model_repository
-from kestrel.featureset import FeatureSet, load_feature_set
+from kestrel.featureset import load_feature_set
 from kestrel.featureset.request import RequestFeatures
-from kestrel.featureset.state import FeatureComputer
+from kestrel.featureset.state import EntityState, FeatureComputer, LogRow, id_hash
 from kestrel.model.artifact import load, versions
 from kestrel.model.metrics import pr_auc, roc_auc
 from kestrel.simulator.generator import Generator, GeneratorConfig
@@ -42,77 +41,48 @@ def week(events: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
     return history, {label["event_id"]: int(label["label"]) for label in labels + generator.drain_labels()}
 
 
-def vectors(events: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(stream vectors, Predict vectors, Predict vectors without sets, labels) for the labelled, accepted
-    events of a simulated week."""
+def vectors(events: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[float]]:
+    """(stream vectors, Predict vectors from the event log, Predict vectors from the stored vector alone,
+    labels, [us per row from the log, us per row from the vector]) for the labelled, accepted events."""
     card = load_feature_set("card")
-    merge = RequestFeatures(card)
+    request = RequestFeatures(card)
     history, label_of = week(events, seed)
-    computer, states, last, sets, newest = FeatureComputer(card), {}, {}, {}, {}
-    longest = max(w[-1] for w in card.set_windows_ms.values())
+    computer, states, last, ids = FeatureComputer(card), {}, {}, {}
     defaults = np.asarray(card.defaults, dtype=np.float64)
-    exact, served, bare, y = [], [], [], []
+    exact, served, bare, y, spent = [], [], [], [], [0.0, 0.0]
     for event in history:
         entity = event["entity_id"]
         state = states.get(entity) or states.setdefault(entity, computer.new_state())
+        log = held(state, ids) if event["event_id"] in label_of else None
+        ids[id_hash(event["event_id"])] = event["event_id"]
         previous = last.get(entity)
         vector = computer.update(state, event)
         if not isinstance(vector, list):
             continue
         last[entity] = (event["event_time"], vector)
-        seen = sets.setdefault(entity, {})
-        floor = newest.get(entity, 0) - longest  # the store has pruned values at or before it
-        answer = answer_sets(card, seen, event, floor)
-        remember(card, seen, event)
-        newest[entity] = max(newest.get(entity, 0), event["event_time"])
-        if event["event_id"] not in label_of:
+        if log is None:
             continue
         stored, t0 = (np.asarray(previous[1]), previous[0]) if previous else (defaults, 0)
-        args = (
-            stored[None, :],
-            np.array([previous is not None]),
-            np.array([t0]),
-            np.array([event["amount"]]),
-            np.array([event["event_time"]]),
-        )
-        served.append(merge.merge(*args, sets=answer)[0])
-        bare.append(merge.merge(*args)[0])
+        args = (stored[None, :], np.array([previous is not None]), np.array([t0]))
+        started = time.perf_counter()
+        served.append(request.from_log(log, event))
+        middle = time.perf_counter()
+        bare.append(request.merge(*args, np.array([event["amount"]]), np.array([event["event_time"]]))[0])
+        spent[0] += middle - started
+        spent[1] += time.perf_counter() - middle
         exact.append(vector)
         y.append(label_of[event["event_id"]])
-    return tuple(np.asarray(m, dtype=np.float32) for m in (exact, served, bare)) + (np.asarray(y),)  # type: ignore[return-value]
+    matrices = tuple(np.asarray(m, dtype=np.float32) for m in (exact, served, bare))
+    return (*matrices, np.asarray(y), [1e6 * t / max(len(y), 1) for t in spent])  # type: ignore[return-value]
 
 
-@dataclass(frozen=True)
-class Answer:
-    """SetAnswers of one request."""
-
-    last_seen: np.ndarray
-    counts: np.ndarray
-    dropped: np.ndarray
-    complete_from: np.ndarray
-
-
-def answer_sets(card: FeatureSet, seen: dict[str, dict[str, int]], event: dict[str, Any], floor: int) -> Answer:
-    """What the store's read script answers for the event from the card's sets (value -> last-seen time),
-    values at or before `floor` being pruned."""
-    t, last, counts = event["event_time"], [], []
-    for source, windows in card.set_windows_ms.items():
-        values = seen.get(source, {})
-        at = values.get(event[source], -1)
-        last.append(at if at > floor else -1)
-        times = np.fromiter(values.values(), dtype=np.int64, count=len(values))
-        counts += [int((times > max(t - w, floor)).sum()) for w in windows]
-    none = np.full((1, len(last)), -1, dtype=np.int64)
-    return Answer(np.array([last], dtype=np.int64), np.array([counts], dtype=np.int64), none, np.zeros(1, np.int64))
-
-
-def remember(card: FeatureSet, seen: dict[str, dict[str, int]], event: dict[str, Any]) -> None:
-    """The write script's rule for one event (newest time per value; pruning changes no answer here, and
-    no simulated card comes near the cap)."""
-    t = event["event_time"]
-    for source in card.set_windows_ms:
-        values = seen.setdefault(source, {})
-        values[event[source]] = max(values.get(event[source], t), t)
+def held(state: EntityState, ids: dict[int, str]) -> list[LogRow]:
+    """The events a card's stream state holds, as the online store's event log gives them back (the writer
+    logs every vector's event and prunes and caps as the state does; the store's tests hold it to that)."""
+    return [
+        (t, ids[h], [col[i] for col in state.numeric], [col[i] for col in state.categorical])
+        for i, (t, h) in enumerate(zip(state.times, state.ids))
+    ]
 
 
 def main() -> None:
@@ -124,13 +94,13 @@ def main() -> None:
     card = load_feature_set("card")
     root = model_repository()
     model = load(root / "kestrel_fraud" / str(max(versions(root, "kestrel_fraud"))))
-    X, M, B, y = vectors(args.events, args.seed)
+    X, M, B, y, cost = vectors(args.events, args.seed)
     print(f"{len(y):,} labelled events, {int(y.sum()):,} fraud; model {model.model_name} v{model.version}\n")
     print("| vectors | PR-AUC | ROC-AUC |\n|---|---|---|")
     for name, matrix in (
         ("stream (exact)", X),
-        ("Predict (request-time merge with the store's sets)", M),
-        ("Predict, vector only (before the sets)", B),
+        ("Predict (from the store's event log)", M),
+        ("Predict, stored vector advanced by the event (before the log)", B),
     ):
         p = model.predict(matrix)
         print(f"| {name} | {pr_auc(y, p):.4f} | {roc_auc(y, p):.4f} |")
@@ -139,6 +109,7 @@ def main() -> None:
     for j in np.argsort(-differs.mean(axis=0)):
         if differs[:, j].any():
             print(f"  {card.names[j]:<24} {differs[:, j].mean():6.1%}")
+    print(f"\nrequest-time features per row: {cost[0]:.1f} us from the log, {cost[1]:.1f} us advancing the vector")
     if args.store:
         from bench.request_skew_store import report
 

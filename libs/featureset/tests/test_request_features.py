@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ from kestrel.common.errors import InvalidArgumentError
 from kestrel.featureset import FeatureDefinitionError, FeatureSet, FeatureSpec, load_feature_set
 from kestrel.featureset.offline import compute
 from kestrel.featureset.request import RequestFeatures
+from kestrel.featureset.state import EntityState, FeatureComputer, id_hash
 
 T0 = 1_700_000_000_000 + 7 * 3_600_000 + 123
 S, M, H, D = 1000, 60_000, 3_600_000, 86_400_000
@@ -74,49 +74,12 @@ def offline(fs: FeatureSet, events: list[dict[str, Any]]) -> np.ndarray:
     return np.array(vectors, dtype=np.float64)
 
 
-@dataclass(frozen=True)
-class Sets:
-    """SetAnswers as the online store gives them (rows: requests)."""
-
-    last_seen: np.ndarray
-    counts: np.ndarray
-    dropped: np.ndarray
-    complete_from: np.ndarray
-
-
-def store_sets(fs: FeatureSet, prior: list[dict[str, Any]], request: dict[str, Any], cap: int | None = None) -> Sets:
-    """What the store's sets answer for `request` after the writer saw `prior` (in any order): per value its
-    newest time, pruned at the newest event minus the longest window, the least recent past `cap` dropped."""
-    windows = fs.set_windows_ms
-    longest = max((w[-1] for w in windows.values()), default=0)
-    newest = max((e["event_time"] for e in prior), default=0)
-    t, last_seen, counts, dropped = request["event_time"], [], [], []
-    for source, source_windows in windows.items():
-        seen: dict[str, int] = {}
-        for e in prior:
-            seen[e[source]] = max(seen.get(e[source], 0), e["event_time"])
-        kept = sorted(((tt, v) for v, tt in seen.items() if tt > newest - longest), reverse=True)
-        gone = kept[cap:] if cap is not None else []
-        kept = kept[:cap] if cap is not None else kept
-        last_seen.append(next((tt for tt, v in kept if v == request[source]), -1))
-        counts += [sum(tt > t - w for tt, _ in kept) for w in source_windows]
-        dropped.append(max((tt for tt, _ in gone), default=-1))
-    arrays = (np.array([x], np.int64) for x in (last_seen, counts, dropped))
-    return Sets(*arrays, np.zeros(1, np.int64))
-
-
-def stack(answers: list[Sets]) -> Sets:
-    fields = ("last_seen", "counts", "dropped", "complete_from")
-    return Sets(*(np.concatenate([getattr(a, f) for a in answers]) for f in fields))
-
-
-def chain(rf: RequestFeatures, events: list[dict[str, Any]], vectors: np.ndarray, sets: bool = True) -> np.ndarray:
-    """Row k-1: the merge of e_(k-1)'s offline vector (as stored) with e_k, and the sets of e_0..e_(k-1)."""
+def chain(rf: RequestFeatures, events: list[dict[str, Any]], vectors: np.ndarray) -> np.ndarray:
+    """Row k-1: the merge of e_(k-1)'s offline vector (as stored) with e_k."""
     t = np.array([e["event_time"] for e in events], dtype=np.int64)
     x = np.array([e["amount"] for e in events])
-    answers = stack([store_sets(rf.feature_set, events[:k], events[k]) for k in range(1, len(events))])
     found = np.ones(len(events) - 1, dtype=bool)
-    return rf.merge(vectors[:-1], found, t[:-1], x[1:], t[1:], sets=answers if sets else None)
+    return rf.merge(vectors[:-1], found, t[:-1], x[1:], t[1:])
 
 
 def clean(fs: FeatureSet, events: list[dict[str, Any]]) -> np.ndarray:
@@ -212,10 +175,10 @@ def test_prior_edges_follow_offline(
         assert merged[-1, card.index[name]] == pytest.approx(value, rel=1e-9), name
 
 
-def test_without_sets_the_set_features_are_bounded_on_a_clean_card(card: FeatureSet, rf: RequestFeatures) -> None:
+def test_the_vector_rule_bounds_the_set_features_on_a_clean_card(card: FeatureSet, rf: RequestFeatures) -> None:
     events = card_events(CLEAN_OFFSETS, CLEAN_AMOUNTS)
     vectors = offline(card, events)
-    merged, truth = chain(rf, events, vectors, sets=False), vectors[1:]
+    merged, truth = chain(rf, events, vectors), vectors[1:]
     distinct = [card.index[n] for n in CATEGORICAL if "distinct" in n]
     assert (merged[:, distinct] <= truth[:, distinct]).all()  # a lower bound, by at most the request's value
     assert (truth[:, distinct] <= merged[:, distinct] + 1).all()
@@ -269,7 +232,6 @@ def test_rows_already_including_the_event_come_back_as_stored(card: FeatureSet, 
         np.array([20.0, 30.0]),
         np.array([T0 + 10 * S, T0 + 20 * S], dtype=np.int64),
         included=np.array([True, False]),
-        sets=stack([store_sets(card, events[:2], events[1]), store_sets(card, events[:2], events[2])]),
     )
     assert np.array_equal(merged[0], vectors[1])
     assert close(merged[1, columns(card, rf.exact)], vectors[2, columns(card, rf.exact)]).all()
@@ -298,7 +260,7 @@ def test_late_event_keeps_windows_and_takes_event_level_features(card: FeatureSe
 def test_contract_shape_dtype_and_lists(card: FeatureSet, rf: RequestFeatures) -> None:
     assert sorted(rf.exact + rf.approximate) == sorted(card.names) and not set(rf.exact) & set(rf.approximate)
     assert rf.exact == [n for n in card.names if n in rf.exact]  # definition order
-    assert rf.approximate == [] and set(CATEGORICAL) <= set(rf.exact) and rf.source == "amount"
+    assert rf.approximate == list(CATEGORICAL) and rf.source == "amount"  # merge: the fallback without the log
     empty = rf.merge(
         np.empty((0, len(card.names))), np.empty(0, bool), np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
     )
@@ -391,82 +353,54 @@ def test_more_than_one_numeric_source_is_refused() -> None:
 CATEGORY = st.tuples(st.sampled_from(["m0", "m1", "m2", "m3"]), st.sampled_from(["DE", "FR", "PL"]))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(GAP_MS, CATEGORY), min_size=2, max_size=14))
-def test_set_features_match_offline_everywhere_even_across_expiry(
-    card: FeatureSet, rf: RequestFeatures, steps: list[tuple[int, tuple[str, str]]]
-) -> None:
-    offsets = np.cumsum([gap for gap, _ in steps]).tolist()
-    events = [
-        event(T0 + dt, 10.0, i, merchant=m, country=c, channel=("pos", "ecommerce")[i % 3 == 0], mcc=m[-1])
-        for i, (dt, (m, c)) in enumerate(zip(offsets, [cat for _, cat in steps]))
+def held(state: EntityState) -> list[tuple[int, str, list[float], list[str]]]:
+    """The events a stream state holds, as the online store's event log gives them back (ids as the log keeps
+    them: the state keeps only their hashes, so the test maps them back)."""
+    return [
+        (t, IDS[h], [col[i] for col in state.numeric], [col[i] for col in state.categorical])
+        for i, (t, h) in enumerate(zip(state.times, state.ids))
     ]
-    vectors = offline(card, events)
-    merged, ok = chain(rf, events, vectors), clean(card, events)
-    sets = columns(card, list(CATEGORICAL))
-    assert close(merged[:, sets], vectors[1:, sets]).all()  # no `ok` mask: expiry part-way is exact too
-    exact = columns(card, rf.exact)
-    assert close(merged[:, exact], vectors[1:, exact])[ok[:, exact]].all()
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.integers(0, 3 * H), CATEGORY), min_size=2, max_size=12), st.data())
-def test_set_features_stay_exact_after_out_of_order_arrivals(
-    card: FeatureSet, rf: RequestFeatures, steps: list[tuple[int, tuple[str, str]]], data: st.DataObject
+IDS: dict[int, str] = {}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.integers(-H // 12, 3 * H), CATEGORY, AMOUNT), min_size=2, max_size=16),
+    st.lists(st.integers(0, 15), max_size=3),
+)
+def test_from_log_is_the_streams_vector_for_every_feature(
+    card: FeatureSet,
+    rf: RequestFeatures,
+    steps: list[tuple[int, tuple[str, str], float]],
+    retried: list[int],
 ) -> None:
-    """Events arrive up to the allowed lateness out of order; the next event at or after the newest is exact."""
-    times = sorted(T0 + dt for dt, _ in steps)
-    lateness = card.allowed_lateness_s * 1000
-    arrival = sorted(range(len(times)), key=lambda i: times[i] + data.draw(st.integers(0, lateness // 2)))
-    events = [event(times[i], 1.0, k, merchant=steps[k][1][0], country=steps[k][1][1]) for k, i in enumerate(arrival)]
-    vectors = offline(card, events)
-    sets = columns(card, list(CATEGORICAL))
-    for k in range(1, len(events)):
-        prior = events[:k]
-        newest = max(range(k), key=lambda j: (prior[j]["event_time"], prior[j]["event_id"]))
-        if events[k]["event_time"] < prior[newest]["event_time"] or vectors[k] is None:
-            continue  # a late request: approximate by design, flagged features_newer_than_event
-        t = np.array([events[k]["event_time"]])
-        (merged,) = rf.merge(
-            vectors[newest : newest + 1],
-            np.array([True]),
-            np.array([prior[newest]["event_time"]]),
-            np.array([1.0]),
-            t,
-            sets=store_sets(card, prior, events[k]),
-        )
-        assert close(merged[sets], vectors[k, sets]).all(), k
+    """Events in arrival order, some out of order (up to the allowed lateness and beyond), some windows
+    expiring part-way, some re-sent: for every event the stream applies, the vector computed from the events
+    its state held (the online store's event log) equals the stream's, all 28 features."""
+    events, t = [], T0
+    for i, (gap, (m, c), x) in enumerate(steps):
+        t += gap
+        events.append(event(t, x, i, merchant=m, country=c, channel=("pos", "ecommerce")[i % 3 == 0], mcc=m[-1]))
+    events += [dict(events[k]) for k in retried if k < len(events)]  # retries re-send the same event id
+    IDS.update({id_hash(e["event_id"]): e["event_id"] for e in events})
+    computer, compared = FeatureComputer(card), 0
+    state = computer.new_state()
+    for e in events:
+        log = held(state)
+        served = rf.from_log(log, e)
+        streamed = computer.update(state, e)
+        if isinstance(streamed, list):
+            assert close(np.array(served), np.array(streamed)).all(), (e, served, streamed)
+            compared += 1
+    assert compared >= 1
 
 
-def test_the_cap_flags_only_requests_whose_windows_could_hold_a_dropped_value(
-    card: FeatureSet, rf: RequestFeatures
-) -> None:
-    events = [event(T0 + i * M, 1.0, i, merchant=f"m{i}") for i in range(6)]
-    request = event(T0 + 6 * M, 1.0, 6, merchant="m0")
-    capped = store_sets(card, events, request, cap=3)
-    assert capped.dropped[0, 0] == T0 + 2 * M  # m0, m1, m2 dropped: the newest of them
-    t = np.array([request["event_time"]])
-    assert rf.truncated(capped, t).tolist() == [True]
-    assert rf.truncated(store_sets(card, events, request), t).tolist() == [False]
-    assert rf.truncated(capped, t + D + 2 * M).tolist() == [False]  # every window is past the dropped values
-    (merged,) = rf.merge(offline(card, events)[-1:], np.array([True]), t - M, np.array([1.0]), t, sets=capped)
-    assert merged[card.index["merchant_new_24h"]] == 1.0  # m0 was dropped: seen as new, hence the flag
-
-
-def test_sets_incomplete_for_a_window_leave_its_features_to_the_vector_rule(
-    card: FeatureSet, rf: RequestFeatures
-) -> None:
-    """Sets that started after a card's first events (a store upgraded in place) answer only the windows
-    that start after that; the others keep the stored value (distinct) or the default (is_new)."""
-    events = card_events([0, 10 * M, 20 * M, 2 * H, 2 * H + 5 * M], [1.0] * 5)
-    vectors = offline(card, events)
-    answers = store_sets(card, events[:4], events[4])
-    late_start = Sets(answers.last_seen, answers.counts, answers.dropped, np.array([T0 + 30 * M]))
-    args = (vectors[3:4], np.array([True]), np.array([T0 + 2 * H]), np.array([1.0]), np.array([T0 + 2 * H + 5 * M]))
-    (merged,) = rf.merge(*args, sets=late_start)
-    (fallback,) = rf.merge(*args)
-    (exact,) = rf.merge(*args, sets=answers)
-    hour = [card.index[n] for n in CATEGORICAL if n.endswith("_1h")]
-    day = [card.index[n] for n in CATEGORICAL if n.endswith("_24h")]
-    assert np.array_equal(merged[hour], vectors[4, hour]) and np.array_equal(merged[day], fallback[day])
-    assert np.array_equal(exact[hour + day], vectors[4, hour + day])
+def test_from_log_leaves_the_requests_own_event_out(card: FeatureSet, rf: RequestFeatures) -> None:
+    """A request whose event the log already holds (a re-score) is computed as if it arrived now."""
+    events = card_events([0, 10 * S, 20 * S], [1.0, 2.0, 3.0])
+    log = [(e["event_time"], e["event_id"], [e["amount"]], [e[s] for s in card.categorical_sources]) for e in events]
+    again = rf.from_log(log, events[1])
+    assert again[card.index["txn_count_1m"]] == 2.0  # events 0 and 1; 2 is later, 1 itself is not counted twice
+    assert again == rf.from_log(log[:1] + log[2:], events[1])

@@ -14,6 +14,7 @@ from kestrel.featureset.wire import PredictionEncoder, VectorDecoder, VectorEnco
 SERDE = AvroSerde(FileSchemaRegistry(), "t-value", load_schema("feature_vector"))
 LONG = st.integers(-(2**63), 2**63 - 1)
 TEXT = st.text(max_size=30)
+FLOAT = st.floats(allow_nan=False)
 
 
 @given(
@@ -28,10 +29,14 @@ def test_bytes_match_fastavro(
     names: list[str], data: st.DataObject, entity: str, event_id: str, event_time: int, at: int
 ) -> None:
     values = data.draw(st.lists(st.floats(allow_nan=False), min_size=len(names), max_size=len(names)))
-    event = data.draw(st.dictionaries(st.text(min_size=1, max_size=12), TEXT, max_size=4))
-    window = data.draw(st.integers(1, 2**40)) if event else 0
-    encoder = VectorEncoder(SERDE, names, "card.v9", list(event), window)
+    categories = data.draw(st.dictionaries(st.text(min_size=1, max_size=12).map(lambda k: "c" + k), TEXT, max_size=4))
+    numbers = data.draw(st.dictionaries(st.text(min_size=1, max_size=12).map(lambda k: "n" + k), FLOAT, max_size=3))
+    retention, cap = (data.draw(st.integers(1, 2**40)), data.draw(st.integers(1, 2**31 - 1)))
+    logged = data.draw(st.booleans())
+    encoder = VectorEncoder(SERDE, names, "card.v9", list(categories), list(numbers), retention, cap)
+    event = {**categories, **numbers} if logged else None
     encoded = encoder.encode(entity, event_id, event_time, values, at, event)
+    part = (categories, numbers, retention, cap) if logged and (categories or numbers) else ({}, {}, 0, 0)
     expected = SERDE.serialize(
         {
             "entity_id": entity,
@@ -40,31 +45,32 @@ def test_bytes_match_fastavro(
             "feature_set_version": "card.v9",
             "features": dict(zip(names, values)),
             "computed_at": at,
-            "categories": event,
-            "category_window_ms": window,
+            "categories": part[0],
+            "category_window_ms": 0,
+            "numbers": part[1],
+            "log_retention_ms": part[2],
+            "log_cap": part[3],
         }
     )
     assert encoded == expected
     decoded = SERDE.deserialize(encoded)
-    assert decoded["features"] == dict(zip(names, values)) and decoded["categories"] == event
+    assert decoded["features"] == dict(zip(names, values)) and decoded["categories"] == part[0]
     assert VectorDecoder(SERDE, names).decode(encoded) == (entity, event_id, event_time, "card.v9", tuple(values), at)
 
 
-def test_encoder_for_a_feature_set_carries_its_set_sources_and_longest_window() -> None:
+def test_encoder_for_a_feature_set_carries_the_event_as_the_log_keeps_it() -> None:
     from kestrel.featureset import load_feature_set
 
     card = load_feature_set("card")
-    assert card.set_windows_ms == {
-        "merchant_id": (3_600_000, 86_400_000),
-        "country": (3_600_000, 86_400_000),
-        "merchant_category": (86_400_000,),
-        "channel": (86_400_000,),
-    }
-    event = {"merchant_id": "m-1", "country": "DE", "merchant_category": "5411", "channel": "pos", "amount": 1.0}
+    assert card.categorical_sources == ["channel", "country", "merchant_category", "merchant_id"]
+    assert card.numeric_sources == ["amount"]
+    event = {"merchant_id": "m-1", "country": "DE", "merchant_category": "5411", "channel": "pos", "amount": 1.5}
     values = [0.0] * len(card.names)
     decoded = SERDE.deserialize(VectorEncoder.for_feature_set(SERDE, card).encode("c", "e", 1, values, 2, event))
     assert decoded["categories"] == {k: v for k, v in event.items() if k != "amount"}
-    assert decoded["category_window_ms"] == 86_400_000
+    assert decoded["numbers"] == {"amount": 1.5}
+    assert decoded["log_retention_ms"] == (86_400 + 300) * 1000 and decoded["log_cap"] == 4096
+    assert decoded["category_window_ms"] == 0
 
 
 @given(LONG)

@@ -66,6 +66,21 @@ def test_reference_has_decile_bins_a_row_sample_and_their_scores(artifact, synth
     assert flag.proportions.sum() == pytest.approx(1.0) and len(flag.edges) <= 2  # discrete: merged edges
 
 
+def test_reference_performance_is_saved_with_the_artifact(artifact, tmp_path):
+    again = load(save(artifact, tmp_path)).reference.performance
+    assert again is not None and artifact.reference.performance is not None
+    assert json.dumps(again.to_json()) == json.dumps(artifact.reference.performance.to_json())
+
+
+def test_an_artifact_saved_before_reference_performance_still_loads(artifact, tmp_path):
+    path = save(artifact, tmp_path)
+    doc = json.loads((path / "reference.json").read_text())
+    del doc["performance"]
+    (path / "reference.json").write_text(json.dumps(doc))
+    old = load(path)
+    assert old.reference.performance is None and old.reference.feature_names == artifact.feature_names
+
+
 def test_live_shares_use_the_reference_bin_rule():
     binning = Binning.fit(np.arange(100.0), bins=4)
     assert binning.edges.tolist() == [24.75, 49.5, 74.25]

@@ -31,6 +31,19 @@ def test_auto_picks_the_better_holdout_pr_auc_and_records_every_candidate(synthe
     assert result.details["rows"] == len(synthetic) and result.details["refit_on_all_rows"]
 
 
+def test_reference_performance_is_the_holdout_fit_measured_on_the_holdout(synthetic):
+    result = train(synthetic, TrainConfig(threshold=0.3, mlp=MLPConfig(epochs=12)))
+    ref = result.performance
+    assert ref is not None and ref.threshold == 0.3
+    assert ref.overall["pr_auc"] == result.holdout["pr_auc"] and ref.overall["roc_auc"] == result.holdout["roc_auc"]
+    assert sum(ref.chunk_rows) == result.details["holdout_rows"] and len(ref.chunk_rows) == 10
+    assert ref.band("pr_auc") is not None
+    # Calibrated on the holdout, the estimate of the holdout's precision is the measured one.
+    assert ref.overall["estimated_precision"] == pytest.approx(ref.overall["precision"], abs=0.02)
+    with pytest.raises(ModelError, match="threshold"):
+        TrainConfig(threshold=1.5)
+
+
 def test_logistic_regression_reaches_the_regularised_optimum():
     rng = np.random.default_rng(0)
     Z = rng.standard_normal((2000, 5))

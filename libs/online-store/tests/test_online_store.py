@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from kestrel.online_store import VectorWrite, entity_key, newest_per_key
-from kestrel.online_store.layout import pack_features, to_definition_order
+from kestrel.online_store.layout import pack_event, pack_features, to_definition_order, unpack_event
 from kestrel.online_store.scripts import command_groups
-from kestrel.online_store.writer import seen_per_key
+from kestrel.online_store.writer import logged_per_key
 
 names_strategy = st.lists(st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True), min_size=1, max_size=40, unique=True)
 
@@ -70,30 +70,50 @@ def test_newest_per_key_keeps_the_largest_time_then_id(batch):
         assert (best.event_time_ms, best.event_id) >= (w.event_time_ms, w.event_id)
 
 
-categorised = st.builds(
+logged = st.builds(
     VectorWrite,
     key=st.sampled_from("ab"),
     event_time_ms=st.integers(0, 5),
-    event_id=st.just("e"),
+    event_id=st.sampled_from(["e1", "e2"]),
     version=st.just("v1"),
     values=st.just(b""),
-    categories=st.lists(st.tuples(st.sampled_from(["m", "c"]), st.sampled_from("xyz")), max_size=2).map(tuple),
-    window_ms=st.sampled_from([0, 10]),
+    event=st.sampled_from([b"", b"x", b"y"]),
+    retention_ms=st.sampled_from([0, 10]),
+    cap=st.sampled_from([0, 4]),
 )
 
 
-@given(st.lists(categorised, max_size=30))
-def test_seen_per_key_keeps_every_value_of_the_batch_at_its_newest_time(batch):
-    seen = seen_per_key(batch)
-    for w in batch:
-        for pair in w.categories:
-            assert seen[w.key][0][pair] == max(
-                v.event_time_ms for v in batch if v.key == w.key and pair in v.categories
-            )
-    assert all(
-        window == max(w.window_ms for w in batch if w.key == key and w.categories) for key, (_, window) in seen.items()
+@given(st.lists(logged, max_size=30))
+def test_logged_per_key_keeps_every_event_of_the_batch(batch):
+    logged = logged_per_key(batch)
+    assert set(logged) == {w.key for w in batch if w.event}
+    for key, (events, retention, cap) in logged.items():
+        mine = [w for w in batch if w.key == key and w.event]
+        assert events == [(w.event_time_ms, w.event) for w in mine]  # superseded vectors' events too
+        assert (retention, cap) == (max(w.retention_ms for w in mine), max(w.cap for w in mine))
+
+
+@given(
+    st.text(max_size=40),
+    st.dictionaries(st.text(max_size=8), st.floats(allow_nan=False), max_size=4),
+    st.dictionaries(st.text(max_size=8), st.text(max_size=30), max_size=4),
+    st.integers(0, 2**53),
+)
+def test_an_event_log_member_reads_back_as_the_event(event_id, numbers, categories, t):
+    member = pack_event(event_id, numbers, categories)
+    event = unpack_event(member, t)
+    assert event == (
+        t,
+        event_id,
+        tuple(numbers[k] for k in sorted(numbers)),
+        tuple(categories[k] for k in sorted(categories)),
     )
-    assert set(seen) == {w.key for w in batch if w.categories}
+
+
+def test_a_member_of_another_layout_is_refused():
+    member = pack_event("e", {"amount": 1.0}, {"country": "DE"})
+    with pytest.raises(ValueError):
+        unpack_event(member + b"!", 0)
 
 
 def test_from_record_keys_by_version_and_entity():
@@ -108,6 +128,8 @@ def test_from_record_keys_by_version_and_entity():
     write = VectorWrite.from_record(record, "p")
     assert write.key == "p:card.v1:{card-1}"
     assert np.frombuffer(write.values, dtype="<f8").tolist() == [1.0, 2.0]  # sorted by name
-    assert (write.categories, write.window_ms) == ((), 0)  # a record from before categories
-    record |= {"categories": {"m": "x", "c": "DE"}, "category_window_ms": 9}
-    assert VectorWrite.from_record(record, "p").categories == (("c", "DE"), ("m", "x"))
+    assert (write.event, write.retention_ms, write.cap) == (b"", 0, 0)  # a record from before the event log
+    record |= {"categories": {"m": "x", "c": "DE"}, "numbers": {"amount": 2.5}, "log_retention_ms": 9, "log_cap": 4}
+    write = VectorWrite.from_record(record, "p")
+    assert (write.retention_ms, write.cap) == (9, 4)
+    assert unpack_event(write.event, 1) == (1, "e-1", (2.5,), ("DE", "x"))

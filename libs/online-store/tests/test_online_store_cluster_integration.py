@@ -13,7 +13,7 @@ import pytest
 
 from kestrel.devstack.ports import free_port, is_free
 from kestrel.devstack.redis_server import RedisServer
-from kestrel.online_store import OnlineStore, OnlineStoreWriter, SetQuery, VectorWrite, redis_client
+from kestrel.online_store import OnlineStore, OnlineStoreWriter, VectorWrite, redis_client
 
 pytestmark = [
     pytest.mark.integration,
@@ -100,25 +100,27 @@ async def test_writes_and_reads_spread_over_the_cluster_in_one_call_each(cluster
                 "feature_set_version": "t.v1",
                 "features": {"a": float(i), "b": -float(i)},
                 "categories": {"merchant": f"m{i % 7}"},
-                "category_window_ms": 1000,
+                "numbers": {"amount": float(i)},
+                "log_retention_ms": 1000,
+                "log_cap": 10,
             }
             for i in range(300)
         ]
         await client.script_flush()  # the first write must load the script on every primary itself
         result = await writer.write([VectorWrite.from_record(r, prefix) for r in records])
         assert result.written == 300
-        older = [VectorWrite.from_record(dict(r, event_time=1), prefix) for r in records]
+        older = [VectorWrite.from_record(dict(r, event_time=1, event_id="e-old"), prefix) for r in records]
         assert (await writer.write(older)).older == 300
         batch = await store.get_many([f"card-{i}" for i in range(0, 300, 3)] + ["nobody"])
         assert batch.found.sum() == 100 and not batch.found[-1]
         assert batch.values[:3].tolist() == [[0.0, 0.0], [-3.0, 3.0], [-6.0, 6.0]]
         assert all(count > 50 for count in await _key_counts(cluster))  # hash tags spread entities over nodes
         assert (await store.get("card-7")).values.tolist() == [-7.0, 7.0]
-        sets = OnlineStore(client, Layout(), prefix=prefix, sets={"merchant": (1000,)})
-        ids = [f"card-{i}" for i in range(20)]
-        answers = (await sets.get_many(ids, [SetQuery(100, [f"m{i % 7}"]) for i in range(20)])).sets
-        assert answers is not None and answers.last_seen[:, 0].tolist() == [10 + i for i in range(20)]
-        assert answers.counts[:, 0].tolist() == [1] * 20
+        logs = (await store.get_many([f"card-{i}" for i in range(20)], with_log=True)).logs
+        assert logs is not None  # both writes' events: the older one joined the log though its vector did not
+        assert [[(e.event_time_ms, e.categories) for e in log.events] for log in logs] == [
+            [(1, (f"m{i % 7}",)), (10 + i, (f"m{i % 7}",))] for i in range(20)
+        ]
     finally:
         await client.aclose()
 

@@ -107,11 +107,10 @@ def history(entity: str, n: int, end_ms: int, step_ms: int = 20_000, seed: int =
 
 
 async def store_vectors(redis_url: str, key_prefix: str, events: list[dict[str, Any]]) -> dict[str, list[float]]:
-    """Writes every event's offline vector with its categorical values, as the stream and the feature-writer
-    do (the store keeps each card's newest vector and every value's last-seen time); returns the newest."""
+    """Writes every event's offline vector with the event, as the stream and the feature-writer do (the store
+    keeps each card's newest vector and its event log); returns the newest."""
     vectors = offline.compute(events, CARD)
     writes, newest = [], {}
-    windows = CARD.set_windows_ms
     for record, vector in zip(events, vectors):
         if vector is None:
             continue
@@ -125,8 +124,10 @@ async def store_vectors(redis_url: str, key_prefix: str, events: list[dict[str, 
                     "feature_set_version": CARD.version_id,
                     "features": dict(zip(CARD.names, vector)),
                     "computed_at": record["event_time"],
-                    "categories": {source: record[source] for source in windows},
-                    "category_window_ms": max(w[-1] for w in windows.values()),
+                    "categories": {source: record[source] for source in CARD.categorical_sources},
+                    "numbers": {source: record[source] for source in CARD.numeric_sources},
+                    "log_retention_ms": (CARD.max_window_s + CARD.allowed_lateness_s) * 1000,
+                    "log_cap": CARD.max_events_per_entity,
                 },
                 key_prefix,
             )

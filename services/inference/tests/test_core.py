@@ -13,6 +13,7 @@ import pytest
 from kestrel.common.errors import InvalidArgumentError
 from kestrel.common.validation import Limits
 from kestrel.featureset.request import RequestFeatures
+from kestrel.featureset.state import FeatureComputer
 from kestrel.inference import core
 from kestrel.inference.core import (
     _IDS,
@@ -24,9 +25,11 @@ from kestrel.inference.core import (
     valid_prefix,
     validate,
 )
-from kestrel.online_store import OnlineBatch, SetAnswer, SetQuery
+from kestrel.online_store import EventLog, LoggedEvent, OnlineBatch
 
 from .support import CARD, event, now_ms
+
+NEVER = np.iinfo(np.int64).max
 
 
 def online(found, stale=(False, False), stored_time=(0, 0), event_ids=(None, None)) -> OnlineBatch:
@@ -105,27 +108,43 @@ def test_freshness_flags_say_why_stored_features_are_not_the_whole_truth():
     assert core.merge(RequestFeatures(CARD), items, online([False, False]), True)[1] == [[core.STORE_DOWN]] * 2
 
 
-def test_set_answers_make_the_set_features_and_a_dropped_value_flags_the_row():
-    t = now_ms()
-    items = [Item(f"card-{i}", event(f"card-{i}", t, 5.0, merchant="m-1", country="NL")) for i in range(2)]
-    queries = core.set_queries(RequestFeatures(CARD), items)
-    assert queries == [SetQuery(t, ["m-1", "NL", "5411", "web"])] * 2  # CARD.set_windows_ms order
-    sources, pairs = len(CARD.set_windows_ms), sum(len(w) for w in CARD.set_windows_ms.values())
-    seen = np.array([[t - 1000, -1, t - 1000, t - 1000], [t - 1000] * sources], dtype=np.int64)
-    counts = np.full((2, pairs), 4, dtype=np.int64)
-    dropped = np.array([[-1] * sources, [t - 5000, -1, -1, -1]], dtype=np.int64)
-    batch = replace(
-        online([True, True], stored_time=(t - 1000, t - 1000)),
-        sets=SetAnswer(seen, counts, dropped, np.zeros(2, np.int64)),
+def _logged(record: dict) -> LoggedEvent:
+    fs = CARD
+    return LoggedEvent(
+        record["event_time"],
+        record["event_id"],
+        tuple(record[s] for s in fs.numeric_sources),
+        tuple(record[s] for s in fs.categorical_sources),
     )
-    matrix, flags = core.merge(RequestFeatures(CARD), items, batch, False)
-    assert flags == [[], [core.TRUNCATED]]
-    at = CARD.index
-    assert matrix[:, at["merchant_new_24h"]].tolist() == [0.0, 0.0] and matrix[:, at["country_new_24h"]].tolist() == [
-        1.0,
-        0.0,
+
+
+def test_the_event_log_gives_the_streams_vector_and_an_untrusted_log_flags_the_row():
+    t = now_ms()
+    # card-0's history: one event left its 1h window long ago, two are inside it, one is newer than the request
+    history = [
+        event("card-0", t - 5_000_000, 900.0, merchant="m-9"),
+        event("card-0", t - 600_000, 20.0, country="DE"),
+        event("card-0", t - 1_000, 30.0),
+        event("card-0", t + 2_000, 40.0, merchant="m-7"),
     ]
-    assert matrix[:, at["country_distinct_24h"]].tolist() == [5.0, 4.0]  # NL not seen on card-0: one more
+    request = event("card-0", t, 25.0, merchant="m-9", country="DE")
+    computer = FeatureComputer(CARD)
+    state = computer.new_state()
+    for e in history:
+        computer.update(state, e)
+    expected = computer.features_at(state, request)
+    items = [Item("card-0", request), Item("card-1", event("card-1", t, 5.0)), Item("card-2", event("card-2", t, 5.0))]
+    stored_ids = (history[-1]["event_id"], "x", "y")
+    batch = online([True] * 3, stale=(False,) * 3, stored_time=(t + 2_000, t - 1000, t), event_ids=stored_ids)
+    items[2].record["event_id"] = "y"  # card-2's stored vector is the request's own event
+    logs = [EventLog(0, tuple(_logged(e) for e in history)), EventLog(NEVER, ()), EventLog(NEVER, ())]
+    matrix, flags = core.merge(RequestFeatures(CARD), items, replace(batch, logs=logs), False)
+    assert matrix[0].tolist() == pytest.approx(expected, abs=1e-9)
+    at = CARD.index
+    assert matrix[0, at["txn_count_24h"]] == 4.0  # three prior events and the request; the newer one is not prior
+    assert matrix[0, at["merchant_new_24h"]] == 0.0 and matrix[0, at["txn_count_1h"]] == 3.0
+    assert flags == [[core.NEWER], [core.APPROXIMATE], []]
+    assert matrix[2].tolist() == batch.values[2].tolist()
 
 
 def test_predictions_decide_at_the_threshold_and_flag_the_fallback():

@@ -145,14 +145,14 @@ class FeatureSet:
         return max((f.window_s or 0 for f in self.features), default=0)
 
     @cached_property
-    def set_windows_ms(self) -> dict[str, tuple[int, ...]]:
-        """The set features' windows (ms, ascending) by categorical source, in definition order of first use:
-        what the online store keeps per card so that distinct and is_new are exact at request time."""
-        windows: dict[str, set[int]] = {}
-        for f in self.features:
-            if f.aggregation in CATEGORICAL_SOURCE:
-                windows.setdefault(f.source, set()).add((f.window_s or 0) * 1000)
-        return {source: tuple(sorted(w)) for source, w in windows.items()}
+    def numeric_sources(self) -> list[str]:
+        """Event fields the windowed numeric aggregations read, sorted: the stream state's numeric columns."""
+        return sorted({f.source for f in self.features if f.aggregation in NUMERIC_SOURCE})
+
+    @cached_property
+    def categorical_sources(self) -> list[str]:
+        """Event fields distinct and is_new read, sorted: the stream state's categorical columns."""
+        return sorted({f.source for f in self.features if f.aggregation in CATEGORICAL_SOURCE})
 
     def __getitem__(self, name: str) -> FeatureSpec:
         return self.features[self.index[name]]

@@ -1,27 +1,30 @@
-"""Request-time features: a card's stored vector advanced by the request's own event, vectorised with numpy.
+"""Request-time features: the vector the stream would compute for a request's event, from the online store.
 
-The online store holds, per entity, the vector the stream computed for its newest event (time t0; windows
-end at t0 and include it). A Predict request brings a new event at time t that the stream has usually not
-seen. Like Feast's on-demand features, inference combines the two into the vector the stream would compute
-for the request's event, so serving sees what training saw. docs/features.md ("Request-time features")
-lists the rules; the store keeps aggregates, not the per-entity event lists, which is what bounds them.
+The online store holds, per entity, the vector the stream computed for its newest event and the entity's event
+log (the events the stream's state holds). A Predict request brings a new event that the stream has usually not
+seen. Like Feast's on-demand features, inference computes its vector at request time, so serving sees what
+training saw: exactly, by the stream's own code over the log (`from_log`); where the log cannot be trusted (a
+store upgraded in place, for a day), by advancing the stored vector (`merge`, docs/features.md "Request-time
+features" lists its rules).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from kestrel.common.errors import InvalidArgumentError
 from kestrel.featureset.definition import (
+    EVENT_ID,
     FLAT_SPREAD,
     NUMERIC_SOURCE,
     FeatureDefinitionError,
     FeatureSet,
     FeatureSpec,
 )
-from kestrel.featureset.sets import SetAnswers, SetPlan
+from kestrel.featureset.state import Event, FeatureComputer, LogRow
 
 _NEVER = np.iinfo(np.int64).max
 """Δ of an entity not found: beyond every window, so every feature takes its first-event value."""
@@ -46,10 +49,7 @@ _RULES = {
     "zscore": (_DEFAULT, 0, 0, _DEFAULT, 0),
 }
 """Without siblings, mean and std keep the stored value and ratio_to_mean and zscore their default."""
-_ALWAYS_EXACT = frozenset(
-    {"value", "hour_of_day", "count", "sum", "max", "min", "seconds_since_previous", "distinct", "is_new"}
-)
-"""distinct and is_new: exact from the store's sets (`SetAnswers`), not from the stored vector alone."""
+_ALWAYS_EXACT = frozenset({"value", "hour_of_day", "count", "sum", "max", "min", "seconds_since_previous"})
 _WITH_SIBLINGS = frozenset({"mean", "std", "ratio_to_mean", "zscore"})
 """Exact when the plan finds their siblings."""
 
@@ -82,7 +82,8 @@ class _Plan:
 
 
 class RequestFeatures:
-    """Builds the request event's vector from the stored vector of the entity's newest processed event.
+    """Builds the request event's vector: from the entity's event log (`from_log`: exact), or from the stored
+    vector of the entity's newest processed event (`merge`: the fallback, rules below).
 
     With Δ = t - t0 and W a feature's window (ms):
 
@@ -97,12 +98,7 @@ class RequestFeatures:
       as stored; value and hour_of_day from the event; ratio_to_mean and zscore from the event against the
       stored mean and std.
     - value and hour_of_day always come from the event.
-    - distinct and is_new come from the store's sets (`sets`: each value's last-seen time): a value was in
-      (t - W, t] iff its last-seen time is after t - W, which is exact whenever Δ >= 0 (no stored event is
-      after t). For Δ < 0 a value last seen after t may or may not have occurred in the window; it counts as
-      present, so a late request's distinct may count high and its is_new say "not new" (the request is
-      flagged features_newer_than_event). Without sets, distinct keeps the stored value (a lower bound) and
-      is_new takes its default inside the window.
+    - inside the window, distinct keeps the stored value (a lower bound) and is_new takes its default.
 
     "Exact" assumes the stored vector is that of the newest event the stream had seen (the store keeps the
     newest by event time); an out-of-order event the stream applied after it is missing from the windows.
@@ -126,8 +122,18 @@ class RequestFeatures:
         self.source = numeric[0] if numeric else None
         """The event field `merge` receives as `amount`."""
         self._plan, self.exact, self.approximate = _compile(fs)
-        self._sets = SetPlan.of(fs)
+        """Which features `merge` reproduces exactly, and which not (`from_log` reproduces all of them)."""
         self._templates(fs)
+        self.computer = FeatureComputer(fs)
+        self.longest_ms = fs.max_window_s * 1000
+
+    def from_log(self, events: Sequence[LogRow], event: Event) -> list[float]:
+        """The event's vector as the stream computes it when its state holds `events` (the event log; the
+        request's own event, if held, left out), in definition order. Exact whenever the log holds every
+        event of the entity after the event's time minus the longest window (`EventLog.complete_after`)."""
+        own = event[EVENT_ID]
+        state = self.computer.state_of(e for e in events if e[1] != own)
+        return self.computer.features_at(state, event)
 
     def _templates(self, fs: FeatureSet) -> None:
         """Per-column constants: alone = base + coef*x, advanced = (stored where keep else 0) + inc + step*x."""
@@ -148,7 +154,6 @@ class RequestFeatures:
         amount: np.ndarray,
         event_time_ms: np.ndarray,
         included: np.ndarray | None = None,
-        sets: SetAnswers | None = None,
     ) -> np.ndarray:
         """The vectors of the request events, a new float64 (n, F) matrix in definition order.
 
@@ -158,9 +163,7 @@ class RequestFeatures:
         included: bool (n,) or None, rows whose stored vector already includes this very event (same event
         id): returned as stored. Δ < 0 rows (stored newer than the event) keep every windowed feature as
         stored and take value, hour_of_day, ratio_to_mean and zscore from the event (against the stored
-        mean and std); see the class docstring for the rest. sets: the store's answers for these requests
-        (`SetAnswers`), from which distinct and is_new are exact; without them, found rows fall back to a
-        lower bound (distinct) and the default (is_new) inside the window.
+        mean and std); see the class docstring for the rest.
         """
         stored = np.asarray(stored, dtype=np.float64)
         if stored.ndim != 2 or stored.shape[1] != self._width:
@@ -178,19 +181,11 @@ class RequestFeatures:
             out[:, p.hour] = (t // _HOUR_MS % 24)[:, None]
         if p.prior.size:
             self._prior(out, stored, x, delta)
-        if sets is not None and self._sets.cols.size:
-            values, usable = self._sets.features(sets, t)
-            out[:, self._sets.cols] = np.where(usable, values, out[:, self._sets.cols])
         if included is not None:
             included = np.asarray(included, dtype=bool)
             if included.any():
                 out[included] = stored[included]
         return out
-
-    def truncated(self, sets: SetAnswers, event_time_ms: np.ndarray) -> np.ndarray:
-        """bool (n,): the store's cap dropped a value that a set feature's window could still hold, so
-        distinct may count low and is_new may say new: flag these answers."""
-        return self._sets.truncated(sets, np.asarray(event_time_ms, dtype=np.int64))
 
     def _advanced(self, stored: np.ndarray, x: np.ndarray, delta: np.ndarray) -> np.ndarray:
         """Every feature for 0 <= Δ < W: the stored aggregate with the event added."""

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from hashlib import blake2b
+from operator import itemgetter
 from typing import Any
 
-from kestrel.featureset.definition import CATEGORICAL_SOURCE, EVENT_ID, NUMERIC_SOURCE, FeatureSet
+from kestrel.featureset.definition import EVENT_ID, FeatureSet
 from kestrel.featureset.plan import compile_vector
 
 Event = Mapping[str, Any]
+LogRow = tuple[int, str, Sequence[float], Sequence[str]]
+"""One event as an event log holds it: time (ms), id, numeric values, categorical values."""
 
 _MS = 1000
 
@@ -87,8 +90,8 @@ class FeatureComputer:
     def __init__(self, feature_set: FeatureSet) -> None:
         self.feature_set = feature_set
         fs = feature_set
-        self.numeric_sources = sorted({f.source for f in fs.features if f.aggregation in NUMERIC_SOURCE})
-        self.categorical_sources = sorted({f.source for f in fs.features if f.aggregation in CATEGORICAL_SOURCE})
+        self.numeric_sources = fs.numeric_sources
+        self.categorical_sources = fs.categorical_sources
         self.lateness_ms = fs.allowed_lateness_s * _MS
         self.retention_ms = (fs.max_window_s + fs.allowed_lateness_s) * _MS
         self._time, self._cap = fs.time, fs.max_events_per_entity
@@ -126,13 +129,46 @@ class FeatureComputer:
         wm = state.watermark
         if wm is not None and t < wm - self.lateness_ms:
             return Late(t, wm, self.lateness_ms)
-        times = state.times
-        end = bisect_right(times, t)
+        end = bisect_right(state.times, t)
         numeric = [event[s] for s in self.numeric_sources]
         categorical = [event[s] for s in self.categorical_sources]
-        vector = self._defaults.copy()
-        self._fill(times, state.numeric, state.categorical, t, end, numeric, categorical, vector)
+        vector = self._vector(state, t, end, numeric, categorical)
         self._insert(state, t, h, end, numeric, categorical)
+        return vector
+
+    def features_at(self, state: EntityState, event: Event) -> list[float]:
+        """The event's vector over the state as it is, every held event counting as arrived before it; no
+        lateness check and no change to the state. What Predict serves from the online store's event log."""
+        t = event[self._time]
+        numeric = [event[s] for s in self.numeric_sources]
+        categorical = [event[s] for s in self.categorical_sources]
+        return self._vector(state, t, bisect_right(state.times, t), numeric, categorical)
+
+    def state_of(self, events: Iterable[LogRow]) -> EntityState:
+        """A state holding these events (event time, event id, numeric values, categorical values; values in
+        the sorted source order of `numeric_sources` and `categorical_sources`), sorted by time."""
+        state = self.new_state()
+        n, c = len(self.numeric_sources), len(self.categorical_sources)
+        for t, event_id, numbers, categories in sorted(events, key=itemgetter(0)):
+            if len(numbers) != n or len(categories) != c:
+                raise ValueError(
+                    f"a logged event has {len(numbers)} numbers and {len(categories)} categories, "
+                    f"the feature set reads {n} and {c}"
+                )
+            state.times.append(t)
+            state.ids.append(id_hash(event_id))
+            for numeric, x in zip(state.numeric, numbers):
+                numeric.append(x)
+            for labels, label in zip(state.categorical, categories):
+                labels.append(label)
+        state.watermark = state.times[-1] if state.times else None
+        return state
+
+    def _vector(
+        self, state: EntityState, t: int, end: int, numeric: list[float], categorical: list[str]
+    ) -> list[float]:
+        vector = self._defaults.copy()
+        self._fill(state.times, state.numeric, state.categorical, t, end, numeric, categorical, vector)
         return vector
 
     def _insert(

@@ -123,7 +123,8 @@ class _Framed:
 
 
 class VectorEncoder(_Framed):
-    """Encodes (entity, event, time, vector) as a framed FeatureVector for one feature set's names."""
+    """Encodes (entity, event, time, vector) as a framed FeatureVector for one feature set's names, with the
+    event's values of the windowed features' sources: what the online store's per-card event log keeps."""
 
     def __init__(
         self,
@@ -131,7 +132,9 @@ class VectorEncoder(_Framed):
         names: Sequence[str],
         version: str,
         categories: Sequence[str] = (),
-        category_window_ms: int = 0,
+        numbers: Sequence[str] = (),
+        log_retention_ms: int = 0,
+        log_cap: int = 0,
     ) -> None:
         super().__init__(serde, "kestrel.v1.FeatureVector")
         self._version = avro_string(version)
@@ -139,14 +142,24 @@ class VectorEncoder(_Framed):
         self._at = (0, zigzag(0))
         """computed_at and its encoding: one value per batch, so encoded once per batch."""
         self._categories = [(source, avro_string(source)) for source in categories]
-        self._tail = zigzag(category_window_ms if categories else 0)
+        self._numbers, self._number_map = list(numbers), FeatureMap(numbers)
+        self._logged = bool(categories or numbers) and log_retention_ms > 0
+        self._tail = zigzag(log_retention_ms) + zigzag(log_cap)
 
     @classmethod
     def for_feature_set(cls, serde: AvroSerde, feature_set: FeatureSet) -> VectorEncoder:
-        """Vectors of this feature set, carrying the event's values of the set features' sources."""
-        windows = feature_set.set_windows_ms
-        longest = max((w[-1] for w in windows.values()), default=0)
-        return cls(serde, feature_set.names, feature_set.version_id, list(windows), longest)
+        """Vectors of this feature set, carrying the event's values of every windowed feature's source."""
+        fs = feature_set
+        retention = (fs.max_window_s + fs.allowed_lateness_s) * 1000
+        return cls(
+            serde,
+            fs.names,
+            fs.version_id,
+            fs.categorical_sources,
+            fs.numeric_sources,
+            retention,
+            fs.max_events_per_entity,
+        )
 
     def encode(
         self,
@@ -157,9 +170,10 @@ class VectorEncoder(_Framed):
         computed_at: int,
         event: Mapping[str, Any] | None = None,
     ) -> bytes:
-        """`event` supplies the categorical values (`categories`); without it the map is empty."""
+        """`event` supplies the event's values (`categories`, `numbers`); without it both maps are empty."""
         if computed_at != self._at[0]:
             self._at = (computed_at, zigzag(computed_at))
+        logged = event is not None and self._logged
         return b"".join(
             (
                 self.header(),
@@ -169,13 +183,17 @@ class VectorEncoder(_Framed):
                 self._version,
                 self._map.pack(vector),
                 self._at[1],
-                self._category_map(event),
-                self._tail,
+                self._event_part(event) if logged else b"\x00\x00\x00\x00\x00",
             )
         )
 
-    def _category_map(self, event: Mapping[str, Any] | None) -> bytes:
-        if event is None or not self._categories:
+    def _event_part(self, event: Any) -> bytes:
+        """categories, category_window_ms (0), numbers, log_retention_ms, log_cap."""
+        numbers = self._number_map.pack([event[s] for s in self._numbers]) if self._numbers else b"\x00"
+        return self._category_map(event) + b"\x00" + numbers + self._tail
+
+    def _category_map(self, event: Mapping[str, Any]) -> bytes:
+        if not self._categories:
             return b"\x00"
         pairs = [key + avro_string(str(event[source])) for source, key in self._categories]
         return zigzag(len(pairs)) + b"".join(pairs) + b"\x00"
@@ -203,13 +221,30 @@ class VectorDecoder(_Framed):
                 return None
             values, pos = unpacked
             computed_at, pos = read_long(payload, pos)
-            pos = _skip_string_map(payload, pos)
-            _, pos = read_long(payload, pos)
+            pos = _skip_string_map(payload, pos)  # categories
+            _, pos = read_long(payload, pos)  # category_window_ms
+            pos = _skip_map(payload, pos, 8)  # numbers
+            for _ in range(2):  # log_retention_ms, log_cap
+                _, pos = read_long(payload, pos)
         except (IndexError, UnicodeDecodeError):
             return None
         if pos != len(payload):
             return None
         return entity_id, event_id, event_time, version, values, computed_at
+
+
+def _skip_map(buf: bytes, pos: int, value_size: int) -> int:
+    """The position after an Avro map of fixed-size values (double: 8)."""
+    count, pos = read_long(buf, pos)
+    while count:
+        if count < 0:
+            count = -count
+            _, pos = read_long(buf, pos)
+        for _ in range(count):
+            _, pos = read_string(buf, pos)
+            pos += value_size
+        count, pos = read_long(buf, pos)
+    return pos
 
 
 def _skip_string_map(buf: bytes, pos: int) -> int:

@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feature-set", default="card")
     parser.add_argument("--name", default="kestrel_fraud", help="model name (also the Triton model name)")
     parser.add_argument("--kind", default=TrainConfig.kind, choices=["logreg", "mlp", "auto"])
+    parser.add_argument(
+        "--threshold", type=float, default=TrainConfig.threshold, help="decision threshold of the reference precision"
+    )
     parser.add_argument("--version", type=int, help="default: next free version in --out / --repository")
     parser.add_argument("--out", type=Path, help="artifact store root: writes <out>/<name>/<version>/")
     parser.add_argument("--repository", type=Path, help="Triton model repository to publish the version into")
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         feature_set = load_feature_set(args.feature_set)
         data = from_events(*read_history(args.history), feature_set)
-        result = train(data, TrainConfig(kind=args.kind))
+        result = train(data, TrainConfig(kind=args.kind, threshold=args.threshold))
         roots = [root for root in (args.out, args.repository) if root]
         version = args.version or max((artifacts.next_version(root, args.name) for root in roots), default=1)
         artifact = artifacts.build(result, data, args.name, version)
@@ -52,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {artifacts.save(artifact, args.out)}", file=sys.stderr)
         if args.repository:
             print(f"published {publish_to_repository(artifact, args.repository)}", file=sys.stderr)
+        band = result.performance.band("pr_auc") if result.performance else None
+        if band is None:
+            print("warning: fewer than 6 holdout chunks hold fraud: no reference PR-AUC band", file=sys.stderr)
     except (ModelError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -62,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                 "kind": result.kind,
                 "holdout": result.holdout,
                 "candidates": result.candidates,
+                "reference_pr_auc_band": band,
                 "training": result.details,
             },
             indent=2,

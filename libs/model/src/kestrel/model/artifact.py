@@ -69,7 +69,9 @@ class ModelArtifact:
 
 def build(result: TrainResult, data: TrainingSet, model_name: str, version: int) -> ModelArtifact:
     """The artifact of a training run, with reference statistics of the rows it was trained on."""
-    reference = compute_reference(data.X, result.network.predict(data.X), data.feature_names)
+    reference = compute_reference(
+        data.X, result.network.predict(data.X), data.feature_names, performance=result.performance
+    )
     metrics = {"kind": result.kind, "holdout": result.holdout, "candidates": result.candidates}
     return ModelArtifact(
         model_name,

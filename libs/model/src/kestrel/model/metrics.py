@@ -1,4 +1,4 @@
-"""Ranking metrics for imbalanced labels: ROC-AUC, PR-AUC (average precision), log loss; numpy only."""
+"""Metrics for imbalanced labels: ROC-AUC, PR-AUC, log loss, precision and recall, and their CBPE estimates."""
 
 from __future__ import annotations
 
@@ -35,6 +35,24 @@ def log_loss(y: np.ndarray, p: np.ndarray) -> float:
     return float(-(y * np.log(p) + (1 - y) * np.log1p(-p)).mean())
 
 
+def precision_recall(y: np.ndarray, decision: np.ndarray) -> tuple[float, float]:
+    """Precision and recall of the decisions (score >= threshold); nan where nothing was flagged or is positive."""
+    y, decision = np.asarray(y, dtype=bool), np.asarray(decision, dtype=bool)
+    tp = float((y & decision).sum())
+    return _ratio(tp, float(decision.sum())), _ratio(tp, float(y.sum()))
+
+
+def expected_precision_recall(p: np.ndarray, decision: np.ndarray) -> tuple[float, float]:
+    """Precision and recall expected without labels from calibrated probabilities p = P(fraud | score) (CBPE).
+
+    A flagged prediction is a true positive with probability p (else a false positive), an unflagged one a
+    false negative with probability p: the expected confusion matrix, whose ratios estimate the metrics.
+    """
+    p, decision = np.asarray(p, dtype=np.float64), np.asarray(decision, dtype=bool)
+    tp, fn = float(p[decision].sum()), float(p[~decision].sum())
+    return _ratio(tp, float(decision.sum())), _ratio(tp, tp + fn)
+
+
 def summary(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """Metrics the model card, the champion/challenger comparison and the tests read."""
     return {
@@ -44,6 +62,10 @@ def summary(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
         "positive_rate": float(np.mean(y)),
         "rows": float(len(y)),
     }
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else float("nan")
 
 
 def _average_ranks(x: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Reference statistics for drift: per-feature quantile bins with their shares, and a sample of rows and scores."""
+"""Reference statistics for drift: per-feature quantile bins and shares, a sample of rows and scores, performance."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from kestrel.model.errors import ModelError
+from kestrel.model.performance import ReferencePerformance
 
 BINS = 10
 SAMPLE = 10_000
@@ -52,6 +53,9 @@ class ReferenceStats:
     """Up to SAMPLE training rows (float32, columns in feature order) for KS tests."""
     sample_scores: np.ndarray
     """The model's scores of those rows (float32)."""
+    performance: ReferencePerformance | None = None
+    """Holdout performance, its spread over time chunks and the score calibration; None in artifacts made
+    before it existed (the drift monitor then reports performance without a band or an estimate)."""
 
     def __post_init__(self) -> None:
         d = len(self.feature_names)
@@ -67,22 +71,30 @@ class ReferenceStats:
             "features": {n: b.to_json() for n, b in zip(self.feature_names, self.features)},
             "score": self.score.to_json(),
             "sample_rows": len(self.sample),
+            **({"performance": self.performance.to_json()} if self.performance else {}),
         }
 
     @classmethod
     def from_parts(cls, doc: dict[str, Any], sample: np.ndarray, sample_scores: np.ndarray) -> ReferenceStats:
         names = tuple(doc["feature_names"])
+        performance = doc.get("performance")
         return cls(
             names,
             tuple(Binning.from_json(doc["features"][n]) for n in names),
             Binning.from_json(doc["score"]),
             sample,
             sample_scores,
+            ReferencePerformance.from_json(performance) if performance else None,
         )
 
 
 def compute_reference(
-    X: np.ndarray, scores: np.ndarray, feature_names: tuple[str, ...], sample_size: int = SAMPLE, seed: int = 0
+    X: np.ndarray,
+    scores: np.ndarray,
+    feature_names: tuple[str, ...],
+    sample_size: int = SAMPLE,
+    seed: int = 0,
+    performance: ReferencePerformance | None = None,
 ) -> ReferenceStats:
     """Bins from every row; a seeded uniform sample (in time order) for the tests that need raw values."""
     X = np.asarray(X, dtype=np.float64)
@@ -94,4 +106,5 @@ def compute_reference(
         Binning.fit(scores),
         X[rows].astype(np.float32),
         np.asarray(scores)[rows].astype(np.float32),
+        performance,
     )

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the type checker sees the real names
     from kestrel.online_store.client import client_for, redis_client
-    from kestrel.online_store.layout import DEFAULT_PREFIX, FeatureLayout, SetQuery, entity_key
-    from kestrel.online_store.reader import OnlineBatch, OnlineStore, OnlineVector, SetAnswer
+    from kestrel.online_store.layout import DEFAULT_PREFIX, FeatureLayout, LoggedEvent, entity_key, pack_event
+    from kestrel.online_store.reader import NO_LOG, EventLog, OnlineBatch, OnlineStore, OnlineVector
     from kestrel.online_store.writer import OnlineStoreWriter, VectorWrite, WriteResult, newest_per_key
 
 _HOME = {
@@ -23,8 +23,10 @@ _HOME = {
     "OnlineBatch": "reader",
     "OnlineStore": "reader",
     "OnlineVector": "reader",
-    "SetAnswer": "reader",
-    "SetQuery": "layout",
+    "EventLog": "reader",
+    "NO_LOG": "reader",
+    "LoggedEvent": "layout",
+    "pack_event": "layout",
     "OnlineStoreWriter": "writer",
     "VectorWrite": "writer",
     "WriteResult": "writer",
@@ -38,13 +40,15 @@ __all__ = [
     "OnlineStore",
     "OnlineStoreWriter",
     "OnlineVector",
-    "SetAnswer",
-    "SetQuery",
+    "EventLog",
+    "LoggedEvent",
+    "NO_LOG",
     "VectorWrite",
     "WriteResult",
     "client_for",
     "entity_key",
     "newest_per_key",
+    "pack_event",
     "redis_client",
 ]
 

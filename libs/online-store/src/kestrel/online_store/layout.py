@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 DEFAULT_PREFIX = "kestrel:fs"
 
@@ -25,12 +25,52 @@ class FeatureLayout(Protocol):
     def defaults(self) -> list[float]: ...
 
 
-class SetQuery(NamedTuple):
-    """What a request asks of an entity's categorical sets: its event time and its value of each source."""
+class LoggedEvent(NamedTuple):
+    """One event of an entity's event log, as the reader gives it back."""
 
     event_time_ms: int
-    values: Sequence[str]
-    """In the store's `sets` order (OnlineStore.sets)."""
+    event_id: str
+    numbers: tuple[float, ...]
+    """The event's numeric values, sources sorted by name."""
+    categories: tuple[str, ...]
+    """Its categorical values, sources sorted by name."""
+
+
+_HEAD = struct.Struct("<HBB")
+_LENGTH = struct.Struct("<H")
+
+
+def pack_event(event_id: str, numbers: Mapping[str, float], categories: Mapping[str, str]) -> bytes:
+    """An event log member: (id length, number count, category count), the id, the numbers as float64s and
+    the categories length-prefixed, both sorted by source name. Its time is the member's score. Source names
+    are not stored: the key's feature-set version fixes them (readers check the counts)."""
+    ident = event_id.encode()
+    out = [_HEAD.pack(len(ident), len(numbers), len(categories)), ident, _packer(len(numbers)).pack(*_by_name(numbers))]
+    for value in _by_name(categories):
+        data = value.encode()
+        out += (_LENGTH.pack(len(data)), data)
+    return b"".join(out)
+
+
+def unpack_event(member: bytes, event_time_ms: int) -> LoggedEvent:
+    """The event behind a log member (ValueError/struct.error if it is not one)."""
+    size, n, c = _HEAD.unpack_from(member)
+    pos = _HEAD.size + size
+    ident = member[_HEAD.size : pos].decode()
+    numbers = _packer(n).unpack_from(member, pos)
+    pos += 8 * n
+    categories = []
+    for _ in range(c):
+        (length,) = _LENGTH.unpack_from(member, pos)
+        categories.append(member[pos + 2 : pos + 2 + length].decode())
+        pos += 2 + length
+    if pos != len(member):
+        raise ValueError("event log member has trailing bytes")
+    return LoggedEvent(event_time_ms, ident, numbers, tuple(categories))
+
+
+def _by_name(values: Mapping[str, Any]) -> list[Any]:
+    return [values[name] for name in sorted(values)]
 
 
 @lru_cache(maxsize=256)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import struct
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +17,10 @@ from kestrel.online_store.layout import (
     DEFAULT_PREFIX,
     READ_FIELDS,
     FeatureLayout,
-    SetQuery,
+    LoggedEvent,
     key_prefix,
     to_definition_order,
+    unpack_event,
 )
 from kestrel.online_store.scripts import READ_MANY, LuaScript, command_groups, is_cluster
 
@@ -27,27 +29,25 @@ log = structlog.get_logger()
 _READ = LuaScript(READ_MANY)
 _NEVER = np.iinfo(np.int64).max
 Reply = Sequence[Any]
-"""[_ts, _v, x, _e] of one key as Redis answers HMGET: bytes, or None where absent (then the set answers)."""
+"""[_ts, _v, x, _e] of one key as Redis answers HMGET: bytes, or None where absent (then _s and the log)."""
 
 
 @dataclass(frozen=True, slots=True)
-class SetAnswer:
-    """Per entity (rows) and categorical source (columns, in the store's `sets` order): the answers the
-    request-time set features need. -1 stands for none."""
+class EventLog:
+    """An entity's event log: the events its stored vectors came from, oldest first (ties in member order)."""
 
-    last_seen: np.ndarray
-    """int64 (n, S): newest event time the request's value of the source was seen at."""
-    counts: np.ndarray
-    """int64 (n, P): values last seen after t - w, for each (source, window) pair in `pairs` order."""
-    dropped: np.ndarray
-    """int64 (n, S): newest last-seen time of a value the cap dropped from the set."""
-    complete_from: np.ndarray
-    """int64 (n,): the sets hold every event after this time (0: all; int64 max: not to be trusted, e.g. a
-    newer vector came without categories). A window starting before it falls back to the vector's rule."""
+    complete_from: int
+    """The log holds every event after this time (0: all of them; int64 max: none to trust, e.g. a newer
+    vector came without its event, or a member could not be read). Windows starting before it are not exact."""
+    events: tuple[LoggedEvent, ...]
 
-    def row(self, i: int) -> SetAnswer:
-        one = slice(i, i + 1)
-        return SetAnswer(self.last_seen[one], self.counts[one], self.dropped[one], self.complete_from[one])
+    def complete_after(self, start_ms: int) -> bool:
+        """Whether the log holds every event of the entity after start_ms."""
+        return self.complete_from <= start_ms
+
+
+NO_LOG = EventLog(0, ())
+"""The log of an entity the store does not know: complete, and empty."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +67,8 @@ class OnlineVector:
     version: str
     stale: bool
     """Older than the store's max_age_ms."""
-    sets: SetAnswer | None = None
-    """What the entity's categorical sets say about the request's values (when asked)."""
+    log: EventLog | None = None
+    """The entity's event log (when asked)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +87,8 @@ class OnlineBatch:
     """int64; -1 where not found."""
     stale: np.ndarray
     version: str
-    sets: SetAnswer | None = None
-    """What the entities' categorical sets say about the request values, rows as above (when asked)."""
+    logs: Sequence[EventLog] | None = None
+    """The entities' event logs, rows as above (when asked; NO_LOG where not found)."""
 
     def __len__(self) -> int:
         return len(self.entity_ids)
@@ -104,7 +104,7 @@ class OnlineBatch:
             int(self.age_ms[i]) if found else None,
             self.version,
             bool(self.stale[i]),
-            self.sets.row(i) if self.sets is not None else None,
+            self.logs[i] if self.logs is not None else None,
         )
 
     def __iter__(self) -> Iterator[OnlineVector]:
@@ -123,7 +123,6 @@ class OnlineStore:
         prefix: str = DEFAULT_PREFIX,
         max_age_ms: int | None = None,
         chunk: int = 128,
-        sets: Mapping[str, Sequence[int]] | None = None,
     ) -> None:
         self._client = client
         self.version = feature_set.version_id
@@ -138,78 +137,64 @@ class OnlineStore:
         self._perm = np.asarray(to_definition_order(self.names), dtype=np.intp)
         self._chunk = chunk
         self._cluster = is_cluster(client)
-        self.sets = {source: tuple(windows) for source, windows in (sets or {}).items()}
-        """Categorical source -> windows (ms) the set answers count values for (FeatureSet.set_windows_ms)."""
-        self.pairs = [(source, w) for source, windows in self.sets.items() for w in windows]
-        self._set_args: list[Any] = [len(self.sets)]
-        for source, windows in self.sets.items():
-            self._set_args += (source, len(windows), *windows)
+        self.bad_logs = 0
+        """Event logs found but unreadable (a member of another layout): served as not to be trusted."""
 
     def key(self, entity_id: str) -> str:
         return self._key + entity_id + "}"
 
-    async def get(self, entity_id: str, query: SetQuery | None = None) -> OnlineVector:
-        """One entity: a plain HMGET (one round trip plus redis-py's overhead), or with a query one script call
-        that answers it from the entity's sets too. UnavailableError if Redis fails."""
-        if query is not None and self.sets:
-            return (await self.get_many([entity_id], [query]))[0]
+    async def get(self, entity_id: str, *, with_log: bool = False) -> OnlineVector:
+        """One entity: a plain HMGET (one round trip plus redis-py's overhead), or with its event log one script
+        call. UnavailableError if Redis fails."""
+        if with_log:
+            return (await self.get_many([entity_id], with_log=True))[0]
         try:
             reply = await self._client.execute_command("HMGET", self.key(entity_id), *READ_FIELDS)
         except RedisError as exc:
             raise UnavailableError(f"online store read failed: {type(exc).__name__}: {exc}") from exc
         return self._vector(entity_id, reply, time.time_ns() // 1_000_000)
 
-    async def get_many(self, entity_ids: Sequence[str], queries: Sequence[SetQuery] | None = None) -> OnlineBatch:
-        """Many entities in one round trip: one script call per chunk of keys (per hash slot on a cluster).
-        With queries (one per entity, when the store has `sets`), the same calls answer them: `sets`."""
+    async def get_many(self, entity_ids: Sequence[str], *, with_log: bool = False) -> OnlineBatch:
+        """Many entities in one round trip: one script call per chunk of keys (per hash slot on a cluster),
+        with each entity's event log when asked (`logs`)."""
         keys = [self._key + entity_id + "}" for entity_id in entity_ids]
-        asked = queries if queries is not None and self.sets else None
         try:
-            replies = await self._read(keys, asked)
+            replies = await self._read(keys, with_log)
         except RedisError as exc:
             raise UnavailableError(f"online store read failed: {type(exc).__name__}: {exc}") from exc
-        return self._batch(entity_ids, replies, time.time_ns() // 1_000_000, asked is not None)
+        return self._batch(entity_ids, replies, time.time_ns() // 1_000_000, with_log)
 
     def defaults_for(self, entity_ids: Sequence[str]) -> OnlineBatch:
         """What get_many answers when none of the entities is found (callers use it when Redis is down)."""
         return self._batch(entity_ids, [(None, None, None, None)] * len(entity_ids), time.time_ns() // 1_000_000)
 
-    async def _read(self, keys: list[str], queries: Sequence[SetQuery] | None) -> list[Reply]:
-        if len(keys) <= 1 and queries is None:  # a script call costs more than a plain HMGET for one key
+    async def _read(self, keys: list[str], with_log: bool) -> list[Reply]:
+        if len(keys) <= 1 and not with_log:  # a script call costs more than a plain HMGET for one key
             return [await self._client.execute_command("HMGET", key, *READ_FIELDS) for key in keys]
         groups = command_groups(keys, self._chunk, self._cluster)
-        results = await _READ.run(self._client, [self._call(keys, group, queries) for group in groups])
+        flag = 1 if with_log else 0
+        results = await _READ.run(self._client, [([keys[i] for i in group], [flag]) for group in groups])
         replies: list[Reply] = [()] * len(keys)
         for group, result in zip(groups, results):
             for i, reply in zip(group, result):
                 replies[i] = reply
         return replies
 
-    def _call(
-        self, keys: list[str], group: list[int], queries: Sequence[SetQuery] | None
-    ) -> tuple[list[str], list[Any]]:
-        if queries is None:
-            return [keys[i] for i in group], [0]
-        args = self._set_args.copy()
-        for i in group:
-            args += (queries[i].event_time_ms, *queries[i].values)
-        return [keys[i] for i in group], args
+    def _logs(self, replies: Sequence[Reply], found: np.ndarray) -> list[EventLog]:
+        """The event log behind the vector fields of each reply (NO_LOG where the entity was not found)."""
+        return [self._log(replies[i]) if found[i] else NO_LOG for i in range(len(replies))]
 
-    def _sets(self, replies: Sequence[Reply], found: np.ndarray) -> SetAnswer:
-        """The set answers behind the vector fields of each reply (-1 and 0 where the entity was not found)."""
-        n, width = len(replies), len(self.sets)
-        last_seen, dropped = np.full((n, width), -1, dtype=np.int64), np.full((n, width), -1, dtype=np.int64)
-        counts = np.zeros((n, len(self.pairs)), dtype=np.int64)
-        complete = np.zeros(n, dtype=np.int64)
-        for i in np.flatnonzero(found).tolist():
-            reply, pos, p = replies[i], 5 + width, 0
-            complete[i] = _time(reply[4]) if reply[4] is not None else _NEVER
-            for s, windows in enumerate(self.sets.values()):
-                dropped[i, s] = _time(reply[5 + s])
-                last_seen[i, s] = _time(reply[pos])
-                counts[i, p : p + len(windows)] = reply[pos + 1 : pos + 1 + len(windows)]
-                pos, p = pos + 1 + len(windows), p + len(windows)
-        return SetAnswer(last_seen, counts, dropped, complete)
+    def _log(self, reply: Reply) -> EventLog:
+        if reply[4] is None:  # the vector was stored without its event: no log to trust
+            return EventLog(_NEVER, ())
+        flat = reply[5]
+        try:
+            events = tuple(unpack_event(flat[k], int(float(flat[k + 1]))) for k in range(0, len(flat), 2))
+        except (ValueError, struct.error, UnicodeDecodeError):
+            self.bad_logs += 1
+            log.warning("online_store_invalid_event_log", version=self.version)
+            return EventLog(_NEVER, ())
+        return EventLog(int(reply[4]), events)
 
     def _usable(self, entity_id: str, reply: Reply) -> bool:
         ts, version, values = reply[0], reply[1], reply[2]
@@ -229,7 +214,7 @@ class OnlineStore:
         return OnlineVector(entity_id, values, True, event_time, _text(reply[3]), age, self.version, self._stale(age))
 
     def _batch(
-        self, entity_ids: Sequence[str], replies: Sequence[Reply], now_ms: int, asked: bool = False
+        self, entity_ids: Sequence[str], replies: Sequence[Reply], now_ms: int, with_log: bool = False
     ) -> OnlineBatch:
         n = len(replies)
         values = np.empty((n, len(self.names)), dtype=np.float64)
@@ -250,16 +235,11 @@ class OnlineStore:
             found[rows] = True
         age = np.where(found, now_ms - event_time, -1)
         stale = found & (age > self.max_age_ms) if self.max_age_ms is not None else np.zeros(n, dtype=bool)
-        sets = self._sets(replies, found) if asked else None
-        return OnlineBatch(entity_ids, values, found, event_time, event_ids, age, stale, self.version, sets)
+        logs = self._logs(replies, found) if with_log else None
+        return OnlineBatch(entity_ids, values, found, event_time, event_ids, age, stale, self.version, logs)
 
     def _stale(self, age_ms: int) -> bool:
         return self.max_age_ms is not None and age_ms > self.max_age_ms
-
-
-def _time(value: bytes | None) -> int:
-    """A score (event time in ms) as Redis formats it, or -1 for none."""
-    return int(float(value)) if value is not None else -1
 
 
 def _text(value: bytes | None) -> str | None:

@@ -13,10 +13,11 @@ from redis.exceptions import NoScriptError
 
 WRITE_NEWEST = """
 -- Compare-and-set of feature vectors: the newest event time wins, ties go to the larger event id,
--- so replays and out-of-order delivery converge on the same state. Next to each vector, one sorted set per
--- categorical source (key .. ':s:' .. source, same hash tag) holds each value's last-seen event time.
--- KEYS: entity hashes. ARGV: ttl_ms (0: no expiry), written_at_ms, cap (values per set), then per key:
--- event_time_ms, event_id, version, packed values, window_ms, n, then n x (source, value, event_time_ms).
+-- so replays and out-of-order delivery converge on the same state. Next to each vector, a sorted set
+-- (key .. ':ev', same hash tag) is the entity's event log: each event the vector records came from, scored by
+-- its event time, kept as far behind the newest event time as the feature windows and lateness reach.
+-- KEYS: entity hashes. ARGV: ttl_ms (0: no expiry), written_at_ms, then per key: event_time_ms, event_id,
+-- version, packed values, retention_ms, cap, n, then n x (event_time_ms, member).
 -- Returns how many vectors were written.
 local function bytes_after(a, b)
   -- Byte order, not Lua's `>` (strcoll under the server's locale): must match the writer's Python order.
@@ -26,31 +27,30 @@ local function bytes_after(a, b)
   end
   return #a > #b
 end
-local function remember(key, source, value, ts, newest, window, cap, ttl, written)
-  -- Last-seen times only grow (ZADD GT); values at or before newest - window are pruned whenever newest
-  -- moves (a vector was written); past the cap the oldest go, and `_d:<source>` keeps the newest time so
-  -- dropped, for readers to flag. The set expires with the vector. Calls are spent only where needed: a
-  -- script blocks Redis while it runs.
-  local set, added = key .. ':s:' .. source, 0
-  if ts > newest - window then added = redis.call('ZADD', set, 'GT', ts, value) end
-  if written then redis.call('ZREMRANGEBYSCORE', set, '-inf', newest - window) end
-  local extra = added > 0 and redis.call('ZCARD', set) - cap or 0
-  if extra > 0 then
-    local popped = redis.call('ZPOPMIN', set, extra)
-    local top, mark = tonumber(popped[#popped]), tonumber(redis.call('HGET', key, '_d:' .. source))
-    if not mark or top > mark then redis.call('HSET', key, '_d:' .. source, popped[#popped]) end
+local function log(key, first, n, newest, retention, cap, ttl, stored)
+  -- Members are whole events (id included), so a replay adds nothing (ZADD NX) and order does not matter.
+  -- Pruned as the stream prunes its state: at or before newest - retention, then the oldest past the cap.
+  -- A script blocks Redis while it runs: calls are spent only where needed.
+  local ev, added = key .. ':ev', 0
+  for c = first, first + 2 * n - 2, 2 do
+    if tonumber(ARGV[c]) > newest - retention then
+      added = added + redis.call('ZADD', ev, 'NX', ARGV[c], ARGV[c + 1])
+    end
   end
-  if written then
-    if ttl > 0 then redis.call('PEXPIRE', set, ttl) end
-  elseif added > 0 then  -- a late value may have created the set: give it the vector's remaining TTL
+  if stored then redis.call('ZREMRANGEBYSCORE', ev, '-inf', newest - retention) end
+  local extra = added > 0 and redis.call('ZCARD', ev) - cap or 0
+  if extra > 0 then redis.call('ZREMRANGEBYRANK', ev, 0, extra - 1) end
+  if stored then
+    if ttl > 0 then redis.call('PEXPIRE', ev, ttl) end
+  elseif added > 0 then  -- a late event may have created the log: give it the vector's remaining TTL
     local left = redis.call('PTTL', key)
-    if left > 0 then redis.call('PEXPIRE', set, left) end
+    if left > 0 then redis.call('PEXPIRE', ev, left) end
   end
 end
-local ttl, now, cap, written = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), 0
-local a = 4
+local ttl, now, written = tonumber(ARGV[1]), ARGV[2], 0
+local a = 3
 for _, key in ipairs(KEYS) do
-  local ts, id, window, n = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  local ts, id, n = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 6])
   local cur = redis.pcall('HMGET', key, '_ts', '_e', '_s')
   if cur.err then  -- not a hash (WRONGTYPE): the namespace is ours, so replace it rather than stall forever
     redis.call('DEL', key)
@@ -63,50 +63,32 @@ for _, key in ipairs(KEYS) do
     if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
     written = written + 1
   end
-  -- `_s`: the sets hold every event since this time (0: all). Set when sets start on a vector that was
-  -- stored before them (its time: older events are missing); removed when a newer vector comes without
-  -- categories (the sets stop being complete), so readers fall back rather than trust them.
+  -- `_s`: the log holds every event since this time (0: all). Set when the log starts on a vector that was
+  -- stored before it (its time: older events are missing); removed when a newer vector comes without its
+  -- event (the log stops being complete), so readers fall back rather than trust it.
   if stored and n == 0 then redis.call('HDEL', key, '_s') end
   if n > 0 and not cur[3] then redis.call('HSET', key, '_s', old and cur[1] or 0) end
-  local newest = math.max(old or new, new)
-  for c = a + 6, a + 3 + 3 * n, 3 do
-    remember(key, ARGV[c], ARGV[c + 1], tonumber(ARGV[c + 2]), newest, window, cap, ttl, stored)
+  if n > 0 then
+    log(key, a + 7, n, math.max(old or new, new), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), ttl, stored)
   end
-  a = a + 6 + 3 * n
+  a = a + 7 + 2 * n
 end
 return written
 """
 
 READ_MANY = """
--- KEYS: entity hashes. ARGV: S (categorical sources), then per source: name, k, k windows (ms); then per key:
--- the request's event time (ms) and its S values. Returns per key, in KEYS order (false where absent):
--- _ts, _v, x, _e, and with S > 0: _s, the S dropped marks `_d:<source>`, then per source the request
--- value's last-seen time and how many values were last seen after t - w for each window w.
-local S, a, sources, windows = tonumber(ARGV[1]), 2, {}, {}
-local fields = {'_ts', '_v', 'x', '_e'}
-if S > 0 then fields[5] = '_s' end
-for s = 1, S do
-  local k = tonumber(ARGV[a + 1])
-  sources[s], windows[s] = ARGV[a], {}
-  for j = 1, k do windows[s][j] = tonumber(ARGV[a + 1 + j]) end
-  fields[5 + s] = '_d:' .. ARGV[a]
-  a = a + 2 + k
-end
+-- KEYS: entity hashes. ARGV: 1 to return each entity's event log too, else 0. Returns per key, in KEYS order
+-- (false where absent): _ts, _v, x, _e, and with the log: _s, then the log as member, score pairs (oldest first).
+local with_log = ARGV[1] == '1'
 local out = {}
 for i, key in ipairs(KEYS) do
-  local row = redis.call('HMGET', key, unpack(fields))
-  if S > 0 then
-    local t = tonumber(ARGV[a])
-    for s = 1, S do
-      local set = key .. ':s:' .. sources[s]
-      row[#row + 1] = redis.call('ZSCORE', set, ARGV[a + s])
-      for _, w in ipairs(windows[s]) do
-        row[#row + 1] = redis.call('ZCOUNT', set, string.format('(%d', t - w), '+inf')
-      end
-    end
-    a = a + 1 + S
+  if with_log then
+    local row = redis.call('HMGET', key, '_ts', '_v', 'x', '_e', '_s')
+    row[6] = redis.call('ZRANGE', key .. ':ev', 0, -1, 'WITHSCORES')
+    out[i] = row
+  else
+    out[i] = redis.call('HMGET', key, '_ts', '_v', 'x', '_e')
   end
-  out[i] = row
 end
 return out
 """

@@ -10,7 +10,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from kestrel.common.errors import UnavailableError
-from kestrel.online_store.layout import DEFAULT_PREFIX, entity_key, pack_features
+from kestrel.online_store.layout import DEFAULT_PREFIX, entity_key, pack_event, pack_features
 from kestrel.online_store.scripts import WRITE_NEWEST, LuaScript, command_groups, is_cluster
 
 _WRITE = LuaScript(WRITE_NEWEST)
@@ -25,10 +25,12 @@ class VectorWrite:
     event_id: str
     version: str
     values: bytes
-    categories: tuple[tuple[str, str], ...] = ()
-    """The event's (source, value) pairs whose last-seen times the store keeps next to the vector."""
-    window_ms: int = 0
-    """How long those last-seen times are kept (behind the entity's newest event time)."""
+    event: bytes = b""
+    """The event as the entity's event log keeps it (`pack_event`); empty when the record did not carry it."""
+    retention_ms: int = 0
+    """How far behind the entity's newest event time its log keeps events."""
+    cap: int = 0
+    """At most this many events in the log (the newest kept)."""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any], prefix: str = DEFAULT_PREFIX) -> VectorWrite:
@@ -36,9 +38,11 @@ class VectorWrite:
         version = record["feature_set_version"]
         _, values = pack_features(record["features"])
         key = entity_key(prefix, version, record["entity_id"])
-        categories = tuple(sorted((record.get("categories") or {}).items()))
-        window = record.get("category_window_ms") or 0
-        return cls(key, record["event_time"], record["event_id"], version, values, categories, window)
+        retention, cap = record.get("log_retention_ms") or 0, record.get("log_cap") or 0
+        event = b""
+        if retention > 0 and cap > 0:
+            event = pack_event(record["event_id"], record.get("numbers") or {}, record.get("categories") or {})
+        return cls(key, record["event_time"], record["event_id"], version, values, event, retention, cap)
 
     def newer_than(self, other: VectorWrite) -> bool:
         # Same rule as the script: event time, then event id in byte order (Python's str order is that).
@@ -55,22 +59,19 @@ class WriteResult:
     """Vectors dropped before sending because the same batch had a newer one for the key."""
 
 
-Seen = dict[tuple[str, str], int]
-"""(source, value) -> newest event time it was seen at, for one key."""
+Logged = tuple[list[tuple[int, bytes]], int, int]
+"""One key's (event time, member) pairs of a batch, with the longest retention and largest cap asked."""
 
 
-def seen_per_key(writes: Iterable[VectorWrite]) -> dict[str, tuple[Seen, int]]:
-    """Each key's categorical values with their newest time in the batch, and the longest window: older
-    vectors are superseded, but their values were still seen (and the store's max makes order irrelevant)."""
-    out: dict[str, tuple[Seen, int]] = {}
+def logged_per_key(writes: Iterable[VectorWrite]) -> dict[str, Logged]:
+    """Every event of the batch for each key's log: older vectors are superseded, their events are not."""
+    out: dict[str, Logged] = {}
     for write in writes:
-        if not write.categories:
+        if not write.event:
             continue
-        seen, window = out.get(write.key, ({}, 0))
-        for pair in write.categories:
-            if seen.get(pair, write.event_time_ms - 1) < write.event_time_ms:
-                seen[pair] = write.event_time_ms
-        out[write.key] = (seen, max(window, write.window_ms))
+        events, retention, cap = out.get(write.key, ([], 0, 0))
+        events.append((write.event_time_ms, write.event))
+        out[write.key] = (events, max(retention, write.retention_ms), max(cap, write.cap))
     return out
 
 
@@ -87,39 +88,37 @@ def newest_per_key(writes: Iterable[VectorWrite]) -> list[VectorWrite]:
 class OnlineStoreWriter:
     """Compare-and-set writes of whole batches; idempotent, so a failed batch is simply sent again."""
 
-    def __init__(self, client: Any, *, ttl_s: float, chunk: int = 16, set_cap: int = 256) -> None:
+    def __init__(self, client: Any, *, ttl_s: float, chunk: int = 16) -> None:
         self._client = client
         self._ttl_ms = int(ttl_s * 1000)
         self._chunk = chunk
         """Keys per script call: a script blocks Redis while it runs (~10 us per key), so readers wait."""
-        self._cap = set_cap
-        """Values kept per entity and categorical source; past it the least recently seen are dropped (marked)."""
         self._cluster = is_cluster(client)
 
     async def write(self, writes: Sequence[VectorWrite]) -> WriteResult:
-        """Store each key's newest vector unless Redis holds a newer one, and every vector's categorical values
-        with their last-seen times; UnavailableError when Redis fails."""
+        """Store each key's newest vector unless Redis holds a newer one, and every vector's event in its key's
+        event log; UnavailableError when Redis fails."""
         newest = newest_per_key(writes)
         if not newest:
             return WriteResult(0, 0, len(writes))
         try:
-            written = sum(await _WRITE.run(self._client, self._calls(newest, seen_per_key(writes))))
+            written = sum(await _WRITE.run(self._client, self._calls(newest, logged_per_key(writes))))
         except RedisError as exc:
             raise UnavailableError(f"redis write failed: {type(exc).__name__}: {exc}") from exc
         return WriteResult(written, len(newest) - written, len(writes) - len(newest))
 
-    def _calls(self, writes: list[VectorWrite], seen: dict[str, tuple[Seen, int]]) -> list[tuple[list[str], list[Any]]]:
+    def _calls(self, writes: list[VectorWrite], logged: dict[str, Logged]) -> list[tuple[list[str], list[Any]]]:
         now_ms = int(time.time() * 1000)
         calls = []
         for group in command_groups([w.key for w in writes], self._chunk, self._cluster):
             keys: list[str] = []
-            args: list[Any] = [self._ttl_ms, now_ms, self._cap]
+            args: list[Any] = [self._ttl_ms, now_ms]
             for i in group:
                 w = writes[i]
-                values, window = seen.get(w.key, ({}, 0))
+                events, retention, cap = logged.get(w.key, ([], 0, 0))
                 keys.append(w.key)
-                args += (w.event_time_ms, w.event_id, w.version, w.values, window, len(values))
-                for (source, value), t in values.items():
-                    args += (source, value, t)
+                args += (w.event_time_ms, w.event_id, w.version, w.values, retention, cap, len(events))
+                for pair in events:
+                    args += pair
             calls.append((keys, args))
         return calls

@@ -23,7 +23,7 @@ def components(rt: Runtime[FeatureWriterSettings]) -> list[Any]:
     redis = client_for(s)
     handler = VectorBatchHandler(
         functools.partial(rt.topics.serde(vectors).deserialize_many, errors="return"),
-        OnlineStoreWriter(redis, ttl_s=s.ttl_s, chunk=s.script_chunk, set_cap=s.set_cap),
+        OnlineStoreWriter(redis, ttl_s=s.ttl_s, chunk=s.script_chunk),
         vector_check(s.feature_set),
         s.key_prefix,
     )

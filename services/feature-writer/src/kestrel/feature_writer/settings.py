@@ -21,9 +21,6 @@ class FeatureWriterSettings(KafkaSettings, RedisSettings, ConsumerSettings):
     group_id: str = "kestrel-feature-writer"
     script_chunk: int = Field(16, ge=1)
     """Vectors per Redis script call: a call blocks Redis ~10 us per vector, so readers wait that long at most."""
-    set_cap: int = Field(256, ge=1)
-    """Categorical values kept per entity and source (distinct merchants, countries...): past it the least
-    recently seen are dropped and Predict flags answers that could have needed them `set_truncated`."""
     feature_set: str | None = "card"
     """Vectors of this feature set's current version must carry exactly its features (others are dead-lettered);
     vectors of other versions are stored as they come. Empty or unset: no check."""

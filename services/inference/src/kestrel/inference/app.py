@@ -42,9 +42,7 @@ def api_components(rt: Runtime[InferenceSettings]) -> list[Any]:
     s, fs = rt.settings, load_feature_set(rt.settings.feature_set)
     records, out, model = _backbone(rt, fs, "api")
     redis = client_for(s)
-    store = OnlineStore(
-        redis, fs, prefix=s.key_prefix, max_age_ms=int(s.max_feature_age_s * 1000), sets=fs.set_windows_ms
-    )
+    store = OnlineStore(redis, fs, prefix=s.key_prefix, max_age_ms=int(s.max_feature_age_s * 1000))
     publisher = PredictionPublisher(
         out,
         capacity=s.publish_buffer,

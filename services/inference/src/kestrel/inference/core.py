@@ -13,18 +13,17 @@ import numpy as np
 from kestrel.common.errors import InvalidArgumentError
 from kestrel.common.validation import Limits, Violation, check_id, validate_event
 from kestrel.featureset.request import RequestFeatures
-from kestrel.online_store.layout import SetQuery
 
 if TYPE_CHECKING:
     from kestrel.online_store import OnlineBatch
 
-MISSING, STALE, NEWER, STORE_DOWN, FALLBACK, TRUNCATED = (
+MISSING, STALE, NEWER, STORE_DOWN, FALLBACK, APPROXIMATE = (
     "missing_features",
     "stale_features",
     "features_newer_than_event",
     "online_store_unavailable",
     "fallback_score",
-    "set_truncated",
+    "features_approximate",
 )
 FALLBACK_MODEL = "fallback"
 """The model name of predictions answered with the fallback score while the model is unavailable."""
@@ -127,34 +126,58 @@ def valid_prefix(requests: Sequence[Request], limits: Limits, now_ms: int, base:
     return items
 
 
-def set_queries(request_features: RequestFeatures, items: Sequence[Item]) -> list[SetQuery] | None:
-    """What each request asks of its entity's categorical sets (event time, its value of each source)."""
-    sources = list(request_features.feature_set.set_windows_ms)
-    if not sources:
-        return None
-    return [SetQuery(item.record["event_time"], [str(item.record[s]) for s in sources]) for item in items]
-
-
 def merge(
     request_features: RequestFeatures, items: Sequence[Item], online: OnlineBatch, store_down: bool
 ) -> tuple[np.ndarray, list[list[str]]]:
-    """Each request's event merged into its stored features (the model's rows), and each row's flags:
-    freshness, and set_truncated where the store's cap dropped a value a set feature's window could hold."""
+    """Each request's vector (the model's rows) and each row's flags. Rows whose entity's event log holds
+    every event the longest window reaches get the stream's own vector (exact); the rest (a log that cannot
+    be trusted yet, flagged features_approximate) the stored vector advanced by the event."""
+    n = len(items)
+    included = np.fromiter(
+        (online.event_ids[i] == item.record["event_id"] for i, item in enumerate(items)), dtype=bool, count=n
+    )
+    event_time = np.fromiter((item.record["event_time"] for item in items), dtype=np.int64, count=n)
+    flags = [freshness(online, i, bool(included[i]), int(event_time[i]), store_down) for i in range(n)]
+    exact = _exact_rows(request_features, online, event_time, included)
+    matrix = np.empty((n, len(request_features.feature_set.names)), dtype=np.float64)
+    if len(exact) < n:
+        rest = np.setdiff1d(np.arange(n), exact)
+        matrix[rest] = _advanced(request_features, [items[i] for i in rest], online, rest, included[rest])
+        if online.logs is not None:
+            for i in rest[~included[rest]].tolist():
+                flags[i].append(APPROXIMATE)
+    for i in exact:
+        log = online.logs[i].events  # type: ignore[index]
+        matrix[i] = request_features.from_log(log, items[i].record)
+    return matrix, flags
+
+
+def _exact_rows(
+    request_features: RequestFeatures, online: OnlineBatch, event_time: np.ndarray, included: np.ndarray
+) -> list[int]:
+    """Rows the event log answers: not already the stored vector's own event, and the log complete over the
+    longest window before the event."""
+    if online.logs is None:
+        return []
+    start = (event_time - request_features.longest_ms).tolist()
+    return [i for i, log in enumerate(online.logs) if not included[i] and log.complete_after(start[i])]
+
+
+def _advanced(
+    request_features: RequestFeatures,
+    items: Sequence[Item],
+    online: OnlineBatch,
+    rows: np.ndarray,
+    included: np.ndarray,
+) -> np.ndarray:
+    """The stored vectors of `rows` advanced by their events (returned as stored where already included)."""
     n = len(items)
     source = request_features.source or "amount"
     amount = np.fromiter((item.record[source] for item in items), dtype=np.float64, count=n)
     event_time = np.fromiter((item.record["event_time"] for item in items), dtype=np.int64, count=n)
-    included = np.fromiter(
-        (online.event_ids[i] == item.record["event_id"] for i, item in enumerate(items)), dtype=bool, count=n
+    return request_features.merge(
+        online.values[rows], online.found[rows], online.event_time_ms[rows], amount, event_time, included
     )
-    matrix = request_features.merge(
-        online.values, online.found, online.event_time_ms, amount, event_time, included, online.sets
-    )
-    flags = [freshness(online, i, bool(included[i]), int(event_time[i]), store_down) for i in range(n)]
-    if online.sets is not None:
-        for i in np.flatnonzero(request_features.truncated(online.sets, event_time)).tolist():
-            flags[i].append(TRUNCATED)
-    return matrix, flags
 
 
 def freshness(online: OnlineBatch, i: int, included: bool, event_time: int, store_down: bool) -> list[str]:

@@ -62,8 +62,7 @@ class Scorer:
         if not items:
             return []
         started = time.perf_counter()
-        queries = core.set_queries(self._merge, items)
-        online, store_down = await self._features.fetch([item.entity_id for item in items], queries)
+        online, store_down = await self._features.fetch([item.entity_id for item in items])
         matrix, flags = core.merge(self._merge, items, online, store_down)
         try:
             scores, model_name = await self._model.score(matrix)
