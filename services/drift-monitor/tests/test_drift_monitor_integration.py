@@ -72,7 +72,7 @@ class Traffic:
             "model_name": self.model,
             "model_version": "1",
             "score": float(NET.predict(np.array([values]))[0]),
-            "threshold": 0.5,
+            "threshold": 0.4,
             "decision": False,
             "feature_set_version": "t.v1",
             "features": {},
@@ -185,6 +185,7 @@ def check(rows: list[dict[str, Any]], published: list[Any], stream: PrefixedTopi
     assert (w0["status"], w0["window_size"], w0["late_predictions"]) == ("ok", 400, 0)
     assert (w1["status"], w1["window_size"], w1["late_predictions"]) == ("drift", 400, 10)
     assert w1["drifted_features"][0] == "amount" and w1["log_complete"]
+    assert (w1["performance"]["labelled"], w1["performance"]["threshold"]) == (0, 0.4)  # the rows' threshold
     serde = serde_for_topic(FileSchemaRegistry(), stream.name(REPORTS), "drift_report")
     reports = [serde.deserialize(r.value) for r in published]
     assert [r["report_id"] for r in reports] == [w0["report_id"], w0["report_id"], w1["report_id"]]

@@ -8,7 +8,7 @@ from pathlib import Path
 import fastavro
 import numpy as np
 
-from kestrel.drift_monitor.assess import DriftPolicy, aligned, assess, reference
+from kestrel.drift_monitor.assess import DriftPolicy, Window, aligned, assess, reference
 from kestrel.drift_monitor.progress import behind
 from kestrel.drift_monitor.record import drift_report, report_id
 from kestrel.drift_monitor.reports_db import upsert_args
@@ -34,10 +34,15 @@ def test_a_drifted_window_makes_a_valid_report_naming_the_feature() -> None:
     rng = np.random.default_rng(1)
     current = rng.normal(size=(1000, 3))
     current[:, 1] += 1.0
-    found = assess(model_reference(rng), current, rng.uniform(size=1000), DriftPolicy())
+    scores = rng.uniform(size=1000)
+    labels = (rng.uniform(size=400) < scores[:400]).astype(np.int64)
+    window = Window(current, scores, scores[:400], labels, 0.7)
+    found = assess(model_reference(rng), window, DriftPolicy())
     report = drift_report(CLOSE, found, "t.v1", 7_400_000, log_complete=False)
     assert fastavro.validate(report, SCHEMA, strict=True)
     assert report["status"] == "drift" and report["drifted_features"] == ["b"]
+    performance = report["performance"]
+    assert (performance["labelled"], performance["threshold"]) == (400, 0.7) and performance["pr_auc"] is not None
     assert (report["late_predictions"], report["window_size"], report["log_complete"]) == (4, 1000, False)
     assert [m["name"] for m in report["metrics"]] == ["a", "b", "c", "score"]
 

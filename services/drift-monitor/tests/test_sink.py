@@ -16,7 +16,7 @@ from kestrel.drift_monitor.references import ReferenceError
 from kestrel.drift_monitor.sink import ReportSink
 from kestrel.drift_monitor.windows import Close
 from kestrel.model.reference import compute_reference
-from kestrel.prediction_logger.read import Matrix
+from kestrel.prediction_logger.read import LabelledPrediction, Matrix
 
 CLOSE = Close("fraud", "1", 0, 60_000, 300, 2, {0: 5}, 70_000)
 RNG = np.random.default_rng(3)
@@ -53,6 +53,17 @@ class Database:
             raise self.rows
         return self.rows
 
+    async def labelled(self, *args: Any) -> list[LabelledPrediction]:
+        assert not isinstance(self.rows, Exception)
+        return [LabelledPrediction(i, "e", "c", None, s, False, int(s > 0.9), None) for i, s in self.scores()]  # type: ignore[arg-type]
+
+    def scores(self) -> list[tuple[str, float]]:
+        assert not isinstance(self.rows, Exception)
+        return list(zip(self.rows.ids, self.rows.column))
+
+    async def threshold(self, *args: Any) -> float | None:
+        return 0.6
+
     async def upsert(self, report: Mapping[str, Any]) -> None:
         if self.fail:
             raise UnavailableError("postgres down")
@@ -83,6 +94,7 @@ async def test_a_close_is_written_then_published_after_the_logger_caught_up() ->
     assert progress.asked == [{0: 5}]
     assert db.written == [report] and [r.value for r in out.sent] == [report["report_id"].encode()]
     assert (report["status"], report["window_size"], report["late_predictions"]) == ("ok", 300, 2)
+    assert (report["performance"]["labelled"], report["performance"]["threshold"]) == (300, 0.6)
 
 
 async def test_a_logger_that_never_caught_up_is_said_in_the_report() -> None:

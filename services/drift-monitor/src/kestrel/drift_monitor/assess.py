@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from kestrel.drift_monitor import performance
 
 # The stand-in until helper drift-stats' verdict.py lands: swapping is this one import.
 from kestrel.drift_monitor._verdict_standin import (
@@ -17,9 +20,12 @@ from kestrel.drift_monitor._verdict_standin import (
     judge_scores,
     judge_window,
 )
-from kestrel.model import ReferenceStats
+from kestrel.model import ReferencePerformance, ReferenceStats
 
-__all__ = ["Assessment", "DriftPolicy", "ModelReference", "aligned", "assess", "feature_kinds", "reference"]
+DEFAULT_THRESHOLD = 0.5
+"""The inference service's default, for windows whose rows carry no threshold and artifacts without one."""
+
+__all__ = ["Assessment", "DriftPolicy", "ModelReference", "Window", "aligned", "assess", "feature_kinds", "reference"]
 
 
 @dataclass(frozen=True)
@@ -29,21 +35,47 @@ class ModelReference:
     feature_set_version: str
     features: Reference
     scores: np.ndarray
+    performance: ReferencePerformance | None = None
+    """Holdout performance and calibration; None in artifacts made before it existed."""
 
 
 @dataclass(frozen=True)
 class Assessment:
     verdict: WindowVerdict
     score: FeatureResult
+    performance: dict[str, Any] | None = None
+    """The PerformanceReport record (kestrel.drift_monitor.performance)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window's rows from the prediction log."""
+
+    features: np.ndarray
+    """Rows in the reference's feature order, NaN where a value is missing."""
+    scores: np.ndarray
+    labelled_scores: np.ndarray
+    labels: np.ndarray
+    threshold: float | None
+    """The threshold most of its predictions were made at; None: the reference's."""
 
 
 def reference(stats: ReferenceStats, kinds: Sequence[str], feature_set_version: str) -> ModelReference:
-    return ModelReference(feature_set_version, Reference.from_stats(stats, kinds), np.asarray(stats.sample_scores))
+    features = Reference.from_stats(stats, kinds)
+    return ModelReference(feature_set_version, features, np.asarray(stats.sample_scores), stats.performance)
 
 
-def assess(ref: ModelReference, current: np.ndarray, scores: np.ndarray, policy: DriftPolicy) -> Assessment:
-    """`current`: float rows in the reference's feature order, NaN where a value is missing."""
-    return Assessment(judge_window(ref.features, current, policy), judge_scores(ref.scores, scores, policy))
+def assess(ref: ModelReference, window: Window, policy: DriftPolicy) -> Assessment:
+    """Feature and score drift against the reference, and performance (measured on the labels so far, estimated
+    from calibrated scores before them)."""
+    reference_threshold = ref.performance.threshold if ref.performance else DEFAULT_THRESHOLD
+    threshold = reference_threshold if window.threshold is None else window.threshold
+    found = performance.assess(window.scores, window.labelled_scores, window.labels, threshold, ref.performance)
+    return Assessment(
+        judge_window(ref.features, window.features, policy),
+        judge_scores(ref.scores, window.scores, policy),
+        found.to_record(),
+    )
 
 
 def aligned(names: Sequence[str], rows: Sequence[Sequence[float | None]], wanted: Sequence[str]) -> np.ndarray:

@@ -25,7 +25,6 @@ def drift_report(
     feature_set_version: str,
     created_at_ms: int,
     log_complete: bool,
-    performance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report; the score's result is the last entry of `metrics`, and counts as drift like a feature. Without
     an assessment (the version's reference could not be read) the window is reported as insufficient data."""
@@ -53,7 +52,7 @@ def drift_report(
         "drifted_features": drifted_features,
         "late_predictions": close.late,
         "log_complete": log_complete,
-        "performance": performance,
+        "performance": assessment.performance,
     }
 
 

@@ -9,7 +9,13 @@ from typing import Any
 
 import asyncpg
 
-from kestrel.prediction_logger.read import Matrix, score_window
+from kestrel.prediction_logger.read import (
+    LabelledPrediction,
+    Matrix,
+    labelled_predictions,
+    score_window,
+    window_threshold,
+)
 
 _UPSERT = """
 INSERT INTO drift_reports (report_id, created_at, subject, drifted, payload, model_name, model_version,
@@ -63,6 +69,17 @@ class ReportsDatabase:
     ) -> Matrix:
         assert self._pool is not None, "started"
         return await score_window(self._pool, model_name, model_version, at(start_ms), at(end_ms), names)
+
+    async def labelled(
+        self, model_name: str, model_version: str, start_ms: int, end_ms: int
+    ) -> list[LabelledPrediction]:
+        """The window's predictions labelled so far, each with its newest label."""
+        assert self._pool is not None, "started"
+        return await labelled_predictions(self._pool, model_name, model_version, at(start_ms), at(end_ms))
+
+    async def threshold(self, model_name: str, model_version: str, start_ms: int, end_ms: int) -> float | None:
+        assert self._pool is not None, "started"
+        return await window_threshold(self._pool, model_name, model_version, at(start_ms), at(end_ms))
 
     async def upsert(self, report: Mapping[str, Any]) -> None:
         """Idempotent: a report closed again after a crash replaces the earlier one (same report_id)."""

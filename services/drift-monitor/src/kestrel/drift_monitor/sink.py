@@ -14,7 +14,7 @@ from prometheus_client import Counter, Histogram
 
 from kestrel.common.errors import UnavailableError
 from kestrel.common.kafka import OutRecord, Producer
-from kestrel.drift_monitor.assess import Assessment, DriftPolicy, aligned, assess
+from kestrel.drift_monitor.assess import Assessment, DriftPolicy, ModelReference, Window, aligned, assess
 from kestrel.drift_monitor.progress import LoggerProgress
 from kestrel.drift_monitor.record import SUBJECT, drift_report
 from kestrel.drift_monitor.references import ReferenceError, References
@@ -102,15 +102,25 @@ class ReportSink:
         except ReferenceError as exc:
             log.warning("reference_missing", model=close.model_name, version=close.model_version, error=str(exc))
             return None, ""
-        names: Mapping[str, Sequence[str]] = {ref.feature_set_version: ref.features.names}
         try:
-            rows = await self._db.window(close.model_name, close.model_version, close.start, close.end, names)
+            window = await self._window(close, ref)
         except ValueError as exc:  # rows of another feature set than the artifact's: retrying cannot help
             log.error("window_unreadable", model=close.model_name, version=close.model_version, error=str(exc))
             return None, ref.feature_set_version
-        current = aligned(rows.names, rows.features, ref.features.names)
-        scores = np.asarray(rows.column, dtype=np.float64)
-        return await asyncio.to_thread(assess, ref, current, scores, self._policy), ref.feature_set_version
+        return await asyncio.to_thread(assess, ref, window, self._policy), ref.feature_set_version
+
+    async def _window(self, close: Close, ref: ModelReference) -> Window:
+        key = (close.model_name, close.model_version, close.start, close.end)
+        names: Mapping[str, Sequence[str]] = {ref.feature_set_version: ref.features.names}
+        rows = await self._db.window(*key, names)
+        labelled = await self._db.labelled(*key)
+        return Window(
+            aligned(rows.names, rows.features, ref.features.names),
+            np.asarray(rows.column, dtype=np.float64),
+            np.array([p.score for p in labelled], dtype=np.float64),
+            np.array([p.label for p in labelled], dtype=np.int64),
+            await self._db.threshold(*key),
+        )
 
     def _observe(self, report: Mapping[str, Any], started: float) -> None:
         elapsed = time.monotonic() - started
