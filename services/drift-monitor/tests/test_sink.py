@@ -12,7 +12,7 @@ import pytest
 from kestrel.common.errors import UnavailableError
 from kestrel.common.kafka import OutRecord
 from kestrel.drift_monitor.assess import DriftPolicy, ModelReference, reference
-from kestrel.drift_monitor.references import ReferenceError
+from kestrel.drift_monitor.references import MissingReference
 from kestrel.drift_monitor.sink import ReportSink
 from kestrel.drift_monitor.windows import Close
 from kestrel.model.reference import compute_reference
@@ -40,7 +40,7 @@ class References:
 
     async def get(self, model_name: str, model_version: str) -> ModelReference:
         if self.ref is None:
-            raise ReferenceError("no artifact")
+            raise MissingReference("no artifact")
         return self.ref
 
 

@@ -15,7 +15,7 @@ from kestrel.model.errors import ModelError
 log = structlog.get_logger()
 
 
-class ReferenceError(Exception):
+class MissingReference(Exception):
     """The version's artifact is missing or unreadable: its windows are reported without statistics."""
 
 
@@ -36,7 +36,7 @@ class References:
         try:
             art = artifact.load(self._repository / model_name / model_version)
         except ModelError as exc:
-            raise ReferenceError(str(exc)) from exc
+            raise MissingReference(str(exc)) from exc
         kinds = self._kinds(art.feature_set_version, art.feature_names)
         log.info("reference_loaded", model=model_name, version=model_version, rows=len(art.reference.sample))
         return reference(art.reference, kinds, art.feature_set_version)

@@ -17,7 +17,7 @@ from kestrel.common.kafka import OutRecord, Producer
 from kestrel.drift_monitor.assess import Assessment, DriftPolicy, ModelReference, Window, aligned, assess
 from kestrel.drift_monitor.progress import LoggerProgress
 from kestrel.drift_monitor.record import SUBJECT, drift_report
-from kestrel.drift_monitor.references import ReferenceError, References
+from kestrel.drift_monitor.references import MissingReference, References
 from kestrel.drift_monitor.reports_db import ReportsDatabase
 from kestrel.drift_monitor.windows import Close
 
@@ -99,7 +99,7 @@ class ReportSink:
     async def _assess(self, close: Close) -> tuple[Assessment | None, str]:
         try:
             ref = await self._references.get(close.model_name, close.model_version)
-        except ReferenceError as exc:
+        except MissingReference as exc:
             log.warning("reference_missing", model=close.model_name, version=close.model_version, error=str(exc))
             return None, ""
         try:
