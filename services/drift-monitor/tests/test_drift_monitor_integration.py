@@ -1,10 +1,15 @@
 """The drift monitor on real Kafka and PostgreSQL, beside the prediction logger: one report per window on the topic
-and in PostgreSQL, the same after a failed close is retried and after a restart; late predictions counted."""
+and in PostgreSQL across a failed close retried, a restart and a SIGKILL; late predictions counted, not merged."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import random
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +18,7 @@ from uuid import uuid4
 import asyncpg
 import numpy as np
 import pytest
+from aiokafka import AIOKafkaConsumer
 
 from kestrel.common.kafka import OutRecord, Producer
 from kestrel.common.registry import FileSchemaRegistry
@@ -103,7 +109,7 @@ async def reports_in_postgres(dsn: str, model: str, expected: int, timeout_s: fl
         await conn.close()
 
 
-async def test_one_report_per_window_in_postgres_and_on_the_topic_across_a_retry_and_a_restart(
+async def test_one_report_per_window_in_postgres_and_on_the_topic_across_a_retry_a_restart_and_a_kill(
     kafka: Any, postgres: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stream = PrefixedTopics(kafka.bootstrap)
@@ -112,9 +118,7 @@ async def test_one_report_per_window_in_postgres_and_on_the_topic_across_a_retry
     common = dict(kafka_bootstrap=kafka.bootstrap, topic_prefix=stream.prefix, postgres_dsn=postgres.dsn)
     quiet = dict(metrics_port=0, health_port=0, session_timeout_ms=3000)
     logger = LOGGER.app(PredictionLoggerSettings(**common, **quiet, group_id=f"log-{model}"))
-    settings = DriftMonitorSettings(
-        **common,
-        **quiet,
+    own = dict(
         group_id=f"drift-{model}",
         logger_group_id=f"log-{model}",
         logger_wait_s=30,
@@ -125,10 +129,11 @@ async def test_one_report_per_window_in_postgres_and_on_the_topic_across_a_retry
         changelog_replication=1,
         commit_interval_s=0.2,
     )
+    settings = DriftMonitorSettings(**common, **quiet, **own)
     failures = crash_once_after_publishing(monkeypatch)
     traffic = Traffic(model, random.Random(7))
     w0 = (int(time.time() * 1000) - 86_400_000) // WINDOW_MS * WINDOW_MS
-    w1, w2 = w0 + WINDOW_MS, w0 + 2 * WINDOW_MS
+    w1, w2, w3 = (w0 + k * WINDOW_MS for k in (1, 2, 3))
     producer = Producer({"bootstrap.servers": kafka.bootstrap})
     serde = serde_for_topic(FileSchemaRegistry(), stream.name(PREDICTIONS), "prediction")
 
@@ -140,25 +145,54 @@ async def test_one_report_per_window_in_postgres_and_on_the_topic_across_a_retry
 
     await producer.start()
     await logger.start()
-    app = SERVICE.app(settings)
+    app, process = SERVICE.app(settings), None
     await app.start()
     try:
         await send(traffic.window(w0, 400) + traffic.window(w1, 200, shift=40))
         await stream.read(stream.name(REPORTS), 2)  # window 0 published twice: the failed attempt, then the retry
         [first] = await reports_in_postgres(postgres.dsn, model, 1)
         assert failures == [first["report_id"]]
-        await app.stop()  # the restart: state comes back from the changelog
-        app = SERVICE.app(settings)
-        await app.start()
+        await app.stop()  # a restart: the state comes back from the changelog
+        process = launch({**common, **quiet, **own}, tmp_path / "drift-monitor.log")
         await send(traffic.window(w0, 10))  # its window is closed: late
         await send(traffic.window(w1, 200, shift=40) + traffic.window(w2, 200, at=10_000))
-        rows = await reports_in_postgres(postgres.dsn, model, 2)
+        await reports_in_postgres(postgres.dsn, model, 2)
+        process.send_signal(signal.SIGKILL)  # a crash, whether or not window 1's close was committed yet
+        assert await asyncio.to_thread(process.wait, 10) == -signal.SIGKILL
+        app = SERVICE.app(settings)
+        await app.start()
+        await send(traffic.window(w3, 200, at=10_000))
+        rows = await reports_in_postgres(postgres.dsn, model, 3)
     finally:
+        if process is not None and process.poll() is None:
+            process.kill()
         await app.stop()
         await logger.stop()
         await producer.stop()
-    published = await stream.read(stream.name(REPORTS), 3)
-    check(rows, published, stream)
+    check(rows, await published(stream, rows[-1]["report_id"]), stream)
+
+
+def launch(settings: dict[str, Any], log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **{f"KESTREL_DRIFT_MONITOR_{k.upper()}": str(v) for k, v in settings.items()}}
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "kestrel.drift_monitor"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+async def published(stream: PrefixedTopics, last_id: str, timeout_s: float = 30) -> list[Any]:
+    """The reports topic from the beginning up to the report `last_id` (a window may appear twice before it)."""
+    serde = serde_for_topic(FileSchemaRegistry(), stream.name(REPORTS), "drift_report")
+    consumer = AIOKafkaConsumer(stream.name(REPORTS), bootstrap_servers=stream.bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        records: list[Any] = []
+        async with asyncio.timeout(timeout_s):
+            while not records or serde.deserialize(records[-1].value)["report_id"] != last_id:
+                records += [r for batch in (await consumer.getmany(timeout_ms=200)).values() for r in batch]
+        return records
+    finally:
+        await consumer.stop()
 
 
 def crash_once_after_publishing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -178,16 +212,15 @@ def crash_once_after_publishing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def check(rows: list[dict[str, Any]], published: list[Any], stream: PrefixedTopics) -> None:
-    import json
-
-    assert len(rows) == 2
-    w0, w1 = (json.loads(r["payload"]) for r in rows)
+    assert len(rows) == 3
+    w0, w1, w2 = (json.loads(r["payload"]) for r in rows)
     assert (w0["status"], w0["window_size"], w0["late_predictions"]) == ("ok", 400, 0)
     assert (w1["status"], w1["window_size"], w1["late_predictions"]) == ("drift", 400, 10)
+    assert (w2["status"], w2["window_size"], w2["late_predictions"]) == ("ok", 200, 0)
     assert w1["drifted_features"][0] == "amount" and w1["log_complete"]
     assert (w1["performance"]["labelled"], w1["performance"]["threshold"]) == (0, 0.4)  # the rows' threshold
     serde = serde_for_topic(FileSchemaRegistry(), stream.name(REPORTS), "drift_report")
-    reports = [serde.deserialize(r.value) for r in published]
-    assert [r["report_id"] for r in reports] == [w0["report_id"], w0["report_id"], w1["report_id"]]
+    ids = [serde.deserialize(r.value)["report_id"] for r in published]
+    assert list(dict.fromkeys(ids)) == [w0["report_id"], w1["report_id"], w2["report_id"]]
+    assert ids.count(w0["report_id"]) == 2 and ids.count(w1["report_id"]) in (1, 2)  # closed again after the kill
     assert {r.key for r in published} == {b"predictions"}
-    assert reports[-1]["drifted_features"] == w1["drifted_features"]
