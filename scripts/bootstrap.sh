@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs system packages (Java, Maven, Redis, PostgreSQL, kcat), uv and the locked Python environment.
+# Installs system packages (Java, Maven, Redis, PostgreSQL, kcat, Chromium for the drift report's browser test),
+# uv and the locked Python environment.
 # Idempotent and quick when everything is already there. Kafka jars and tritonserver are fetched lazily
 # by kestrel-stack into ~/.cache/kestrel on first use.
 set -euo pipefail
@@ -10,6 +11,7 @@ command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v kcat >/dev/null || need+=(kcat)
+command -v chromium >/dev/null || need+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
