@@ -148,14 +148,14 @@ async def test_one_report_per_window_in_postgres_and_on_the_topic_across_a_retry
     app, process = SERVICE.app(settings), None
     await app.start()
     try:
-        await send(traffic.window(w0, 400) + traffic.window(w1, 200, shift=40))
+        await send(traffic.window(w0, 600) + traffic.window(w1, 300, shift=40))
         await stream.read(stream.name(REPORTS), 2)  # window 0 published twice: the failed attempt, then the retry
         [first] = await reports_in_postgres(postgres.dsn, model, 1)
         assert failures == [first["report_id"]]
         await app.stop()  # a restart: the state comes back from the changelog
         process = launch({**common, **quiet, **own}, tmp_path / "drift-monitor.log")
         await send(traffic.window(w0, 10))  # its window is closed: late
-        await send(traffic.window(w1, 200, shift=40) + traffic.window(w2, 200, at=10_000))
+        await send(traffic.window(w1, 300, shift=40) + traffic.window(w2, 600, at=10_000))
         await reports_in_postgres(postgres.dsn, model, 2)
         process.send_signal(signal.SIGKILL)  # a crash, whether or not window 1's close was committed yet
         assert await asyncio.to_thread(process.wait, 10) == -signal.SIGKILL
@@ -214,9 +214,9 @@ def crash_once_after_publishing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def check(rows: list[dict[str, Any]], published: list[Any], stream: PrefixedTopics) -> None:
     assert len(rows) == 3
     w0, w1, w2 = (json.loads(r["payload"]) for r in rows)
-    assert (w0["status"], w0["window_size"], w0["late_predictions"]) == ("ok", 400, 0)
-    assert (w1["status"], w1["window_size"], w1["late_predictions"]) == ("drift", 400, 10)
-    assert (w2["status"], w2["window_size"], w2["late_predictions"]) == ("ok", 200, 0)
+    assert (w0["status"], w0["window_size"], w0["late_predictions"]) == ("ok", 600, 0)
+    assert (w1["status"], w1["window_size"], w1["late_predictions"]) == ("drift", 600, 10)
+    assert (w2["status"], w2["window_size"], w2["late_predictions"]) == ("ok", 600, 0)
     assert w1["drifted_features"][0] == "amount" and w1["log_complete"]
     assert (w1["performance"]["labelled"], w1["performance"]["threshold"]) == (0, 0.4)  # the rows' threshold
     serde = serde_for_topic(FileSchemaRegistry(), stream.name(REPORTS), "drift_report")

@@ -20,7 +20,7 @@ from kestrel.prediction_logger.read import LabelledPrediction, Matrix
 
 CLOSE = Close("fraud", "1", 0, 60_000, 300, 2, {0: 5}, 70_000)
 RNG = np.random.default_rng(3)
-STATS = compute_reference(RNG.normal(size=(500, 2)), RNG.uniform(size=500), ("a", "b"))
+STATS = compute_reference(RNG.normal(size=(2000, 2)), RNG.uniform(size=2000), ("a", "b"))
 REF = reference(STATS, ("numeric",) * 2, "t.v1")
 
 
@@ -89,12 +89,12 @@ def sink(progress: Progress, ref: ModelReference | None, db: Database, out: Out)
 
 
 async def test_a_close_is_written_then_published_after_the_logger_caught_up() -> None:
-    progress, db, out = Progress(True), Database(rows(300)), Out()
+    progress, db, out = Progress(True), Database(rows(600)), Out()
     report = await sink(progress, REF, db, out).report(CLOSE)
     assert progress.asked == [{0: 5}]
     assert db.written == [report] and [r.value for r in out.sent] == [report["report_id"].encode()]
-    assert (report["status"], report["window_size"], report["late_predictions"]) == ("ok", 300, 2)
-    assert (report["performance"]["labelled"], report["performance"]["threshold"]) == (300, 0.6)
+    assert (report["status"], report["window_size"], report["late_predictions"]) == ("ok", 600, 2)
+    assert (report["performance"]["labelled"], report["performance"]["threshold"]) == (600, 0.6)
 
 
 async def test_a_logger_that_never_caught_up_is_said_in_the_report() -> None:
