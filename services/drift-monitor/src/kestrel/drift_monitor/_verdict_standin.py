@@ -21,11 +21,11 @@ from kestrel.model import ReferenceStats
 class DriftPolicy:
     alpha: float = 0.05
     correction: str = "benjamini-hochberg"
-    min_reference: int = 100
-    min_current: int = 100
-    psi_floor: float = 0.1
+    min_reference: int = 1000
+    min_current: int = 500
+    psi_floor: float = 0.02
     wasserstein_floor: float = 0.1
-    js_floor: float = 0.1
+    js_floor: float = 0.05
 
 
 @dataclass(frozen=True)
