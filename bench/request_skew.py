@@ -21,9 +21,10 @@ import numpy as np
 from kestrel.devstack.paths import model_repository
 from kestrel.featureset import load_feature_set
 from kestrel.featureset.request import RequestFeatures
-from kestrel.featureset.state import EntityState, FeatureComputer, LogRow, id_hash
+from kestrel.featureset.state import EntityState, FeatureComputer, id_hash
 from kestrel.model.artifact import load, versions
 from kestrel.model.metrics import pr_auc, roc_auc
+from kestrel.online_store import LogColumns
 from kestrel.simulator.generator import Generator, GeneratorConfig
 
 DAY_MS = 86_400_000
@@ -76,13 +77,10 @@ def vectors(events: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return (*matrices, np.asarray(y), [1e6 * t / max(len(y), 1) for t in spent])  # type: ignore[return-value]
 
 
-def held(state: EntityState, ids: dict[int, str]) -> list[LogRow]:
+def held(state: EntityState, ids: dict[int, str]) -> LogColumns:
     """The events a card's stream state holds, as the online store's event log gives them back (the writer
     logs every vector's event and prunes and caps as the state does; the store's tests hold it to that)."""
-    return [
-        (t, ids[h], [col[i] for col in state.numeric], [col[i] for col in state.categorical])
-        for i, (t, h) in enumerate(zip(state.times, state.ids))
-    ]
+    return LogColumns(list(state.times), [ids[h] for h in state.ids], state.numeric, state.categorical)
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -353,13 +353,19 @@ def test_more_than_one_numeric_source_is_refused() -> None:
 CATEGORY = st.tuples(st.sampled_from(["m0", "m1", "m2", "m3"]), st.sampled_from(["DE", "FR", "PL"]))
 
 
-def held(state: EntityState) -> list[tuple[int, str, list[float], list[str]]]:
+class LogColumns(NamedTuple):
+    """An event log column by column, as the online store reads it back (EventColumns)."""
+
+    times: list[int]
+    ids: list[str]
+    numbers: list[list[float]]
+    categories: list[list[str]]
+
+
+def held(state: EntityState) -> LogColumns:
     """The events a stream state holds, as the online store's event log gives them back (ids as the log keeps
     them: the state keeps only their hashes, so the test maps them back)."""
-    return [
-        (t, IDS[h], [col[i] for col in state.numeric], [col[i] for col in state.categorical])
-        for i, (t, h) in enumerate(zip(state.times, state.ids))
-    ]
+    return LogColumns(list(state.times), [IDS[h] for h in state.ids], state.numeric, state.categorical)
 
 
 IDS: dict[int, str] = {}
@@ -400,7 +406,15 @@ def test_from_log_is_the_streams_vector_for_every_feature(
 def test_from_log_leaves_the_requests_own_event_out(card: FeatureSet, rf: RequestFeatures) -> None:
     """A request whose event the log already holds (a re-score) is computed as if it arrived now."""
     events = card_events([0, 10 * S, 20 * S], [1.0, 2.0, 3.0])
-    log = [(e["event_time"], e["event_id"], [e["amount"]], [e[s] for s in card.categorical_sources]) for e in events]
-    again = rf.from_log(log, events[1])
+
+    def log(rows: list[dict[str, Any]]) -> LogColumns:
+        return LogColumns(
+            [e["event_time"] for e in rows],
+            [e["event_id"] for e in rows],
+            [[e["amount"] for e in rows]],
+            [[e[s] for e in rows] for s in card.categorical_sources],
+        )
+
+    again = rf.from_log(log(events), events[1])
     assert again[card.index["txn_count_1m"]] == 2.0  # events 0 and 1; 2 is later, 1 itself is not counted twice
-    assert again == rf.from_log(log[:1] + log[2:], events[1])
+    assert again == rf.from_log(log(events[:1] + events[2:]), events[1])

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from kestrel.online_store import VectorWrite, entity_key, newest_per_key
-from kestrel.online_store.layout import pack_event, pack_features, to_definition_order, unpack_event
+from kestrel.online_store.layout import pack_event, pack_features, to_definition_order, unpack_event, unpack_log
 from kestrel.online_store.scripts import command_groups
 from kestrel.online_store.writer import logged_per_key
 
@@ -133,3 +133,26 @@ def test_from_record_keys_by_version_and_entity():
     write = VectorWrite.from_record(record, "p")
     assert (write.retention_ms, write.cap) == (9, 4)
     assert unpack_event(write.event, 1) == (1, "e-1", (2.5,), ("DE", "x"))
+
+
+@given(
+    st.lists(
+        st.tuples(st.text(max_size=20), st.floats(allow_nan=False), st.text(max_size=12), st.integers(0, 2**53)),
+        max_size=8,
+    )
+)
+def test_a_log_decodes_column_by_column_as_its_members_do_one_by_one(rows):
+    flat = []
+    for event_id, amount, country, t in rows:
+        flat += [pack_event(event_id, {"amount": amount}, {"country": country, "channel": "pos"}), str(t).encode()]
+    columns = unpack_log(flat)
+    one_by_one = [unpack_event(flat[k], int(flat[k + 1])) for k in range(0, len(flat), 2)]
+    assert columns.times == [e.event_time_ms for e in one_by_one] and columns.ids == [e.event_id for e in one_by_one]
+    assert columns.numbers == ([[e.numbers[0] for e in one_by_one]] if rows else [])
+    assert columns.categories == ([[e.categories[j] for e in one_by_one] for j in range(2)] if rows else [])
+
+
+def test_a_log_mixing_layouts_is_refused():
+    flat = [pack_event("a", {"amount": 1.0}, {}), b"1", pack_event("b", {"amount": 1.0}, {"country": "DE"}), b"2"]
+    with pytest.raises(ValueError, match="layouts"):
+        unpack_log(flat)

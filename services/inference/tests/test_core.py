@@ -137,7 +137,7 @@ def test_the_event_log_gives_the_streams_vector_and_an_untrusted_log_flags_the_r
     stored_ids = (history[-1]["event_id"], "x", "y")
     batch = online([True] * 3, stale=(False,) * 3, stored_time=(t + 2_000, t - 1000, t), event_ids=stored_ids)
     items[2].record["event_id"] = "y"  # card-2's stored vector is the request's own event
-    logs = [EventLog(0, tuple(_logged(e) for e in history)), EventLog(NEVER, ()), EventLog(NEVER, ())]
+    logs = [EventLog.of(0, [_logged(e) for e in history]), EventLog(NEVER), EventLog(NEVER)]
     matrix, flags = core.merge(RequestFeatures(CARD), items, replace(batch, logs=logs), False)
     assert matrix[0].tolist() == pytest.approx(expected, abs=1e-9)
     at = CARD.index

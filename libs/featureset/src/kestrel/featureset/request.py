@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -24,7 +25,22 @@ from kestrel.featureset.definition import (
     FeatureSet,
     FeatureSpec,
 )
-from kestrel.featureset.state import Event, FeatureComputer, LogRow
+from kestrel.featureset.state import Event, FeatureComputer
+
+
+class EventColumns(Protocol):
+    """An event log column by column, oldest first (kestrel.online_store.LogColumns fits): numeric and
+    categorical columns in the sorted source order of FeatureSet.numeric_sources and .categorical_sources."""
+
+    @property
+    def times(self) -> Sequence[int]: ...
+    @property
+    def ids(self) -> Sequence[str]: ...
+    @property
+    def numbers(self) -> Sequence[Sequence[float]]: ...
+    @property
+    def categories(self) -> Sequence[Sequence[str]]: ...
+
 
 _NEVER = np.iinfo(np.int64).max
 """Δ of an entity not found: beyond every window, so every feature takes its first-event value."""
@@ -127,13 +143,19 @@ class RequestFeatures:
         self.computer = FeatureComputer(fs)
         self.longest_ms = fs.max_window_s * 1000
 
-    def from_log(self, events: Sequence[LogRow], event: Event) -> list[float]:
-        """The event's vector as the stream computes it when its state holds `events` (the event log; the
-        request's own event, if held, left out), in definition order. Exact whenever the log holds every
-        event of the entity after the event's time minus the longest window (`EventLog.complete_after`)."""
+    def from_log(self, log: EventColumns, event: Event) -> list[float]:
+        """The event's vector as the stream computes it when its state holds the log's events (the request's
+        own event, if held, left out), in definition order. Exact whenever the log holds every event of the
+        entity after the event's time minus the longest window (`EventLog.complete_after`)."""
         own = event[EVENT_ID]
-        state = self.computer.state_of(e for e in events if e[1] != own)
-        return self.computer.features_at(state, event)
+        if own in log.ids:  # a re-score of an event the log holds: count it once, as the request
+            keep = [i for i, e in enumerate(log.ids) if e != own]
+            times = [log.times[i] for i in keep]
+            numeric = [[col[i] for i in keep] for col in log.numbers]
+            categorical = [[col[i] for i in keep] for col in log.categories]
+        else:  # copies: state_from takes its lists, and the log is the caller's
+            times, numeric, categorical = list(log.times), [*map(list, log.numbers)], [*map(list, log.categories)]
+        return self.computer.features_at(self.computer.state_from(times, numeric, categorical), event)
 
     def _templates(self, fs: FeatureSet) -> None:
         """Per-column constants: alone = base + coef*x, advanced = (stored where keep else 0) + inc + step*x."""

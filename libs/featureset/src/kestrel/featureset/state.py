@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from hashlib import blake2b
-from operator import itemgetter
 from typing import Any
 
 from kestrel.featureset.definition import EVENT_ID, FeatureSet
 from kestrel.featureset.plan import compile_vector
 
 Event = Mapping[str, Any]
-LogRow = tuple[int, str, Sequence[float], Sequence[str]]
-"""One event as an event log holds it: time (ms), id, numeric values, categorical values."""
 
 _MS = 1000
 
@@ -144,24 +141,20 @@ class FeatureComputer:
         categorical = [event[s] for s in self.categorical_sources]
         return self._vector(state, t, bisect_right(state.times, t), numeric, categorical)
 
-    def state_of(self, events: Iterable[LogRow]) -> EntityState:
-        """A state holding these events (event time, event id, numeric values, categorical values; values in
-        the sorted source order of `numeric_sources` and `categorical_sources`), sorted by time."""
+    def state_from(self, times: list[int], numeric: list[list[float]], categorical: list[list[str]]) -> EntityState:
+        """A state holding these events, given column by column (times ascending; numeric and categorical
+        columns in the sorted source order of `numeric_sources` and `categorical_sources`). Their ids are
+        not known (0): enough for `features_at`. The lists are taken, not copied."""
         state = self.new_state()
-        n, c = len(self.numeric_sources), len(self.categorical_sources)
-        for t, event_id, numbers, categories in sorted(events, key=itemgetter(0)):
-            if len(numbers) != n or len(categories) != c:
-                raise ValueError(
-                    f"a logged event has {len(numbers)} numbers and {len(categories)} categories, "
-                    f"the feature set reads {n} and {c}"
-                )
-            state.times.append(t)
-            state.ids.append(id_hash(event_id))
-            for numeric, x in zip(state.numeric, numbers):
-                numeric.append(x)
-            for labels, label in zip(state.categorical, categories):
-                labels.append(label)
-        state.watermark = state.times[-1] if state.times else None
+        if not times:
+            return state
+        if len(numeric) != len(state.numeric) or len(categorical) != len(state.categorical):
+            raise ValueError(
+                f"a log of {len(numeric)} numeric and {len(categorical)} categorical sources; the feature set "
+                f"reads {len(state.numeric)} and {len(state.categorical)}"
+            )
+        state.times, state.ids, state.numeric, state.categorical = times, [0] * len(times), numeric, categorical
+        state.watermark = max(times)
         return state
 
     def _vector(

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the type checker sees the real names
     from kestrel.online_store.client import client_for, redis_client
-    from kestrel.online_store.layout import DEFAULT_PREFIX, FeatureLayout, LoggedEvent, entity_key, pack_event
+    from kestrel.online_store.layout import (
+        DEFAULT_PREFIX,
+        FeatureLayout,
+        LogColumns,
+        LoggedEvent,
+        entity_key,
+        pack_event,
+    )
     from kestrel.online_store.reader import NO_LOG, EventLog, OnlineBatch, OnlineStore, OnlineVector
     from kestrel.online_store.writer import OnlineStoreWriter, VectorWrite, WriteResult, newest_per_key
 
@@ -26,6 +33,7 @@ _HOME = {
     "EventLog": "reader",
     "NO_LOG": "reader",
     "LoggedEvent": "layout",
+    "LogColumns": "layout",
     "pack_event": "layout",
     "OnlineStoreWriter": "writer",
     "VectorWrite": "writer",
@@ -41,6 +49,7 @@ __all__ = [
     "OnlineStoreWriter",
     "OnlineVector",
     "EventLog",
+    "LogColumns",
     "LoggedEvent",
     "NO_LOG",
     "VectorWrite",

@@ -69,6 +69,50 @@ def unpack_event(member: bytes, event_time_ms: int) -> LoggedEvent:
     return LoggedEvent(event_time_ms, ident, numbers, tuple(categories))
 
 
+class LogColumns(NamedTuple):
+    """An event log decoded column by column (one list per numeric and per categorical source), oldest first:
+    what request-time features read, without building a tuple per event."""
+
+    times: list[int]
+    ids: list[str]
+    numbers: list[list[float]]
+    categories: list[list[str]]
+
+
+EMPTY_LOG = LogColumns([], [], [], [])
+
+
+def unpack_log(flat: Sequence[bytes]) -> LogColumns:
+    """A log as Redis returns ZRANGE ... WITHSCORES (member, score, member, score, ...) into columns; every
+    member must have the first one's counts (ValueError/struct.error if not, or if one is not a member)."""
+    if not flat:
+        return EMPTY_LOG
+    head, length = _HEAD.unpack_from, _LENGTH.unpack_from
+    _, n, c = head(flat[0])
+    numbers = _packer(n).unpack_from
+    times, ids = [], []
+    nums: list[list[float]] = [[] for _ in range(n)]
+    cats: list[list[str]] = [[] for _ in range(c)]
+    for k in range(0, len(flat), 2):
+        member = flat[k]
+        size, n_k, c_k = head(member)
+        if n_k != n or c_k != c:
+            raise ValueError("event log members of different layouts")
+        pos = _HEAD.size + size
+        ids.append(member[_HEAD.size : pos].decode())
+        for values, x in zip(nums, numbers(member, pos)):
+            values.append(x)
+        pos += 8 * n
+        for labels in cats:
+            (size,) = length(member, pos)
+            labels.append(member[pos + 2 : pos + 2 + size].decode())
+            pos += 2 + size
+        if pos != len(member):
+            raise ValueError("event log member has trailing bytes")
+        times.append(int(float(flat[k + 1])))
+    return LogColumns(times, ids, nums, cats)
+
+
 def _by_name(values: Mapping[str, Any]) -> list[Any]:
     return [values[name] for name in sorted(values)]
 

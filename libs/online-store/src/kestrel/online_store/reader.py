@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +15,14 @@ from redis.exceptions import RedisError
 from kestrel.common.errors import UnavailableError
 from kestrel.online_store.layout import (
     DEFAULT_PREFIX,
+    EMPTY_LOG,
     READ_FIELDS,
     FeatureLayout,
+    LogColumns,
     LoggedEvent,
     key_prefix,
     to_definition_order,
-    unpack_event,
+    unpack_log,
 )
 from kestrel.online_store.scripts import READ_MANY, LuaScript, command_groups, is_cluster
 
@@ -39,14 +41,41 @@ class EventLog:
     complete_from: int
     """The log holds every event after this time (0: all of them; int64 max: none to trust, e.g. a newer
     vector came without its event, or a member could not be read). Windows starting before it are not exact."""
-    events: tuple[LoggedEvent, ...]
+    columns: LogColumns = EMPTY_LOG
+    """The events, column by column (numeric and categorical sources sorted by name)."""
+
+    @classmethod
+    def of(cls, complete_from: int, events: Iterable[LoggedEvent]) -> EventLog:
+        """A log of these events (oldest first), e.g. for tests."""
+        rows = list(events)
+        if not rows:
+            return cls(complete_from)
+        n, c = len(rows[0].numbers), len(rows[0].categories)
+        return cls(
+            complete_from,
+            LogColumns(
+                [e.event_time_ms for e in rows],
+                [e.event_id for e in rows],
+                [[e.numbers[j] for e in rows] for j in range(n)],
+                [[e.categories[j] for e in rows] for j in range(c)],
+            ),
+        )
+
+    @property
+    def events(self) -> tuple[LoggedEvent, ...]:
+        """The events one by one (the columns are what the request path reads)."""
+        t, ids, nums, cats = self.columns
+        return tuple(
+            LoggedEvent(t[i], ids[i], tuple(col[i] for col in nums), tuple(col[i] for col in cats))
+            for i in range(len(t))
+        )
 
     def complete_after(self, start_ms: int) -> bool:
         """Whether the log holds every event of the entity after start_ms."""
         return self.complete_from <= start_ms
 
 
-NO_LOG = EventLog(0, ())
+NO_LOG = EventLog(0)
 """The log of an entity the store does not know: complete, and empty."""
 
 
@@ -186,15 +215,14 @@ class OnlineStore:
 
     def _log(self, reply: Reply) -> EventLog:
         if reply[4] is None:  # the vector was stored without its event: no log to trust
-            return EventLog(_NEVER, ())
-        flat = reply[5]
+            return EventLog(_NEVER)
         try:
-            events = tuple(unpack_event(flat[k], int(float(flat[k + 1]))) for k in range(0, len(flat), 2))
+            columns = unpack_log(reply[5])
         except (ValueError, struct.error, UnicodeDecodeError):
             self.bad_logs += 1
             log.warning("online_store_invalid_event_log", version=self.version)
-            return EventLog(_NEVER, ())
-        return EventLog(int(reply[4]), events)
+            return EventLog(_NEVER)
+        return EventLog(int(reply[4]), columns)
 
     def _usable(self, entity_id: str, reply: Reply) -> bool:
         ts, version, values = reply[0], reply[1], reply[2]

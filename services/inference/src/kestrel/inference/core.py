@@ -147,7 +147,7 @@ def merge(
             for i in rest[~included[rest]].tolist():
                 flags[i].append(APPROXIMATE)
     for i in exact:
-        log = online.logs[i].events  # type: ignore[index]
+        log = online.logs[i].columns  # type: ignore[index]
         matrix[i] = request_features.from_log(log, items[i].record)
     return matrix, flags
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -35,14 +35,14 @@ GROUP BY threshold ORDER BY count(*) DESC, threshold LIMIT 1
 
 # Features as logged when the prediction was made; the newest label known at `as_of` (none: left out).
 _TRAINING = """
-SELECT p.prediction_id, p.event_time, p.feature_set_version, p.features, p.feature_values, l.label
+SELECT p.prediction_id, p.event_id, p.event_time, p.feature_set_version, p.features, p.feature_values, l.label
 FROM predictions AS p
 JOIN LATERAL (
     SELECT label FROM labels
     WHERE labels.event_id = p.event_id AND labels.label_time <= $4
     ORDER BY label_time DESC LIMIT 1
 ) AS l ON true
-WHERE p.model_name = $1 AND p.event_time >= $2 AND p.event_time < $3
+WHERE p.model_name = $1 AND p.event_time >= $2 AND p.event_time < $3 AND ($5::text IS NULL OR p.source = $5)
 ORDER BY p.event_time, p.prediction_id
 """
 
@@ -68,6 +68,10 @@ class Matrix:
     features: list[list[float | None]]
     column: list[Any]
     """One value per row: the score (score_window) or the label (training_set)."""
+    event_ids: list[str] = field(default_factory=list)
+    """training_set: each row's event id (several model versions may have scored one event)."""
+    event_times_ms: list[int] = field(default_factory=list)
+    """training_set: each row's event time, ms since the epoch (the order a time-ordered holdout splits on)."""
 
 
 async def labelled_predictions(
@@ -106,13 +110,17 @@ async def training_set(
     end: datetime,
     labels_as_of: datetime,
     feature_names: Mapping[str, Sequence[str]] | None = None,
+    source: str | None = None,
 ) -> tuple[Matrix, list[str]]:
     """Point in time: the features each prediction of `model_name` in [start, end) was made with, and the label
     known at `labels_as_of` (rerunning with the same instant gives the same set). Also returns the feature-set
-    versions found, so a caller can refuse to mix definitions."""
-    rows = await conn.fetch(_TRAINING, model_name, start, end, labels_as_of)
+    versions found, so a caller can refuse to mix definitions. `source` keeps one source's predictions
+    (`stream`: the stream scorer's, made with the stream's exact vectors)."""
+    rows = await conn.fetch(_TRAINING, model_name, start, end, labels_as_of, source)
     versions = sorted({r["feature_set_version"] for r in rows})
-    return matrix([r["prediction_id"] for r in rows], rows, [r["label"] for r in rows], feature_names), versions
+    found = matrix([r["prediction_id"] for r in rows], rows, [r["label"] for r in rows], feature_names)
+    times = [int(r["event_time"].timestamp() * 1000) for r in rows]
+    return replace(found, event_ids=[r["event_id"] for r in rows], event_times_ms=times), versions
 
 
 def matrix(
