@@ -32,6 +32,8 @@ async def test_repository_migrations_apply_once(scratch_dsn: str) -> None:
         "0001_init.sql",
         "0002_prediction_logger.sql",
         "0003_packed_features.sql",
+        "0004_drift_reports.sql",
+        "0005_model_registry.sql",
     ]
     assert await migrations.apply(scratch_dsn) == []
 
