@@ -27,7 +27,9 @@ def artifact():
 @pytest.fixture
 async def topics(kafka) -> Topics:
     t = Topics(kafka.bootstrap)
-    await t.apply("kestrel.predictions.v1", "kestrel.features.v1", dead_letter_topic("inference"))
+    await t.apply(
+        "kestrel.predictions.v1", "kestrel.features.v1", "kestrel.model-lifecycle.v1", dead_letter_topic("inference")
+    )
     return t
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from kestrel.common.kafka import OutRecord, Producer
+from kestrel.common.kafka.consumer import BatchConsumer
 from kestrel.common.registry import FileSchemaRegistry
-from kestrel.common.runtime.app import Watched
 from kestrel.common.serde import serde_for_topic
 from kestrel.devstack.paths import model_repository
 from kestrel.devstack.triton import TritonServer
@@ -103,9 +103,9 @@ async def test_triton_outage_pauses_scoring_and_loses_nothing(kafka, redis_serve
         async with asyncio.timeout(20):
             while app.runtime.ready():
                 await asyncio.sleep(0.05)
-        processed = app.part(Watched).loop.processed
+        processed = app.part(BatchConsumer).processed
         await asyncio.sleep(1.0)
-        assert app.part(Watched).loop.processed == processed  # retrying the same batch; nothing committed
+        assert app.part(BatchConsumer).processed == processed  # retrying the same batch; nothing committed
         await triton.start()
         predictions = await topics.read(topics.predictions, len(first) + len(second), timeout_s=60)
     finally:

@@ -90,6 +90,14 @@ def env_help(cls: type[BaseSettings]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def env_epilog(cls: type[BaseSettings]) -> str:
+    """The `--help` epilog every command shows: its environment variables, defaults and what each is for."""
+    rows = env_help(cls)
+    width = max((len(name) for name, _, _ in rows), default=0)
+    lines = [f"  {name:<{width}}  {doc or ''} [default: {default}]".rstrip() for name, default, doc in rows]
+    return "configuration (environment; KESTREL_<SETTING> is the shared fallback):\n" + "\n".join(lines)
+
+
 def load_settings(cls: type[S], **overrides: Any) -> S:
     """Read settings once at start-up; exit with a readable message instead of a traceback."""
     try:

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from kestrel.common.settings import KestrelSettings, env_help, load_settings
+from kestrel.common.settings import KestrelSettings, env_epilog, load_settings
 
 
 class RegistrySettings(KestrelSettings):
@@ -24,15 +24,15 @@ class RegistrySettings(KestrelSettings):
     postgres_dsn: SecretStr = SecretStr("postgresql://kestrel@127.0.0.1:5432/kestrel")
     """PostgreSQL URL of the registry (migrations applied by kestrel-db-migrate; may hold a password)."""
     postgres_timeout_s: float = 10.0
+    """Connect and statement timeout."""
 
 
 def parser() -> argparse.ArgumentParser:
-    lines = [f"  {name}  {doc or ''} [default: {default}]" for name, default, doc in env_help(RegistrySettings)]
     p = argparse.ArgumentParser(
         prog="kestrel-models",
         description="The model registry: versions, lineage, aliases (champion, challenger) and their audit trail.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="configuration (environment; KESTREL_<SETTING> is the shared fallback):\n" + "\n".join(lines),
+        epilog=env_epilog(RegistrySettings),
     )
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="versions of a model, with aliases and holdout PR-AUC").add_argument("model")

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from kestrel.common.errors import KestrelError
-from kestrel.common.settings import KafkaSettings, env_help, load_settings, setting_name
+from kestrel.common.settings import KafkaSettings, env_epilog, load_settings, setting_name
 
 PROG = "kestrel-drift"
 
@@ -240,14 +240,13 @@ def _postgres(settings: ReportSettings) -> Any:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog=PROG, description="Kestrel drift-monitor tools.")
     commands = top.add_subparsers(dest="command", required=True, metavar="command")
-    env = "\n".join(f"  {name}  {doc} [default: {default}]" for name, default, doc in env_help(ReportSettings))
     report = commands.add_parser(
         "report",
         help="render drift reports as one self-contained HTML file",
         description="Render the drift reports of one model version, one window or a time range, as one HTML file "
         "that opens offline. Without --report-id, --window-start, --since or --until: the newest window.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="configuration (environment; KESTREL_<SETTING> is the shared fallback):\n" + env,
+        epilog=env_epilog(ReportSettings),
     )
     source = report.add_mutually_exclusive_group(required=True)
     source.add_argument("--from-file", type=Path, metavar="PATH", help="JSON lines, one DriftReport per line")

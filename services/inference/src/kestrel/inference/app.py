@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from aiokafka import AIOKafkaConsumer
 from tritonclient.utils import InferenceServerException
 
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
 from kestrel.common.breaker import CircuitBreaker
 from kestrel.common.errors import KestrelError
 from kestrel.common.grpc.server import GrpcServer, ServiceBinding
+from kestrel.common.kafka.config import aiokafka_config
 from kestrel.common.runtime.app import Closing, Runtime
 from kestrel.common.runtime.consumer import batch_consumer, producer
 from kestrel.common.validation import Limits
@@ -24,6 +26,7 @@ from kestrel.inference.publisher import PredictionPublisher
 from kestrel.inference.records import PredictionRecords
 from kestrel.inference.scoring import Scorer
 from kestrel.inference.servicer import InferenceServicer
+from kestrel.inference.serving import LifecycleFollower, ServingState
 from kestrel.inference.settings import InferenceSettings
 from kestrel.inference.stream import StreamScorer
 from kestrel.model.triton_config import INPUT
@@ -72,7 +75,8 @@ def api_components(rt: Runtime[InferenceSettings]) -> list[Any]:
         inference_pb2.DESCRIPTOR.services_by_name["InferenceService"],
     )
     # The publisher stops after the server, so answered predictions still reach the log.
-    return [out, CheckedModel(model, fs), Closing(redis), publisher, GrpcServer(s.grpc_server(), [service])]
+    follow = _follower(rt, model, lambda state: None)
+    return [out, CheckedModel(model, fs), *follow, Closing(redis), publisher, GrpcServer(s.grpc_server(), [service])]
 
 
 def scorer_components(rt: Runtime[InferenceSettings]) -> list[Any]:
@@ -81,6 +85,9 @@ def scorer_components(rt: Runtime[InferenceSettings]) -> list[Any]:
     assert rt.topics is not None
     vectors = rt.topics.bind(s.features_topic)
     records, out, model = _backbone(rt, fs, "stream")
+    shadow = _triton(
+        s, version="", circuit="triton shadow"
+    )  # its own breaker: a bad challenger never trips the champion
     scorer = StreamScorer(
         rt.topics.serde(vectors),
         records,
@@ -90,9 +97,37 @@ def scorer_components(rt: Runtime[InferenceSettings]) -> list[Any]:
         threshold=s.threshold,
         concurrency=s.scorer_concurrency,
         delivery_timeout_s=s.delivery_timeout_s,
+        shadow=(shadow, records.with_source("shadow")),
     )
     rt.ready_when(lambda: scorer.healthy is not False)
-    return [out, CheckedModel(model, fs), batch_consumer(rt, [vectors], s.group_id, scorer, out)]
+
+    def serve(state: ServingState) -> None:
+        scorer.shadow_version = state.challenger
+
+    follow = _follower(rt, model, serve)
+    consumer = batch_consumer(rt, [vectors], s.group_id, scorer, out)
+    return [out, CheckedModel(model, fs), CheckedModel(shadow, fs), *follow, consumer]
+
+
+def _follower(rt: Runtime[InferenceSettings], model: TritonModel, serve: Any) -> list[Any]:
+    """The lifecycle follower (watched), which points `model` at the champion and tells `serve` the state."""
+    s = rt.settings
+    if not s.follow_lifecycle:
+        return []
+    assert rt.topics is not None
+    lifecycle = rt.topics.bind(s.lifecycle_topic)
+
+    def changed(state: ServingState) -> None:
+        model.version = state.champion or s.model_version
+        serve(state)
+
+    def new_consumer() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(enable_auto_commit=False, group_id=None, **aiokafka_config(s))
+
+    follower = LifecycleFollower(
+        new_consumer, lifecycle.name, rt.topics.serde(lifecycle), ServingState(s.model_name), changed
+    )
+    return [rt.watch(follower, "lifecycle")]
 
 
 def _backbone(
@@ -103,17 +138,20 @@ def _backbone(
     assert rt.topics is not None
     predictions = rt.topics.bind(s.predictions_topic)
     records = PredictionRecords(PredictionEncoder(rt.topics.serde(predictions), fs.names), predictions.name, source)
-    breaker = CircuitBreaker(f"triton {s.triton_url}", failures=s.breaker_failures, reset_s=s.breaker_reset_s)
-    model = TritonModel(
+    return records, producer(rt, predictions), _triton(s, s.model_version, f"triton {s.triton_url}")
+
+
+def _triton(s: InferenceSettings, version: str, circuit: str) -> TritonModel:
+    breaker = CircuitBreaker(circuit, failures=s.breaker_failures, reset_s=s.breaker_reset_s)
+    return TritonModel(
         s.triton_url,
         s.model_name,
-        s.model_version,
+        version,
         timeout_s=s.triton_timeout_s,
         max_rows=s.triton_max_rows,
         breaker=breaker,
         ssl=s.triton_ssl,
     )
-    return records, producer(rt, predictions), model
 
 
 class CheckedModel:

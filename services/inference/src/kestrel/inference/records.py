@@ -11,10 +11,15 @@ class PredictionRecords:
     """Encodes predictions as records for the predictions topic, keyed by entity (a card keeps its partition)."""
 
     def __init__(self, encoder: PredictionEncoder, topic: str, source: str) -> None:
+        self._encoder = encoder
         self._encode = encoder.encode
         self.topic = topic
         self.source = source
-        """"api" or "stream": which path scored the prediction."""
+        """"api", "stream" or "shadow" (a challenger scored beside the champion): which path scored it."""
+
+    def with_source(self, source: str) -> PredictionRecords:
+        """The same records for another path (the shadow scores of the stream scorer)."""
+        return PredictionRecords(self._encoder, self.topic, source)
 
     def record(self, p: Prediction, latency_us: int, predicted_at: int) -> OutRecord:
         value = self._encode(

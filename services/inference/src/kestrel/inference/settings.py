@@ -44,7 +44,12 @@ class InferenceSettings(KafkaSettings, GrpcSettings, RedisSettings, ConsumerSett
     triton_ssl: bool = False
     model_name: str = "kestrel_fraud"
     model_version: str = ""
-    """Empty: Triton's latest ready version (its version policy decides); set to pin one."""
+    """Empty: Triton's latest ready version (its version policy decides); set to pin one. Either way, a champion
+    named on the lifecycle topic (promoted, rolled_back) takes over while follow_lifecycle is on."""
+    follow_lifecycle: bool = True
+    """Follow kestrel.model-lifecycle.v1: ask Triton for the champion it names, and (stream scorer) score a
+    challenger in shadow beside it, logged with source=shadow. Off: model_version alone decides."""
+    lifecycle_topic: str = "kestrel.model-lifecycle.v1"
     triton_timeout_s: float = Field(1.0, gt=0)
     """Deadline of each Triton call."""
     triton_max_rows: int = Field(1024, ge=1)

@@ -41,6 +41,8 @@ BATCH_SECONDS = Histogram(
     "Decode, score and ack time of one batch",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+SHADOW_SCORED = Counter("kestrel_inference_shadow_scored_total", "Vectors a challenger scored in shadow")
+SHADOW_FAILED = Counter("kestrel_inference_shadow_failed_total", "Vectors the shadow challenger could not score")
 EVENT_LAG = Gauge("kestrel_inference_stream_event_lag_seconds", "Wall clock minus the newest event time scored")
 
 
@@ -58,6 +60,7 @@ class StreamScorer:
         threshold: float,
         concurrency: int = 4,
         delivery_timeout_s: float = 30.0,
+        shadow: tuple[TritonModel, PredictionRecords] | None = None,
     ) -> None:
         self._serde = vectors
         self._fast = VectorDecoder(vectors, feature_set.names)
@@ -72,6 +75,9 @@ class StreamScorer:
         self._timeout = delivery_timeout_s
         self.healthy: bool | None = None
         """None until the first batch; then whether Triton and Kafka took the last one."""
+        self._shadow = shadow
+        self.shadow_version: str | None = None
+        """A challenger to score beside the champion (the lifecycle follower sets it); None: no shadow."""
 
     async def __call__(self, records: Sequence[Any]) -> list[Rejection]:
         with bound_contextvars(offsets=offset_ranges(records)):
@@ -108,6 +114,8 @@ class StreamScorer:
                 feature_set_version=self._version,
             )
             await self._produce(self._records.records(predictions, latency_us, now))
+            if self.shadow_version is not None and self._shadow is not None:
+                await self._score_shadow(rows, self.shadow_version, started)
         except UnavailableError as exc:
             self.healthy = False
             log.warning("stream_batch_failed", rows=len(rows), error=str(exc))
@@ -115,6 +123,32 @@ class StreamScorer:
         self.healthy = True
         SCORED.inc(len(rows))
         EVENT_LAG.set(time.time() - max(row.event_time for row in rows) / 1000)
+
+    async def _score_shadow(self, rows: list[Row], version: str, started: float) -> None:
+        """The challenger's scores of the same rows, logged with source=shadow. Its failure is counted, never
+        the batch's: only the champion answers, so only the champion may hold the stream up."""
+        assert self._shadow is not None
+        model, records = self._shadow
+        model.version = version
+        try:
+            scores = await model.score(np.array([row.values for row in rows], dtype=np.float32), self._concurrency)
+        except UnavailableError as exc:
+            SHADOW_FAILED.inc(len(rows))
+            log.warning("shadow_scoring_failed", version=version, rows=len(rows), error=str(exc))
+            return
+        now = time.time_ns() // 1_000_000
+        latency_us = int((time.perf_counter() - started) * 1e6 / len(rows))
+        shadowed = stream_predictions(
+            rows,
+            scores.values,
+            scores.versions,
+            model.name,
+            now,
+            threshold=self._threshold,
+            feature_set_version=self._version,
+        )
+        await self._produce(records.records(shadowed, latency_us, now))
+        SHADOW_SCORED.inc(len(rows))
 
     def _prepare(self, records: Sequence[Any]) -> tuple[list[Row], list[Rejection]]:
         rows: list[Row] = []

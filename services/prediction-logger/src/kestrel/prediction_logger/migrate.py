@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from kestrel.common.settings import KestrelSettings, env_help, load_settings
+from kestrel.common.settings import KestrelSettings, env_epilog, load_settings
 
 
 class MigrateSettings(KestrelSettings):
@@ -25,13 +25,11 @@ class MigrateSettings(KestrelSettings):
 
 
 def parser() -> argparse.ArgumentParser:
-    rows = env_help(MigrateSettings)
-    lines = [f"  {name}  {doc or ''} [default: {default}]" for name, default, doc in rows]
     return argparse.ArgumentParser(
         prog="kestrel-db-migrate",
         description="Apply pending PostgreSQL schema migrations (one transaction each) and exit; safe to rerun.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="configuration (environment; KESTREL_<SETTING> is the shared fallback):\n" + "\n".join(lines),
+        epilog=env_epilog(MigrateSettings),
     )
 
 

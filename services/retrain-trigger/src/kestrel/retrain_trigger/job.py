@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlparse
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from kestrel.common.settings import KestrelSettings, env_help, load_settings
+from kestrel.common.settings import KestrelSettings, env_epilog, load_settings
 
 
 class RetrainSettings(KestrelSettings):
@@ -34,22 +34,25 @@ class RetrainSettings(KestrelSettings):
     artifacts_dir: Path = Path("var/models")
     """Where challenger artifacts are saved (<dir>/<model>/<version>/), before any rollout."""
     feature_set: str = "card"
+    """The feature set the model reads (infra/features/<name>.yaml)."""
     threshold: float = Field(0.5, ge=0, le=1)
     """Decision threshold the gate's precision and recall are measured at (inference's THRESHOLD)."""
     margin: float = Field(0.005, ge=0)
     """The challenger's holdout PR-AUC must beat the champion's by at least this."""
     min_rows: int = Field(1000, ge=10)
+    """Fewer labelled predictions in the window: no run (one line, exit 1)."""
     min_positives: int = Field(20, ge=2)
+    """Fewer frauds among them: no run either."""
     model_kind: str = "mlp"
+    """kestrel.model's learner: mlp, logreg, or auto (the better holdout PR-AUC)."""
 
 
 def parser() -> argparse.ArgumentParser:
-    lines = [f"  {name}  {doc or ''} [default: {default}]" for name, default, doc in env_help(RetrainSettings)]
     p = argparse.ArgumentParser(
         prog="kestrel-retrain-job",
         description="Retrain a model from the prediction log, gate it against the champion, register it.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="configuration (environment; KESTREL_<SETTING> is the shared fallback):\n" + "\n".join(lines),
+        epilog=env_epilog(RetrainSettings),
     )
     p.add_argument("--model", required=True, help="model name (its Triton and registry name)")
     p.add_argument("--hours", type=float, default=24.0, help="train on predictions of the last HOURS (event time)")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 
 from kestrel.common.errors import KestrelError
-from kestrel.common.runtime.app import Runtime
+from kestrel.common.runtime.app import Runtime, Watched
 from kestrel.common.runtime.lifecycle import Component, run_until_signalled
 from kestrel.common.runtime.startup import StartupError, wait_for_dependencies
 
@@ -56,8 +56,10 @@ class ServiceApp:
         return self.runtime.failed
 
     def part(self, kind: type[T]) -> T:
-        """The one component of this type (tests reach into a running service this way)."""
+        """The one component of this type (tests reach into a running service this way); a watched loop counts
+        as its loop's type too."""
         found = [c for c in self.components if isinstance(c, kind)]
+        found += [c.loop for c in self.components if isinstance(c, Watched) and isinstance(c.loop, kind)]
         if len(found) != 1:
             raise LookupError(f"{len(found)} components of type {kind.__name__}")
         return found[0]

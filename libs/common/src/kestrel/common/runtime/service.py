@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from kestrel.common.settings import KafkaSettings, KestrelSettings, env_help, load_settings
+from kestrel.common.settings import KafkaSettings, KestrelSettings, env_epilog, load_settings
 
 if TYPE_CHECKING:
     from kestrel.common.runtime.runner import ServiceApp
@@ -50,14 +50,11 @@ class Service(Generic[S]):
         raise SystemExit(asyncio.run(self.run(settings)))
 
     def parser(self) -> argparse.ArgumentParser:
-        rows = env_help(self.settings)
-        width = max(len(name) for name, _, _ in rows)
-        lines = [f"  {name:<{width}}  {doc or ''} [default: {default}]".rstrip() for name, default, doc in rows]
         return argparse.ArgumentParser(
             prog=f"kestrel-{self.name}",
             description=self.summary,
             formatter_class=argparse.RawDescriptionHelpFormatter,
-            epilog="configuration (environment; KESTREL_<SETTING> is the shared fallback):\n" + "\n".join(lines),
+            epilog=env_epilog(self.settings),
         )
 
     async def run(self, settings: S, stop: asyncio.Event | None = None) -> int:
