@@ -37,9 +37,14 @@ def runtime_services() -> list[str]:
 
 
 def test_every_service_is_found() -> None:
-    assert {"kestrel-ingest", "kestrel-features", "kestrel-feature-writer", "kestrel-inference"} <= set(
-        runtime_services()
-    )
+    assert {
+        "kestrel-ingest",
+        "kestrel-features",
+        "kestrel-feature-writer",
+        "kestrel-inference",
+        "kestrel-prediction-logger",
+        "kestrel-drift-monitor",
+    } <= set(runtime_services())
 
 
 @pytest.mark.parametrize("script", sorted(console_scripts()))

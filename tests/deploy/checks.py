@@ -73,6 +73,12 @@ DEPLOYABLES = (
         k8s=True,
         settings="kestrel.prediction_logger.settings:PredictionLoggerSettings",
     ),
+    Deployable.service(
+        "drift-monitor",
+        "KESTREL_DRIFT_MONITOR_",
+        k8s=True,
+        settings="kestrel.drift_monitor.settings:DriftMonitorSettings",
+    ),
     Deployable("topics", "KESTREL_", "compose/tools/Dockerfile", "libs/devstack/pyproject.toml"),
 )
 SHARED_ENV = frozenset({"KESTREL_FEATURES_DIR"})

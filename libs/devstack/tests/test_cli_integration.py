@@ -71,8 +71,9 @@ def test_up_detach_then_down_leaves_no_process(stack_dir: Path) -> None:
         "inference-0",
         "inference-scorer-0",
         "prediction-logger-0",
+        "drift-monitor-0",
     }
-    assert len(set(services.values()) | set(pids)) == 10
+    assert len(set(services.values()) | set(pids)) == 11
 
     status = cli(stack_dir, "status")
     assert status.returncode == 0 and "KESTREL_POSTGRES_DSN=postgresql://kestrel@127.0.0.1:" in status.stdout
@@ -126,7 +127,7 @@ def test_down_stops_the_servers_of_a_killed_foreground_up(stack_dir: Path) -> No
         assert detach.READY in output, output
         pids = recorded_pids(stack_dir)
         services = list(service_pids(stack_dir).values())
-        assert len(services) == 4  # ingest, features, feature-writer, prediction-logger: no inference without Triton
+        assert len(services) == 5  # ingest, features, feature-writer, prediction-logger, drift-monitor: no inference
         os.kill(up.pid, signal.SIGKILL)
         up.wait(timeout=10)
         assert all(is_running(pid) for pid in pids)  # orphaned, still recorded

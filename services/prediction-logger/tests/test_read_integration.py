@@ -20,8 +20,9 @@ async def test_reads_what_was_stored(postgres: Any, stream: Any) -> None:
     predictions = stream.predictions(40, seed=9)
     model = f"m-{stream.run}"  # a model name of this test's own
     names = stream.feature_names["t.v1"]
-    for p in predictions:
+    for i, p in enumerate(predictions):
         p["model_name"], p["model_version"] = model, "7"
+        p["threshold"] = 0.35 if i % 4 else 0.5  # the threshold changed for a quarter of them
     for p in predictions[::2]:  # logged before packing: the features by name, no feature_values
         p["features"], p["feature_values"] = dict(zip(names, p["feature_values"])), []
     labels = stream.labels(predictions[:30])
@@ -45,6 +46,8 @@ async def test_reads_what_was_stored(postgres: Any, stream: Any) -> None:
         assert window.column == [by_id[i]["score"] for i in window.ids]
         logged = [by_id[i]["feature_values"] or [by_id[i]["features"][n] for n in names] for i in window.ids]
         assert window.features == logged  # packed and old rows alike
+        assert await read.window_threshold(conn, model, "7", start, end) == 0.35  # the one most were made at
+        assert await read.window_threshold(conn, model, "8", start, end) is None
         before_late = datetime.fromtimestamp(late["label_time"] / 1000 - 1, UTC)
         training, versions = await read.training_set(conn, model, start, end, before_late, stream.feature_names)
         assert versions == ["t.v1"] and len(training.ids) == 30

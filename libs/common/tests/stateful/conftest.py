@@ -84,6 +84,10 @@ class FakeConsumer:
         self.journal, self._assignment, self.listener = journal, assignment, None
         self.batches: asyncio.Queue[dict[TopicPartition, list[Record]]] = asyncio.Queue()
         self.committed_offsets: dict[TopicPartition, int] = {}
+        self.highwaters: dict[TopicPartition, int] = {}
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self.highwaters.get(tp)
 
     def subscribe(self, topics: list[str], listener: Any) -> None:
         self.listener = listener

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
+from prometheus_client import REGISTRY
 
 from kestrel.common.stateful import KeyedStateStore, LoopOptions, StatefulLoop
 
@@ -23,6 +24,7 @@ from .conftest import (
 )
 
 P0, P1 = TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)
+LAG = "kestrel_consumer_lag_records"
 
 
 @pytest.fixture
@@ -78,6 +80,15 @@ async def test_commit_point_acks_then_changelog_then_offsets(rig) -> None:
     await settle(lambda: any(isinstance(j, tuple) and j[0] == "commit" for j in journal))
     first_commit = next(i for i, j in enumerate(journal) if isinstance(j, tuple) and j[0] == "commit")
     assert journal[first_commit - 2 : first_commit + 1] == ["acks", ("changelog", 1), ("commit", {0: 3})]
+
+
+async def test_lag_is_the_high_watermark_the_fetch_saw_minus_the_next_offset(rig) -> None:
+    loop, consumer, _, _ = rig
+    consumer.highwaters[P0] = 10
+    await consumer.batches.put({P0: records(0, range(3)), P1: records(1, range(2))})
+    await settle(lambda: loop.processed == 5)
+    lag = {p: REGISTRY.get_sample_value(LAG, {"consumer": "test", "topic": TOPIC, "partition": p}) for p in "01"}
+    assert lag == {"0": 7.0, "1": None}  # no high watermark seen yet for partition 1: nothing reported
 
 
 async def test_records_of_partitions_no_longer_owned_are_dropped(rig) -> None:

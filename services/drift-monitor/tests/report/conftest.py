@@ -71,6 +71,7 @@ def report(
         "alpha": 0.05,
         "drifted_features": drifted,
         "late_predictions": 3,
+        "log_complete": True,
         "performance": performance,
     }
 

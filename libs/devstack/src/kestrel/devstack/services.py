@@ -73,6 +73,10 @@ SERVICES = (
         "health_port",
         consumer=True,
     ),
+    # One replica: its windows close on the watermark over every partition of kestrel.predictions.v1.
+    Service(
+        "drift-monitor", "kestrel-drift-monitor", "kestrel.drift_monitor.settings:DriftMonitorSettings", "health_port"
+    ),
 )
 
 CLIENTS = ("kestrel.simulator.settings:SimulatorSettings",)

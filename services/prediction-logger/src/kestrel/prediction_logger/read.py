@@ -27,6 +27,12 @@ WHERE model_name = $1 AND model_version = $2 AND event_time >= $3 AND event_time
 ORDER BY event_time, prediction_id
 """
 
+_THRESHOLD = """
+SELECT threshold FROM predictions
+WHERE model_name = $1 AND model_version = $2 AND event_time >= $3 AND event_time < $4 AND threshold IS NOT NULL
+GROUP BY threshold ORDER BY count(*) DESC, threshold LIMIT 1
+"""
+
 # Features as logged when the prediction was made; the newest label known at `as_of` (none: left out).
 _TRAINING = """
 SELECT p.prediction_id, p.event_id, p.event_time, p.feature_set_version, p.features, p.feature_values, l.label
@@ -87,6 +93,14 @@ async def score_window(
     """Scores and the feature matrix of one model version's predictions in [start, end) (drift statistics)."""
     rows = await conn.fetch(_WINDOW, model_name, model_version, start, end)
     return matrix([r["prediction_id"] for r in rows], rows, [r["score"] for r in rows], feature_names)
+
+
+async def window_threshold(
+    conn: Any, model_name: str, model_version: str, start: datetime, end: datetime
+) -> float | None:
+    """The decision threshold most of one model version's predictions in [start, end) were made at (None: none)."""
+    value = await conn.fetchval(_THRESHOLD, model_name, model_version, start, end)
+    return None if value is None else float(value)
 
 
 async def training_set(

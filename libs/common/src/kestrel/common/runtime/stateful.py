@@ -42,9 +42,12 @@ def stateful_loop(
     producer: Producer,
     options: LoopOptions,
     replication: int,
+    outputs: Producer | None = None,
     **consumer: Any,
 ) -> list[Any]:
-    """Changelog, then the watched loop over `source` (intake last); `consumer` holds aiokafka group options."""
+    """Changelog, then the watched loop over `source` (intake last); `consumer` holds aiokafka group options.
+    The processor's outputs go to `outputs` when given (anything with the producer's produce_batch and acks),
+    else to `producer`, which always takes the dead letters."""
     s = rt.settings
     changelog = EnsuredChangelog(
         changelog_topic(s.topic_prefix, group_id), aiokafka_config(s), source.name, replication
@@ -62,7 +65,7 @@ def stateful_loop(
         processor,
         store,
         changelog,
-        producer,
+        outputs or producer,
         dead_letter_publisher(rt, producer),
         options,
     )

@@ -24,6 +24,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Histogram
 
 from kestrel.common.kafka import DeadLetterPublisher, Producer
+from kestrel.common.kafka.consumer import LAG
 from kestrel.common.kafka.context import offset_ranges
 from kestrel.common.kafka.producer import BatchAck
 from kestrel.common.retry import Backoff
@@ -162,11 +163,19 @@ class StatefulLoop:
                 self._acks.append(await self._producer.produce_batch(result.outputs))
             await self._dead_letters.publish(result.rejections)
             for (topic, partition), offset in result.offsets.items():
-                self._offsets[TopicPartition(topic, partition)] = offset
+                tp = TopicPartition(topic, partition)
+                self._offsets[tp] = offset
+                self._report_lag(tp, offset)
             self.processed += len(records)
             log.debug(
                 "batch_processed", records=len(records), outputs=len(result.outputs), rejected=len(result.rejections)
             )
+
+    def _report_lag(self, tp: TopicPartition, next_offset: int) -> None:
+        """From the high watermark the last fetch saw, as the batch consumer does: no request to the broker."""
+        highwater = self._consumer.highwater(tp)
+        if highwater is not None:
+            LAG.labels(self.name, tp.topic, str(tp.partition)).set(max(0, highwater - next_offset))
 
     async def _maybe_commit(self) -> None:
         now = time.monotonic()
