@@ -9,9 +9,7 @@ from typing import Any
 import numpy as np
 
 from kestrel.drift_monitor import performance
-
-# The stand-in until helper drift-stats' verdict.py lands: swapping is this one import.
-from kestrel.drift_monitor._verdict_standin import (
+from kestrel.drift_monitor.verdict import (
     DriftPolicy,
     FeatureResult,
     Reference,
