@@ -8,38 +8,54 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from kestrel.alerting import matchers
+from kestrel.alerting.matchers import ConfigError, Matcher
+from kestrel.alerting.routing import Silence
 from kestrel.common.errors import InvalidArgumentError
 
 SILENCES_TOPIC = "kestrel.alerting-silences.v1"
 Record = dict[str, Any]
 """One silence as its Avro record (schemas/alerting_silence.avsc)."""
 
-_MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|(\S*))\s*$')
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-
 
 def parse_matcher(text: str) -> Record:
     """`model="fraud"`, `severity!=info`, `feature=~"amount|mcc"` -> a SilenceMatcher record (Alertmanager syntax)."""
-    found = _MATCHER.match(text)
-    if found is None:
-        raise InvalidArgumentError("matcher", f"{text!r} is not name=value, name!=value, name=~regex or name!~regex")
-    name, op, quoted, bare = found.groups()
-    value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
-    if "~" in op:
-        _check_regex(value)
-    return {"name": name, "value": value, "is_regex": "~" in op, "is_equal": op[0] == "="}
+    try:
+        return matcher_record(matchers.parse_matcher(text))
+    except ConfigError as exc:
+        raise InvalidArgumentError("matcher", str(exc)) from exc
 
 
 def parse_duration(text: str) -> int:
     """`2h`, `1h30m`, `90s`, `1d` -> milliseconds (Prometheus duration syntax); must be positive."""
-    parts = _DURATION.findall(text.strip())
-    if not parts or "".join(n + u for n, u in parts) != text.strip():
-        raise InvalidArgumentError("duration", f"{text!r} is not a duration like 2h, 1h30m or 45m")
-    total = int(sum(float(n) * _UNIT_MS[u] for n, u in parts))
+    try:
+        total = matchers.parse_duration_ms(text.strip())
+    except ConfigError as exc:
+        raise InvalidArgumentError("duration", str(exc)) from exc
     if total <= 0:
         raise InvalidArgumentError("duration", "must be positive")
     return total
+
+
+def matcher_record(m: Matcher) -> Record:
+    return {"name": m.name, "value": m.value, "is_regex": "~" in m.op, "is_equal": m.op[0] == "="}
+
+
+def to_matcher(record: Mapping[str, Any]) -> Matcher:
+    op = {(True, False): "=", (False, False): "!=", (True, True): "=~", (False, True): "!~"}
+    return Matcher(record["name"], op[record["is_equal"], record["is_regex"]], record["value"])
+
+
+def to_silence(record: Mapping[str, Any]) -> Silence:
+    """The record as routing's Silence, which the app's silence matching takes."""
+    return Silence(
+        id=record["silence_id"],
+        matchers=tuple(to_matcher(m) for m in record["matchers"]),
+        starts_at_ms=record["starts_at"],
+        ends_at_ms=record["ends_at"],
+        created_by=record["created_by"],
+        comment=record["comment"],
+    )
 
 
 def new_silence(
@@ -104,21 +120,12 @@ def latest(records: Iterable[Mapping[str, Any]]) -> dict[str, Record]:
 
 
 def describe_matchers(record: Mapping[str, Any]) -> str:
-    ops = {(True, False): "=", (False, False): "!=", (True, True): "=~", (False, True): "!~"}
-    return ",".join(f'{m["name"]}{ops[m["is_equal"], m["is_regex"]]}"{m["value"]}"' for m in record["matchers"])
-
-
-def _matcher_holds(matcher: Mapping[str, Any], value: str) -> bool:
-    if matcher["is_regex"]:
-        hit = re.fullmatch(matcher["value"], value) is not None
-    else:
-        hit = value == matcher["value"]
-    return hit == matcher["is_equal"]
+    return ",".join(str(to_matcher(m)) for m in record["matchers"])
 
 
 def _matches_empty(matcher: Mapping[str, Any]) -> bool:
     """A missing label reads as the empty string in Alertmanager, so such a matcher matches every alert."""
-    return _matcher_holds(matcher, "")
+    return to_matcher(matcher).matches({})
 
 
 def _check_regex(value: str) -> None:

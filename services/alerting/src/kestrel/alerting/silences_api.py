@@ -1,7 +1,7 @@
 """HTTP API for silences (aiohttp), in Alertmanager's /api/v2 shape, over a SilenceStore.
 
-Mount it in the service process: `web_app.add_routes(silences_routes(store))`, or run it on its own port with
-`await serve_silences(store, host, port)` (returns the AppRunner to `cleanup()` at shutdown).
+In the service process it is one more component: `SilencesApi(TopicSilenceStore(settings), port)` with
+start()/stop(); or add `silences_routes(store)` to an aiohttp application the process already serves.
 """
 
 from __future__ import annotations
@@ -58,14 +58,27 @@ def silences_routes(store: SilenceStore, clock: Clock = _now_ms) -> list[web.Rou
     ]
 
 
-async def serve_silences(store: SilenceStore, host: str, port: int) -> web.AppRunner:
-    """The silences API on its own listener; `await runner.cleanup()` stops it."""
-    app = web.Application()
-    app.add_routes(silences_routes(store))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
+class SilencesApi:
+    """The silences API on its own port (a component: start() binds, stop() closes); port 0 disables it."""
+
+    def __init__(self, store: SilenceStore, port: int, host: str = "0.0.0.0") -> None:
+        self._store, self._port, self._host = store, port, host
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        if not self._port:
+            return
+        app = web.Application()
+        app.add_routes(silences_routes(self._store))
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self._host, self._port).start()
+        log.info("silences_api_listening", port=self._port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
 
 
 class _NotFound(KestrelError):

@@ -130,3 +130,16 @@ def test_silence_records_fit_their_schema():
     serde = AvroSerde(FileSchemaRegistry(), "kestrel.alerting-silences.v1-value", load_schema("alerting_silence"))
     record = _silence()
     assert serde.deserialize(serde.serialize(record)) == record
+
+
+def test_records_become_routings_silences():
+    from kestrel.alerting.routing import silenced
+
+    record = _silence(matchers=[silences.parse_matcher('model="fraud"'), silences.parse_matcher('feature=~"amo.*"')])
+    silence = silences.to_silence(record)
+    assert silenced({"model": "fraud", "feature": "amount"}, [silence], NOW)
+    assert not silenced({"model": "fraud", "feature": "mcc"}, [silence], NOW)
+    assert not silenced(
+        {"model": "fraud", "feature": "amount"}, [silences.to_silence(silences.expire(record, NOW))], NOW
+    )
+    assert silences.describe_matchers(record) == 'model="fraud",feature=~"amo.*"'

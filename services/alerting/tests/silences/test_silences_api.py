@@ -95,3 +95,20 @@ async def test_store_down_is_503(api):
     store.down = True
     answer = await client.get("/api/v2/silences")
     assert answer.status == 503 and "unreachable" in (await answer.json())["error"]
+
+
+async def test_component_serves_on_its_port_and_stops():
+    import aiohttp
+
+    from kestrel.alerting.silences_api import SilencesApi
+    from kestrel.devstack.ports import free_port
+
+    port = free_port()
+    api = SilencesApi(MemoryStore(), port, host="127.0.0.1")
+    await api.start()
+    try:
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/api/v2/silences") as got:
+            assert got.status == 200 and await got.json() == []
+    finally:
+        await api.stop()
+    await SilencesApi(MemoryStore(), 0).start()
