@@ -202,6 +202,20 @@ def test_resolved_is_sent_once_and_a_group_that_never_notified_stays_silent() ->
     assert silent.sent == []
 
 
+def test_a_resolved_alert_kept_in_the_group_is_not_sent_again_with_a_repeat() -> None:
+    group = Group()
+    group.at(30 * SEC, [_alert("amount"), _alert("hour")])
+    kept = [_alert("amount", "resolved", ends=MIN), _alert("hour")]
+    for now in range(5 * MIN + 30 * SEC, 9 * HOUR, 5 * MIN):
+        group.at(now, kept)
+    assert [a for _, _, a in group.sent] == [
+        [("amount", "firing"), ("hour", "firing")],
+        [("amount", "resolved"), ("hour", "firing")],
+        [("hour", "firing")],  # the repeat after 4h
+        [("hour", "firing")],
+    ]
+
+
 def test_pending_alerts_are_not_sent() -> None:
     group = Group()
     group.at(30 * SEC, [_alert("amount", "pending")])

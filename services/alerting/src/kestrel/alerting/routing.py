@@ -203,7 +203,13 @@ def flushed(group: GroupState, opts: RouteOpts, alerts: Sequence[AlertState], no
     tick = note.created_ms if note else due + (now_ms - due) // opts.group_interval_ms * opts.group_interval_ms
     if note is None:
         return GroupState(**(asdict(group) | {"last_tick_ms": tick}))
-    sent = {a.fingerprint: a.state for a in note.alerts}
+    # an alert notified as resolved earlier and still in the group stays recorded, so it is never sent again
+    done = {
+        a.fingerprint
+        for a in alerts
+        if a.state == "resolved" and group.last_sent_fingerprints.get(a.fingerprint) == "resolved"
+    }
+    sent = dict.fromkeys(done, "resolved") | {a.fingerprint: a.state for a in note.alerts}
     return GroupState(**(asdict(group) | {"last_tick_ms": tick, "last_flush_ms": tick, "last_sent_fingerprints": sent}))
 
 
