@@ -19,6 +19,7 @@ from kestrel.alerting.routing import (
     flushed,
     group_labels,
     inhibited,
+    label_set_str,
     routes_for,
     silenced,
 )  # fmt: skip
@@ -79,6 +80,13 @@ def test_group_keys_are_alertmanagers(tree: Config) -> None:
     (deep,) = routes_for(tree.route, shadow)
     assert deep.group_key.key() == '{}/{team=~"ml|data"}/{model="shadow"}:{alertname="A", model="shadow", team="ml"}'
     assert group_labels(RouteOpts("x", ("alertname", "missing")), {"alertname": "A"}) == {"alertname": "A"}
+
+
+def test_group_label_values_are_quoted_as_go_quotes_them() -> None:
+    # LabelSet.String() printed by a Go program against github.com/prometheus/common@v0.62.0
+    labels = {"b": 'x\ty"z\x01ü\\\x7f\u2028', "a": "plain"}
+    assert label_set_str(labels) == '{a="plain", b="x\\ty\\"z\\x01ü\\\\\\x7f\\u2028"}'
+    assert fingerprint(labels) == "821056266132248f"
 
 
 def test_several_features_share_one_group_key(tree: Config) -> None:

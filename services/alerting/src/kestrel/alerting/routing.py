@@ -74,7 +74,26 @@ def _group_key(route: Route, labels: Mapping[str, str]) -> GroupKey:
 
 def label_set_str(labels: Mapping[str, str]) -> str:
     """prometheus/common's LabelSet.String(): `{a="1", b="2"}`, names sorted, values Go-quoted."""
-    return "{" + ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(labels.items())) + "}"
+    return "{" + ", ".join(f"{k}={go_quote(v)}" for k, v in sorted(labels.items())) + "}"
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def go_quote(text: str) -> str:
+    """Go's strconv.Quote: printable characters kept, the rest escaped as \\xNN, \\uNNNN or \\UNNNNNNNN."""
+    return '"' + "".join(_go_char(c) for c in text) + '"'
+
+
+def _go_char(c: str) -> str:
+    if c in ('"', "\\"):
+        return "\\" + c
+    if c in _GO_ESCAPES:
+        return _GO_ESCAPES[c]
+    if c.isprintable():
+        return c
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def inhibited(
