@@ -83,6 +83,7 @@ def test_webhook_payload_field_by_field() -> None:
         "generatorURL": "http://drift/r-1", "fingerprint": fingerprint(alerts[0].labels),
     }  # fmt: skip
     assert resolved["status"] == "resolved" and resolved["endsAt"] == "2026-12-03T12:00:00Z"
+    assert list(firing["labels"]) == sorted(firing["labels"])  # as Go's encoding/json writes a map
 
 
 def test_alertmanager_push_body() -> None:

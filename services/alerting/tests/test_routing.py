@@ -19,6 +19,7 @@ from kestrel.alerting.routing import (
     flushed,
     group_labels,
     inhibited,
+    label_set_str,
     routes_for,
     silenced,
 )  # fmt: skip
@@ -79,6 +80,13 @@ def test_group_keys_are_alertmanagers(tree: Config) -> None:
     (deep,) = routes_for(tree.route, shadow)
     assert deep.group_key.key() == '{}/{team=~"ml|data"}/{model="shadow"}:{alertname="A", model="shadow", team="ml"}'
     assert group_labels(RouteOpts("x", ("alertname", "missing")), {"alertname": "A"}) == {"alertname": "A"}
+
+
+def test_group_label_values_are_quoted_as_go_quotes_them() -> None:
+    # LabelSet.String() printed by a Go program against github.com/prometheus/common@v0.62.0
+    labels = {"b": 'x\ty"z\x01ü\\\x7f\u2028', "a": "plain"}
+    assert label_set_str(labels) == '{a="plain", b="x\\ty\\"z\\x01ü\\\\\\x7f\\u2028"}'
+    assert fingerprint(labels) == "821056266132248f"
 
 
 def test_several_features_share_one_group_key(tree: Config) -> None:
@@ -200,6 +208,20 @@ def test_resolved_is_sent_once_and_a_group_that_never_notified_stays_silent() ->
     silent = Group()
     silent.at(30 * SEC, [_alert("amount", "resolved", ends=10 * SEC)])
     assert silent.sent == []
+
+
+def test_a_resolved_alert_kept_in_the_group_is_not_sent_again_with_a_repeat() -> None:
+    group = Group()
+    group.at(30 * SEC, [_alert("amount"), _alert("hour")])
+    kept = [_alert("amount", "resolved", ends=MIN), _alert("hour")]
+    for now in range(5 * MIN + 30 * SEC, 9 * HOUR, 5 * MIN):
+        group.at(now, kept)
+    assert [a for _, _, a in group.sent] == [
+        [("amount", "firing"), ("hour", "firing")],
+        [("amount", "resolved"), ("hour", "firing")],
+        [("hour", "firing")],  # the repeat after 4h
+        [("hour", "firing")],
+    ]
 
 
 def test_pending_alerts_are_not_sent() -> None:

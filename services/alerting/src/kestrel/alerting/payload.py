@@ -46,9 +46,9 @@ def webhook_payload(n: Notification, external_url: str) -> dict[str, Any]:
         "receiver": n.receiver,
         "status": n.status,
         "alerts": alerts,
-        "groupLabels": dict(n.group_labels),
-        "commonLabels": _common([a.labels for a in n.alerts]),
-        "commonAnnotations": _common([a.annotations for a in n.alerts]),
+        "groupLabels": _sorted(n.group_labels),
+        "commonLabels": _sorted(_common([a.labels for a in n.alerts])),
+        "commonAnnotations": _sorted(_common([a.annotations for a in n.alerts])),
         "externalURL": external_url,
         "version": "4",
         "groupKey": n.group_key,
@@ -60,13 +60,18 @@ def _webhook_alert(a: AlertState) -> dict[str, Any]:
     resolved = a.state == "resolved"
     return {
         "status": "resolved" if resolved else "firing",
-        "labels": dict(a.labels),
-        "annotations": dict(a.annotations),
+        "labels": _sorted(a.labels),
+        "annotations": _sorted(a.annotations),
         "startsAt": rfc3339(a.starts_at_ms),
         "endsAt": rfc3339(a.ends_at_ms if resolved else None),
         "generatorURL": a.generator_url,
         "fingerprint": a.fingerprint,
     }
+
+
+def _sorted(pairs: Mapping[str, str]) -> dict[str, str]:
+    """Keys in order, as Go's encoding/json writes a map."""
+    return dict(sorted(pairs.items()))
 
 
 def _common(maps: Sequence[Mapping[str, str]]) -> dict[str, str]:

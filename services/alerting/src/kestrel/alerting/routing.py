@@ -74,7 +74,26 @@ def _group_key(route: Route, labels: Mapping[str, str]) -> GroupKey:
 
 def label_set_str(labels: Mapping[str, str]) -> str:
     """prometheus/common's LabelSet.String(): `{a="1", b="2"}`, names sorted, values Go-quoted."""
-    return "{" + ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(labels.items())) + "}"
+    return "{" + ", ".join(f"{k}={go_quote(v)}" for k, v in sorted(labels.items())) + "}"
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def go_quote(text: str) -> str:
+    """Go's strconv.Quote: printable characters kept, the rest escaped as \\xNN, \\uNNNN or \\UNNNNNNNN."""
+    return '"' + "".join(_go_char(c) for c in text) + '"'
+
+
+def _go_char(c: str) -> str:
+    if c in ('"', "\\"):
+        return "\\" + c
+    if c in _GO_ESCAPES:
+        return _GO_ESCAPES[c]
+    if c.isprintable():
+        return c
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def inhibited(
@@ -203,7 +222,13 @@ def flushed(group: GroupState, opts: RouteOpts, alerts: Sequence[AlertState], no
     tick = note.created_ms if note else due + (now_ms - due) // opts.group_interval_ms * opts.group_interval_ms
     if note is None:
         return GroupState(**(asdict(group) | {"last_tick_ms": tick}))
-    sent = {a.fingerprint: a.state for a in note.alerts}
+    # an alert notified as resolved earlier and still in the group stays recorded, so it is never sent again
+    done = {
+        a.fingerprint
+        for a in alerts
+        if a.state == "resolved" and group.last_sent_fingerprints.get(a.fingerprint) == "resolved"
+    }
+    sent = dict.fromkeys(done, "resolved") | {a.fingerprint: a.state for a in note.alerts}
     return GroupState(**(asdict(group) | {"last_tick_ms": tick, "last_flush_ms": tick, "last_sent_fingerprints": sent}))
 
 
