@@ -95,8 +95,10 @@ def rules(webhook_url: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def alerting_process(bootstrap: str, prefix: str, rules_file: Path, tmp: Path) -> Iterator[int]:
-    """`kestrel-alerting` in its own process, as deployed; yields its health port."""
+def alerting_process(
+    bootstrap: str, prefix: str, rules_file: Path, tmp: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """`kestrel-alerting` in its own process, as deployed; yields it and its health port."""
     health = free_port()
     env = {
         **os.environ,
@@ -114,20 +116,25 @@ def alerting_process(bootstrap: str, prefix: str, rules_file: Path, tmp: Path) -
     with (tmp / "alerting.log").open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "kestrel.alerting"], env=env, stdout=log, stderr=log)
     try:
-        yield health
+        yield proc, health
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
-async def wait_ready(health_port: int, timeout_s: float = 120.0) -> None:
+async def wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path, timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/readyz", timeout=2):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2):
                 return
         await asyncio.sleep(0.2)
-    raise TimeoutError(f"kestrel-alerting not ready after {timeout_s:g} s")
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+    raise TimeoutError(f"kestrel-alerting not ready (exit {proc.poll()}) after {timeout_s:g} s:\n{tail}")
 
 
 async def send_reports(producer: Producer, topic: str, models: list[str], gap_s: float) -> dict[str, float]:
@@ -153,8 +160,8 @@ async def run(bootstrap: str, tmp: Path, quick: bool) -> list[Row]:
         async with sink.serving() as url:
             rules_file = tmp / "alerting-rules.yaml"
             rules_file.write_text(yaml.safe_dump(rules(url)))
-            with alerting_process(bootstrap, prefix, rules_file, tmp) as health:
-                await wait_ready(health)
+            with alerting_process(bootstrap, prefix, rules_file, tmp) as (proc, health):
+                await wait_ready(proc, health, tmp / "alerting.log")
                 return await _measure(producer, topic, sink, quick)
     finally:
         await producer.stop()
