@@ -98,6 +98,8 @@ def test_group_by_dots_groups_by_every_label(config_from: Callable[..., Config])
         ("rules: [{alert: X, expr: 'drift_share > 0.3', annotations: {s: '{{ $vals.x }}'}}]",
          "rule 'X': annotations.s: unknown template"),
         ("rules: [{alert: X, expr: 'drift_share > 0.3', labels: {team: [a]}}]", "rule 'X': labels.team"),
+        ("rules: [{alert: X, expr: 'drift_share > 0.3', labels: {severity: page}}]",
+         "rule 'X': labels.severity: set by the rule"),
         ("route: {receiver: nowhere}", "route: receiver: unknown receiver 'nowhere'"),
         ("route: {receiver: topic, group_wait: 10}", "route: group_wait: invalid duration"),
         ("route: {receiver: topic, group_interval: 0}", "route: group_interval: must be more than 0"),
