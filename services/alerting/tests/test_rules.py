@@ -187,6 +187,17 @@ def test_a_drift_condition_holds_between_reports_and_goes_stale(
     assert next(iter(states.values())).ends_at_ms == 4 * HOUR + 30 * MIN
 
 
+def test_a_replayed_older_signal_does_not_bring_a_resolved_alert_back(
+    config_from: Callable[..., Config], report: Callable[..., dict[str, Any]]
+) -> None:
+    config = _rules(config_from, "{alert: ScoreDrift, expr: score_drifted == true}")
+    drifted, calm = drift_signals(report())[0], drift_signals(report(metrics=[]))[0]
+    states: dict[str, AlertState] = {}
+    for signal, at in ((drifted, HOUR), (calm, 2 * HOUR), (drifted, HOUR)):  # the first report processed twice
+        states.update({s.fingerprint: s for s in evaluate(config.rules, signal, states, at)})
+    assert [s.state for s in states.values()] == ["resolved"]
+
+
 def test_one_alert_per_drifted_feature_with_rendered_annotations(
     config_from: Callable[..., Config], report: Callable[..., dict[str, Any]]
 ) -> None:

@@ -61,15 +61,19 @@ def alert_labels(rule: Rule, signal: Signal) -> dict[str, str]:
 
 
 def evaluate(rules: Sequence[Rule], signal: Signal, states: Mapping[str, AlertState], now_ms: int) -> list[AlertState]:
-    """The new states of the alerts this signal observes (a rule observes signals of its scope)."""
+    """The new states of the alerts this signal observes at now_ms (a rule observes signals of its scope); an
+    observation older than the latest one of its series changes nothing, so replayed signals are harmless."""
     changed = []
     for rule in rules:
         if rule.scope != signal.get("scope"):
             continue
         labels = alert_labels(rule, signal)
         fp = fingerprint(labels)
+        old = states.get(fp)
+        if old is not None and now_ms < old.last_seen_ms:
+            continue  # older than the series' latest observation: a replay (faust#502) or a late duplicate
         holds = rule.condition.holds(signal.get("values", {}))
-        new = _observe(rule, states.get(fp), fp, labels, signal, holds, now_ms)
+        new = _observe(rule, old, fp, labels, signal, holds, now_ms)
         if new is not None:
             changed.append(new)
     return changed
