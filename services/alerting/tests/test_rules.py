@@ -221,6 +221,15 @@ rules:
     assert alert.generator_url == "http://drift/r-1" and alert.state == "firing"
 
 
+def test_an_annotation_that_renders_empty_is_left_out(
+    config_from: Callable[..., Config], report: Callable[..., dict[str, Any]]
+) -> None:
+    config = _rules(config_from, "{alert: S, expr: score_drifted == true, annotations: {report: '{{ $report_url }}', "
+                                 "cmd: 'kestrel-drift report --report-id {{ $report_id }}'}}")  # fmt: skip
+    (alert,) = evaluate(config.rules, drift_signals(report())[0], {}, 0)
+    assert alert.annotations == {"cmd": "kestrel-drift report --report-id r-1"} and alert.generator_url == ""
+
+
 def test_rules_only_see_signals_of_their_scope(
     config_from: Callable[..., Config], report: Callable[..., dict[str, Any]]
 ) -> None:

@@ -150,7 +150,8 @@ def _advance(rule: Rule | None, state: AlertState, now_ms: int) -> AlertState:
 
 def render(templates: Mapping[str, str], labels: Mapping[str, str], signal: Signal) -> dict[str, str]:
     """Expands {{ $labels.x }}, {{ $values.x }} (| humanize, | humanizePercentage), {{ $report_url }},
-    {{ $report_id }}; a value the signal lacks renders as "n/a"."""
+    {{ $report_id }}; a value the signal lacks renders as "n/a"; an annotation that renders empty is left out
+    (e.g. the report link when no report_url is configured)."""
     values = signal.get("values", {})
 
     def expand(found: re.Match[str]) -> str:
@@ -161,7 +162,8 @@ def render(templates: Mapping[str, str], labels: Mapping[str, str], signal: Sign
         value = labels.get(name) if kind == "labels" else values.get(name)
         return _format(value, pipe)
 
-    return {key: _TEMPLATE.sub(expand, text) for key, text in templates.items()}
+    rendered = {key: _TEMPLATE.sub(expand, text) for key, text in templates.items()}
+    return {key: text for key, text in rendered.items() if text.strip()}
 
 
 def _format(value: Any, pipe: str) -> str:
