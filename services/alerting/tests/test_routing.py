@@ -89,6 +89,22 @@ def test_group_label_values_are_quoted_as_go_quotes_them() -> None:
     assert fingerprint(labels) == "821056266132248f"
 
 
+def test_sibling_routes_with_the_same_matchers_share_a_group_key_but_not_a_uid(
+    config_from: Callable[..., Config],
+) -> None:
+    config = config_from("""
+route:
+  receiver: topic
+  routes:
+    - {matchers: ['severity="critical"'], receiver: hook, continue: true}
+    - {matchers: ['severity="critical"'], receiver: topic}
+receivers: [{name: topic, kind: topic}, {name: hook, kind: webhook, url: 'http://h'}]
+""", "")  # fmt: skip
+    hook, topic = (m.group_key for m in routes_for(config.route, {"alertname": "A", "severity": "critical"}))
+    assert hook.key() == topic.key() == '{}/{severity="critical"}:{alertname="A"}'
+    assert hook.uid() != topic.uid()
+
+
 def test_several_features_share_one_group_key(tree: Config) -> None:
     keys = {
         routes_for(tree.route, {"alertname": "FeatureDrift", "model": "fraud", "feature": f})[0].group_key.key()

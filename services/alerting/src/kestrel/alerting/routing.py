@@ -36,6 +36,11 @@ class GroupKey:
         """Alertmanager's groupKey: route key, a colon, the group labels as a LabelSet string."""
         return f"{self.route_path}:{label_set_str(dict(self.labels))}"
 
+    def uid(self) -> str:
+        """Unique per group: sibling routes with the same matchers share an Alertmanager groupKey, so a table of
+        groups is keyed by receiver and groupKey."""
+        return f"{self.receiver}|{self.key()}"
+
 
 class RouteMatch(NamedTuple):
     receiver: str
