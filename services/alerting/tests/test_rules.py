@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from kestrel.alerting.config import Config, ConfigError
 from kestrel.alerting.expr import parse_condition
-from kestrel.alerting.rules import AlertState, drift_signals, evaluate, expired, platform_signal, tick
+from kestrel.alerting.rules import AlertState, drift_signals, evaluate, expired, humanize, platform_signal, tick
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -228,6 +228,15 @@ def test_an_annotation_that_renders_empty_is_left_out(
                                  "cmd: 'kestrel-drift report --report-id {{ $report_id }}'}}")  # fmt: skip
     (alert,) = evaluate(config.rules, drift_signals(report())[0], {}, 0)
     assert alert.annotations == {"cmd": "kestrel-drift report --report-id r-1"} and alert.generator_url == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0, "0"), (12_345, "12.35k"), (1_500_000, "1.5M"), (999, "999"), (0.25, "250m"), (-2_000, "-2k"),
+     (0.000_001_5, "1.5u"), (1.0, "1")],
+)  # fmt: skip
+def test_humanize_as_prometheus(value: float, text: str) -> None:
+    assert humanize(value) == text
 
 
 def test_rules_only_see_signals_of_their_scope(

@@ -10,6 +10,7 @@ the time-only transitions (pending -> firing once `for` has passed with the cond
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -173,4 +174,20 @@ def _format(value: Any, pipe: str) -> str:
         return str(value).lower() if isinstance(value, bool) else str(value)
     if pipe == "humanizePercentage":
         return f"{value * 100:.4g}%"
-    return f"{value:.4g}"
+    return humanize(value) if pipe == "humanize" else f"{value:.4g}"
+
+
+def humanize(value: float) -> str:
+    """Prometheus' humanize: 4 significant digits with an SI prefix (12.35k, 1.5M, 250m)."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:.4g}"
+    prefix = ""
+    for candidate in ("k", "M", "G", "T", "P", "E", "Z", "Y"):
+        if abs(value) < 1000:
+            break
+        prefix, value = candidate, value / 1000
+    for candidate in ("m", "u", "n", "p", "f", "a", "z", "y"):  # only below 1, so never after the loop above
+        if abs(value) >= 1:
+            break
+        prefix, value = candidate, value * 1000
+    return f"{value:.4g}{prefix}"
