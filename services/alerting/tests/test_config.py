@@ -86,6 +86,7 @@ def test_group_by_dots_groups_by_every_label(config_from: Callable[..., Config])
         ("rules: [{alert: X, expr: 'drift_shar > 0.3'}]", "rule 'X': expr: unknown field 'drift_shar'"),
         ("rules: [{alert: X, expr: 'drift_share > 0.3', for: 5x}]", "rule 'X': for: invalid duration '5x'"),
         ("rules: [{alert: X, expr: 'drift_share > 0.3', keep_firing_for: soon}]", "rule 'X': keep_firing_for: invalid"),
+        ("rules: [{alert: X, expr: 'drift_share > 0.3', stale_after: 0s}]", "rule 'X': stale_after: must be more"),
         ("rules: [{alert: X, expr: 'drift_share > 0.3', severity: high}]", "rule 'X': severity: 'high' is not one of"),
         ("rules: [{alert: X, expr: 'drift_share > 0.3', fro: 5m}]", "rule 'X': unknown field 'fro'"),
         ("rules: [{alert: X}]", "rule 'X': expr: required"),

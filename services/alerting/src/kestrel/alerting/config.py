@@ -162,7 +162,7 @@ def _rule(item: Any, index: int) -> Rule:
         name=name, expr=raw["expr"], condition=condition, scope=scope,
         for_ms=duration_at(raw, "for", where, 0),
         keep_firing_for_ms=duration_at(raw, "keep_firing_for", where, 0),
-        stale_after_ms=duration_at(raw, "stale_after", where, DEFAULT_STALE_MS[scope]),
+        stale_after_ms=positive(duration_at(raw, "stale_after", where, DEFAULT_STALE_MS[scope]), where, "stale_after"),
         severity=severity,
         labels=_rule_labels(raw.get("labels"), where),
         annotations=_annotations(raw.get("annotations"), where),
