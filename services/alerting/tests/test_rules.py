@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kestrel.alerting.config import Config, ConfigError
-from kestrel.alerting.expr import parse_condition
+from kestrel.alerting.expr import Comparison, Junction, parse_condition
 from kestrel.alerting.rules import AlertState, drift_signals, evaluate, expired, humanize, platform_signal, tick
 
 MIN = 60_000
@@ -287,3 +287,24 @@ _ALLOWED = {
     (None, "pending"), ("pending", "pending"), ("pending", "firing"), ("pending", "inactive"),
     ("firing", "firing"), ("firing", "resolved"), ("resolved", "pending"), ("inactive", "pending"),
 }  # fmt: skip
+
+
+NUMERIC = ["drift_share", "drifted_features", "score_psi", "pr_auc"]
+COMPARISON = st.builds(
+    Comparison, st.sampled_from(NUMERIC), st.sampled_from([">", ">=", "<", "<=", "==", "!="]),
+    st.sampled_from([0.0, 0.5, 1.0, 2.0]),
+)  # fmt: skip
+CONDITION = st.recursive(
+    COMPARISON, lambda inner: st.builds(Junction, st.sampled_from(["and", "or"]), st.tuples(inner, inner)), max_leaves=6
+)
+
+
+def _text(cond: Comparison | Junction) -> str:
+    if isinstance(cond, Comparison):
+        return f"{cond.field} {cond.op} {cond.value}"
+    return "(" + f" {cond.op} ".join(_text(p) for p in cond.parts) + ")"
+
+
+@given(CONDITION, st.fixed_dictionaries({f: st.sampled_from([0.0, 0.5, 1.0, 2.0, None]) for f in NUMERIC}))
+def test_a_written_condition_parses_back_to_the_same_truth(cond: Comparison | Junction, values: dict) -> None:
+    assert parse_condition(_text(cond)).holds(values) is cond.holds(values)
