@@ -2,9 +2,10 @@
 
 flush_due follows Alertmanager's aggregation group and dedup stage (dispatch/dispatch.go, notify/dedup_stage.go):
 the first flush comes group_wait after the group's first alert (at once when that alert is older than group_wait);
-later flushes come every group_interval; a flush notifies when an alert is new or newly firing in the group, when
-every firing alert has resolved, when an alert resolved since the last notification, or when repeat_interval has
-passed since the last one; a group that has only resolved alerts and never notified stays silent.
+each later flush comes group_interval after the previous one; a flush notifies when an alert is new or newly
+firing in the group, when every firing alert has resolved, when an alert resolved since the last notification, or
+when repeat_interval has passed since the last one; a group that has only resolved alerts and never notified
+stays silent.
 """
 
 from __future__ import annotations
