@@ -23,7 +23,7 @@ from kestrel.common.avro import load_schema, plain_schema
 #       }
 #   }
 # The first and fourth are also prometheus/common's own test vectors (model/signature_test.go,
-# TestLabelsToSignature: 14695981039346656037 and 5799056148416392346).
+# TestMetricToFingerprint and TestLabelsToSignature: 14695981039346656037 and 5799056148416392346).
 GO_VECTORS = [
     ({}, "cbf29ce484222325"),
     ({"alertname": "FeatureDrift"}, "eecd873d52b30983"),
