@@ -14,10 +14,16 @@ from kestrel.alerting.routing import Notification
 from kestrel.alerting.rules import AlertState
 from kestrel.common.avro import load_schema, plain_schema
 
-# Computed once by a Go program against github.com/prometheus/common@v0.62.0:
-#   fmt.Println(model.LabelSet{...}.Fingerprint().String())
+# Computed once (2026-12-03) by this Go program against github.com/prometheus/common@v0.62.0 (go 1.26):
+#   package main
+#   import ("fmt"; "github.com/prometheus/common/model")
+#   func main() {
+#       for _, s := range []model.LabelSet{{}, {"alertname": "FeatureDrift"}, ...the sets below...} {
+#           fmt.Printf("%s %s\n", s.Fingerprint().String(), s.String())
+#       }
+#   }
 # The first and fourth are also prometheus/common's own test vectors (model/signature_test.go,
-# TestLabelsToSignature: 14695981039346656037 and 5799056148416392346).
+# TestMetricToFingerprint and TestLabelsToSignature: 14695981039346656037 and 5799056148416392346).
 GO_VECTORS = [
     ({}, "cbf29ce484222325"),
     ({"alertname": "FeatureDrift"}, "eecd873d52b30983"),

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kestrel.alerting.config import Config, RouteOpts
-from kestrel.alerting.matchers import parse_matcher
+from kestrel.alerting.matchers import Matcher, parse_matcher
 from kestrel.alerting.payload import fingerprint
 from kestrel.alerting.routing import (
     GroupState,
@@ -87,6 +87,22 @@ def test_group_label_values_are_quoted_as_go_quotes_them() -> None:
     labels = {"b": 'x\ty"z\x01ü\\\x7f\u2028', "a": "plain"}
     assert label_set_str(labels) == '{a="plain", b="x\\ty\\"z\\x01ü\\\\\\x7f\\u2028"}'
     assert fingerprint(labels) == "821056266132248f"
+
+
+def test_sibling_routes_with_the_same_matchers_share_a_group_key_but_not_a_uid(
+    config_from: Callable[..., Config],
+) -> None:
+    config = config_from("""
+route:
+  receiver: topic
+  routes:
+    - {matchers: ['severity="critical"'], receiver: hook, continue: true}
+    - {matchers: ['severity="critical"'], receiver: topic}
+receivers: [{name: topic, kind: topic}, {name: hook, kind: webhook, url: 'http://h'}]
+""", "")  # fmt: skip
+    hook, topic = (m.group_key for m in routes_for(config.route, {"alertname": "A", "severity": "critical"}))
+    assert hook.key() == topic.key() == '{}/{severity="critical"}:{alertname="A"}'
+    assert hook.uid() != topic.uid()
 
 
 def test_several_features_share_one_group_key(tree: Config) -> None:
@@ -252,3 +268,42 @@ def test_each_resolution_is_notified_at_most_once(timeline: list[str]) -> None:
         group.at(now, alerts)
     statuses = [s for _, s, _ in group.sent]
     assert all(not (a == b == "resolved") for a, b in zip(statuses, statuses[1:], strict=False))
+
+
+LABEL = st.sampled_from(["a", "b", "c"])
+VALUE = st.sampled_from(["", "x", "y"])
+MATCHER = st.builds(
+    lambda n, op, v: parse_matcher(f'{n}{op}"{v}"'), LABEL, st.sampled_from(["=", "!=", "=~", "!~"]), VALUE
+)
+
+
+@given(st.dictionaries(LABEL, VALUE), st.lists(st.tuples(st.lists(MATCHER, max_size=2), st.booleans()), max_size=4))
+def test_every_matched_route_matches_and_the_root_always_answers(
+    labels: dict[str, str], children: list[tuple[list[Matcher], bool]]
+) -> None:
+    from kestrel.alerting.config import parse_config
+
+    routes = [{"matchers": [str(m) for m in ms], "continue": cont, "receiver": f"r{i}"}
+              for i, (ms, cont) in enumerate(children)]  # fmt: skip
+    receivers = [{"name": "root", "kind": "log"}] + [{"name": f"r{i}", "kind": "log"} for i in range(len(children))]
+    config = parse_config({"route": {"receiver": "root", "routes": routes}, "receivers": receivers})
+    found = [m.receiver for m in routes_for(config.route, labels)]
+    assert found
+    for receiver in found:
+        if receiver != "root":
+            matchers, _ = children[int(receiver[1:])]
+            assert all(m.matches(labels) for m in matchers)
+    assert found == ["root"] or "root" not in found
+
+
+@given(st.lists(st.tuples(st.integers(1, 20 * MIN), st.sets(st.sampled_from(["amount", "hour", "day"]))), max_size=30))
+def test_a_group_never_notifies_before_group_wait_nor_twice_within_group_interval(
+    steps: list[tuple[int, set[str]]],
+) -> None:
+    group, now = Group(), 0
+    for delta, firing in steps:
+        now += delta
+        group.at(now, [_alert(f) for f in sorted(firing)] or [_alert("amount", "resolved", ends=now)])
+    times = [t for t, _, _ in group.sent]
+    assert all(t >= OPTS.group_wait_ms for t in times)
+    assert all(b - a >= OPTS.group_interval_ms for a, b in zip(times, times[1:], strict=False))

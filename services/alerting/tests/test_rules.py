@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kestrel.alerting.config import Config, ConfigError
-from kestrel.alerting.expr import parse_condition
-from kestrel.alerting.rules import AlertState, drift_signals, evaluate, expired, platform_signal, tick
+from kestrel.alerting.expr import Comparison, Junction, parse_condition
+from kestrel.alerting.rules import AlertState, drift_signals, evaluate, expired, humanize, platform_signal, tick
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -187,6 +187,17 @@ def test_a_drift_condition_holds_between_reports_and_goes_stale(
     assert next(iter(states.values())).ends_at_ms == 4 * HOUR + 30 * MIN
 
 
+def test_a_replayed_older_signal_does_not_bring_a_resolved_alert_back(
+    config_from: Callable[..., Config], report: Callable[..., dict[str, Any]]
+) -> None:
+    config = _rules(config_from, "{alert: ScoreDrift, expr: score_drifted == true}")
+    drifted, calm = drift_signals(report())[0], drift_signals(report(metrics=[]))[0]
+    states: dict[str, AlertState] = {}
+    for signal, at in ((drifted, HOUR), (calm, 2 * HOUR), (drifted, HOUR)):  # the first report processed twice
+        states.update({s.fingerprint: s for s in evaluate(config.rules, signal, states, at)})
+    assert [s.state for s in states.values()] == ["resolved"]
+
+
 def test_one_alert_per_drifted_feature_with_rendered_annotations(
     config_from: Callable[..., Config], report: Callable[..., dict[str, Any]]
 ) -> None:
@@ -208,6 +219,24 @@ rules:
                             "alertname": "FeatureDrift"}  # fmt: skip
     assert alert.annotations == {"summary": "amount PSI 0.4, 50%", "report": "http://drift/r-1 (r-1) n/a"}
     assert alert.generator_url == "http://drift/r-1" and alert.state == "firing"
+
+
+def test_an_annotation_that_renders_empty_is_left_out(
+    config_from: Callable[..., Config], report: Callable[..., dict[str, Any]]
+) -> None:
+    config = _rules(config_from, "{alert: S, expr: score_drifted == true, annotations: {report: '{{ $report_url }}', "
+                                 "cmd: 'kestrel-drift report --report-id {{ $report_id }}'}}")  # fmt: skip
+    (alert,) = evaluate(config.rules, drift_signals(report())[0], {}, 0)
+    assert alert.annotations == {"cmd": "kestrel-drift report --report-id r-1"} and alert.generator_url == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0, "0"), (12_345, "12.35k"), (1_500_000, "1.5M"), (999, "999"), (0.25, "250m"), (-2_000, "-2k"),
+     (0.000_001_5, "1.5u"), (1.0, "1")],
+)  # fmt: skip
+def test_humanize_as_prometheus(value: float, text: str) -> None:
+    assert humanize(value) == text
 
 
 def test_rules_only_see_signals_of_their_scope(
@@ -258,3 +287,24 @@ _ALLOWED = {
     (None, "pending"), ("pending", "pending"), ("pending", "firing"), ("pending", "inactive"),
     ("firing", "firing"), ("firing", "resolved"), ("resolved", "pending"), ("inactive", "pending"),
 }  # fmt: skip
+
+
+NUMERIC = ["drift_share", "drifted_features", "score_psi", "pr_auc"]
+COMPARISON = st.builds(
+    Comparison, st.sampled_from(NUMERIC), st.sampled_from([">", ">=", "<", "<=", "==", "!="]),
+    st.sampled_from([0.0, 0.5, 1.0, 2.0]),
+)  # fmt: skip
+CONDITION = st.recursive(
+    COMPARISON, lambda inner: st.builds(Junction, st.sampled_from(["and", "or"]), st.tuples(inner, inner)), max_leaves=6
+)
+
+
+def _text(cond: Comparison | Junction) -> str:
+    if isinstance(cond, Comparison):
+        return f"{cond.field} {cond.op} {cond.value}"
+    return "(" + f" {cond.op} ".join(_text(p) for p in cond.parts) + ")"
+
+
+@given(CONDITION, st.fixed_dictionaries({f: st.sampled_from([0.0, 0.5, 1.0, 2.0, None]) for f in NUMERIC}))
+def test_a_written_condition_parses_back_to_the_same_truth(cond: Comparison | Junction, values: dict) -> None:
+    assert parse_condition(_text(cond)).holds(values) is cond.holds(values)

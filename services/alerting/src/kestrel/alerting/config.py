@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
+from kestrel.alerting.checks import (
+    duration_at,
+    field_at,
+    labels_at,
+    list_at,
+    mapping_at,
+    matchers_at,
+    positive,
+    text_at,
+)
 from kestrel.alerting.expr import Condition, parse_condition, scope_of
-from kestrel.alerting.matchers import ConfigError, Matcher, matchers_str, parse_duration_ms, parse_matcher
+from kestrel.alerting.matchers import ConfigError, Matcher, matchers_str
 
 __all__ = ["Config", "ConfigError", "InhibitRule", "Receiver", "Route", "RouteOpts", "Rule", "load_config"]
 
@@ -31,7 +41,6 @@ _ROUTE_FIELDS = {
     "continue",
     "routes",
 }
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -110,8 +119,8 @@ def load_config(path: str | Path) -> Config:
 
 
 def parse_config(data: Any) -> Config:
-    top = _mapping(data, "config", {"global", "rules", "route", "inhibit_rules", "receivers", "fallback_receiver"})
-    glob = _mapping(top.get("global") or {}, "global", {"external_url", "report_url"})
+    top = mapping_at(data, "config", {"global", "rules", "route", "inhibit_rules", "receivers", "fallback_receiver"})
+    glob = mapping_at(top.get("global") or {}, "global", {"external_url", "report_url"})
     receivers = _receivers(top.get("receivers") or [])
     fallback = top.get("fallback_receiver")
     if fallback is not None and fallback not in receivers:
@@ -119,7 +128,7 @@ def parse_config(data: Any) -> Config:
     if "route" not in top:
         raise ConfigError("route: missing (the root route names the default receiver)")
     route = _route(top["route"], None, "route", "{}", receivers)
-    inhibit = tuple(_inhibit(r, i) for i, r in enumerate(_list(top.get("inhibit_rules") or [], "inhibit_rules")))
+    inhibit = tuple(_inhibit(r, i) for i, r in enumerate(list_at(top.get("inhibit_rules") or [], "inhibit_rules")))
     return Config(
         _rules(top.get("rules") or []), route, inhibit, receivers, fallback,
         str(glob.get("external_url", "")), str(glob.get("report_url", "")),
@@ -127,7 +136,7 @@ def parse_config(data: Any) -> Config:
 
 
 def _rules(items: Any) -> tuple[Rule, ...]:
-    rules = [_rule(item, i) for i, item in enumerate(_list(items, "rules"))]
+    rules = [_rule(item, i) for i, item in enumerate(list_at(items, "rules"))]
     seen: set[str] = set()
     for rule in rules:
         if rule.name in seen:
@@ -137,31 +146,39 @@ def _rules(items: Any) -> tuple[Rule, ...]:
 
 
 def _rule(item: Any, index: int) -> Rule:
-    raw = _mapping(item, f"rules[{index}]", None)
+    raw = mapping_at(item, f"rules[{index}]", None)
     name = raw.get("alert", raw.get("name"))
     where = f"rule {name!r}" if isinstance(name, str) and name else f"rules[{index}]"
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ConfigError(f"{where}: alert: required, a name like FeatureDrift")
     known = {"alert", "name", "expr", "for", "keep_firing_for", "stale_after", "severity", "labels", "annotations"}
-    _mapping(raw, where, known)
-    condition = _field(where, "expr", lambda: parse_condition(_str(raw.get("expr"), "required")))
-    scope = _field(where, "expr", lambda: scope_of(condition))
+    mapping_at(raw, where, known)
+    condition = field_at(where, "expr", lambda: parse_condition(text_at(raw.get("expr"), "required")))
+    scope = field_at(where, "expr", lambda: scope_of(condition))
     severity = raw.get("severity", "warning")
     if severity not in SEVERITIES:
         raise ConfigError(f"{where}: severity: {severity!r} is not one of {', '.join(SEVERITIES)}")
     return Rule(
         name=name, expr=raw["expr"], condition=condition, scope=scope,
-        for_ms=_duration(raw, "for", where, 0),
-        keep_firing_for_ms=_duration(raw, "keep_firing_for", where, 0),
-        stale_after_ms=_duration(raw, "stale_after", where, DEFAULT_STALE_MS[scope]),
+        for_ms=duration_at(raw, "for", where, 0),
+        keep_firing_for_ms=duration_at(raw, "keep_firing_for", where, 0),
+        stale_after_ms=positive(duration_at(raw, "stale_after", where, DEFAULT_STALE_MS[scope]), where, "stale_after"),
         severity=severity,
-        labels=_labels(raw.get("labels"), where, "labels"),
+        labels=_rule_labels(raw.get("labels"), where),
         annotations=_annotations(raw.get("annotations"), where),
     )  # fmt: skip
 
 
+def _rule_labels(raw: Any, where: str) -> dict[str, str]:
+    labels = labels_at(raw, where, "labels")
+    reserved = sorted(labels.keys() & {"alertname", "severity"})
+    if reserved:
+        raise ConfigError(f"{where}: labels.{reserved[0]}: set by the rule itself (use alert: and severity:)")
+    return labels
+
+
 def _annotations(raw: Any, where: str) -> dict[str, str]:
-    annotations = _labels(raw, where, "annotations")
+    annotations = labels_at(raw, where, "annotations")
     for key, text in annotations.items():
         for ref in _TEMPLATE.findall(text):
             if ref not in _TEMPLATE_PLAIN and not _TEMPLATE_REF.match(ref):
@@ -183,18 +200,16 @@ def _route(raw: Any, parent: RouteOpts | None, path: str, parent_key: str, recei
         "continue",
         "routes",
     }
-    data = _mapping(raw, path, known)
+    data = mapping_at(raw, path, known)
     if parent is None and ("matchers" in data or "continue" in data):
         raise ConfigError(f"{path}: the root route takes no matchers and no continue (it matches every alert)")
     receiver = data.get("receiver", parent.receiver if parent else None)
     if receiver not in receivers:
         raise ConfigError(f"{path}: receiver: {'unknown receiver ' + repr(receiver) if receiver else 'required'}")
     opts = _route_opts(data, parent, path, receiver)
-    matchers = tuple(
-        _field(path, "matchers", lambda: [parse_matcher(m) for m in _list(data.get("matchers") or [], "")])
-    )
+    matchers = matchers_at(data, "matchers", path)
     key = matchers_str(matchers) if parent is None else f"{parent_key}/{matchers_str(matchers)}"
-    children = _list(data.get("routes") or [], f"{path}.routes")
+    children = list_at(data.get("routes") or [], f"{path}.routes")
     routes = tuple(_route(c, opts, f"{path}.routes[{i}]", key, receivers) for i, c in enumerate(children))
     return Route(opts, matchers, bool(data.get("continue", False)), routes, key, path)
 
@@ -203,32 +218,32 @@ def _route_opts(data: Mapping[str, Any], parent: RouteOpts | None, path: str, re
     base = parent or RouteOpts(receiver)
     group_by, group_by_all = base.group_by, base.group_by_all
     if "group_by" in data:
-        names = [str(n) for n in _field(path, "group_by", lambda: _list(data["group_by"], ""))]
+        names = [str(n) for n in field_at(path, "group_by", lambda: list_at(data["group_by"], ""))]
         group_by_all = "..." in names
         if group_by_all and len(names) > 1:
             raise ConfigError(f"{path}: group_by: '...' groups by all labels and stands alone")
         group_by = () if group_by_all else tuple(names)
     return RouteOpts(
         receiver, group_by, group_by_all,
-        _duration(data, "group_wait", path, base.group_wait_ms),
-        _positive(_duration(data, "group_interval", path, base.group_interval_ms), path, "group_interval"),
-        _positive(_duration(data, "repeat_interval", path, base.repeat_interval_ms), path, "repeat_interval"),
+        duration_at(data, "group_wait", path, base.group_wait_ms),
+        positive(duration_at(data, "group_interval", path, base.group_interval_ms), path, "group_interval"),
+        positive(duration_at(data, "repeat_interval", path, base.repeat_interval_ms), path, "repeat_interval"),
     )  # fmt: skip
 
 
 def _inhibit(raw: Any, index: int) -> InhibitRule:
     where = f"inhibit_rules[{index}]"
-    data = _mapping(raw, where, {"source_matchers", "target_matchers", "equal"})
-    source = _matchers(data, "source_matchers", where)
-    target = _matchers(data, "target_matchers", where)
+    data = mapping_at(raw, where, {"source_matchers", "target_matchers", "equal"})
+    source = matchers_at(data, "source_matchers", where)
+    target = matchers_at(data, "target_matchers", where)
     if not source or not target:
         raise ConfigError(f"{where}: source_matchers and target_matchers: both required")
-    return InhibitRule(source, target, tuple(str(n) for n in _list(data.get("equal") or [], f"{where}.equal")))
+    return InhibitRule(source, target, tuple(str(n) for n in list_at(data.get("equal") or [], f"{where}.equal")))
 
 
 def _receivers(items: Any) -> dict[str, Receiver]:
     receivers: dict[str, Receiver] = {}
-    for index, raw in enumerate(_list(items, "receivers")):
+    for index, raw in enumerate(list_at(items, "receivers")):
         receiver = _receiver(raw, index)
         if receiver.name in receivers:
             raise ConfigError(f"receiver {receiver.name!r}: name: defined twice")
@@ -241,7 +256,7 @@ def _receivers(items: Any) -> dict[str, Receiver]:
 def _receiver(raw: Any, index: int) -> Receiver:
     name = raw.get("name") if isinstance(raw, Mapping) else None
     where = f"receiver {name!r}" if name else f"receivers[{index}]"
-    data = _mapping(raw, where, {"name", "kind", "url", "max_attempts", "backoff", "timeout", "fallback"})
+    data = mapping_at(raw, where, {"name", "kind", "url", "max_attempts", "backoff", "timeout", "fallback"})
     if not name:
         raise ConfigError(f"{where}: name: required")
     if data.get("kind") not in KINDS:
@@ -253,8 +268,8 @@ def _receiver(raw: Any, index: int) -> Receiver:
     attempts = data.get("max_attempts", 5)
     if not isinstance(attempts, int) or not 1 <= attempts <= 20:
         raise ConfigError(f"{where}: max_attempts: {attempts!r} must be an integer from 1 to 20")
-    backoff = _duration(data, "backoff", where, 2000) / 1000
-    timeout = _duration(data, "timeout", where, 10_000) / 1000
+    backoff = duration_at(data, "backoff", where, 2000) / 1000
+    timeout = duration_at(data, "timeout", where, 10_000) / 1000
     if not 0.1 <= backoff <= 600 or not 0.1 <= timeout <= 300:
         raise ConfigError(f"{where}: backoff must be within 100ms..10m and timeout within 100ms..5m")
     return Receiver(str(name), data["kind"], data.get("url"), attempts, backoff, timeout, data.get("fallback"))
@@ -269,53 +284,3 @@ def _check_fallback(receiver: Receiver, receivers: Mapping[str, Receiver]) -> No
             raise ConfigError(f"receiver {receiver.name!r}: fallback: chain loops back to {current!r}")
         seen.add(current)
         current = receivers[current].fallback
-
-
-def _matchers(data: Mapping[str, Any], key: str, where: str) -> tuple[Matcher, ...]:
-    return tuple(_field(where, key, lambda: [parse_matcher(m) for m in _list(data.get(key) or [], "")]))
-
-
-def _duration(data: Mapping[str, Any], key: str, where: str, default: int) -> int:
-    return default if data.get(key) is None else _field(where, key, lambda: parse_duration_ms(data[key]))
-
-
-def _positive(ms: int, where: str, key: str) -> int:
-    if ms <= 0:
-        raise ConfigError(f"{where}: {key}: must be more than 0")
-    return ms
-
-
-def _labels(raw: Any, where: str, key: str) -> dict[str, str]:
-    data = _mapping(raw or {}, f"{where}: {key}", None)
-    for name, value in data.items():
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(name)) or not isinstance(value, str | int | float):
-            raise ConfigError(f"{where}: {key}.{name}: names are [A-Za-z_][A-Za-z0-9_]*, values are strings")
-    return {str(k): str(v) for k, v in data.items()}
-
-
-def _field(where: str, key: str, parse: Callable[[], T]) -> T:
-    try:
-        return parse()
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {key}: {exc}") from None
-
-
-def _mapping(raw: Any, where: str, known: set[str] | None) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
-    unknown = sorted(set(map(str, raw)) - known) if known is not None else []
-    if unknown:
-        raise ConfigError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known or ()))})")
-    return raw
-
-
-def _list(raw: Any, where: str) -> list[Any]:
-    if not isinstance(raw, list):
-        raise ConfigError(f"{where}: expected a list" if where else "expected a list")
-    return raw
-
-
-def _str(raw: Any, problem: str) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        raise ConfigError(problem)
-    return raw

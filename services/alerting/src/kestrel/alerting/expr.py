@@ -51,6 +51,8 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
+_KINDS = ("paren", "op", "string", "name", "number")
+"""What each group of _TOKEN reads, in order."""
 _TOKEN = re.compile(
     r'\s*(?:(\(|\))|(>=|<=|==|!=|>|<)|"((?:[^"\\]|\\.)*)"|([A-Za-z_][A-Za-z0-9_]*)|(-?[0-9.]+(?:e-?\d+)?))'
 )
@@ -116,8 +118,8 @@ def _tokenize(text: str) -> Tokens:
         found = _TOKEN.match(text, pos)
         if not found or found.end() == pos:
             raise ConfigError(f"cannot read {text[pos:]!r}")
-        kind = ("paren", "op", "string", "name", "number")[found.lastindex - 1 if found.lastindex else 0]
-        tokens.append((kind, found.group(found.lastindex or 0)))
+        group = found.lastindex or 0  # exactly one alternative's group matched
+        tokens.append((_KINDS[group - 1], found.group(group)))
         pos = found.end()
     return tokens
 

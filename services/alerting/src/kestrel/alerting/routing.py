@@ -2,9 +2,10 @@
 
 flush_due follows Alertmanager's aggregation group and dedup stage (dispatch/dispatch.go, notify/dedup_stage.go):
 the first flush comes group_wait after the group's first alert (at once when that alert is older than group_wait);
-later flushes come every group_interval; a flush notifies when an alert is new or newly firing in the group, when
-every firing alert has resolved, when an alert resolved since the last notification, or when repeat_interval has
-passed since the last one; a group that has only resolved alerts and never notified stays silent.
+each later flush comes group_interval after the previous one; a flush notifies when an alert is new or newly
+firing in the group, when every firing alert has resolved, when an alert resolved since the last notification, or
+when repeat_interval has passed since the last one; a group that has only resolved alerts and never notified
+stays silent.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ class GroupKey:
     def key(self) -> str:
         """Alertmanager's groupKey: route key, a colon, the group labels as a LabelSet string."""
         return f"{self.route_path}:{label_set_str(dict(self.labels))}"
+
+    def uid(self) -> str:
+        """Unique per group: sibling routes with the same matchers share an Alertmanager groupKey, so a table of
+        groups is keyed by receiver and groupKey."""
+        return f"{self.receiver}|{self.key()}"
 
 
 class RouteMatch(NamedTuple):
@@ -150,7 +156,7 @@ class GroupState:
     receiver: str
     first_seen_ms: int
     last_flush_ms: int | None
-    """When the group last notified (the dedup stage's notification-log timestamp)."""
+    """When the group last notified (the notification-log timestamp the dedup stage compares repeat_interval to)."""
     last_sent_fingerprints: dict[str, str]
     """fingerprint -> "firing" | "resolved" as last notified."""
     last_tick_ms: int | None = None
@@ -175,7 +181,8 @@ class Notification:
     alerts: tuple[AlertState, ...]
     group_labels: dict[str, str]
     created_ms: int
-    """The flush time it belongs to (not the wall clock), so a replay builds the same notification and id."""
+    """When the flush was due, computed from the group state (not the wall clock), so a flush replayed after a
+    restart builds the same notification and id."""
 
 
 def next_flush_ms(group: GroupState, opts: RouteOpts, alerts: Sequence[AlertState]) -> int:
@@ -198,8 +205,6 @@ def flush_due(group: GroupState, opts: RouteOpts, alerts: Sequence[AlertState], 
     due = next_flush_ms(group, opts, alerts)
     if now_ms < due:
         return None
-    if group.last_tick_ms is not None or group.last_flush_ms is not None:
-        due += (now_ms - due) // opts.group_interval_ms * opts.group_interval_ms
     sent = group.last_sent_fingerprints
     batch = sorted(
         (a for a in alerts if a.state == "firing" or (a.state == "resolved" and sent.get(a.fingerprint) != "resolved")),
@@ -214,14 +219,13 @@ def flush_due(group: GroupState, opts: RouteOpts, alerts: Sequence[AlertState], 
 
 def flushed(group: GroupState, opts: RouteOpts, alerts: Sequence[AlertState], now_ms: int) -> GroupState:
     """The group after the flush due at now_ms (call it whether flush_due notified or not, once the
-    notification is logged): the flush time, and what was notified."""
+    notification is logged): the next flush comes group_interval after this one, as Alertmanager's timer."""
     due = next_flush_ms(group, opts, alerts)
     if now_ms < due:
         return group
     note = flush_due(group, opts, alerts, now_ms)
-    tick = note.created_ms if note else due + (now_ms - due) // opts.group_interval_ms * opts.group_interval_ms
     if note is None:
-        return GroupState(**(asdict(group) | {"last_tick_ms": tick}))
+        return GroupState(**(asdict(group) | {"last_tick_ms": now_ms}))
     # an alert notified as resolved earlier and still in the group stays recorded, so it is never sent again
     done = {
         a.fingerprint
@@ -229,7 +233,8 @@ def flushed(group: GroupState, opts: RouteOpts, alerts: Sequence[AlertState], no
         if a.state == "resolved" and group.last_sent_fingerprints.get(a.fingerprint) == "resolved"
     }
     sent = dict.fromkeys(done, "resolved") | {a.fingerprint: a.state for a in note.alerts}
-    return GroupState(**(asdict(group) | {"last_tick_ms": tick, "last_flush_ms": tick, "last_sent_fingerprints": sent}))
+    changes = {"last_tick_ms": now_ms, "last_flush_ms": now_ms, "last_sent_fingerprints": sent}
+    return GroupState(**(asdict(group) | changes))
 
 
 def _needs_update(group: GroupState, batch: Sequence[AlertState], opts: RouteOpts, due: int) -> bool:

@@ -10,6 +10,7 @@ the time-only transitions (pending -> firing once `for` has passed with the cond
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -61,15 +62,19 @@ def alert_labels(rule: Rule, signal: Signal) -> dict[str, str]:
 
 
 def evaluate(rules: Sequence[Rule], signal: Signal, states: Mapping[str, AlertState], now_ms: int) -> list[AlertState]:
-    """The new states of the alerts this signal observes (a rule observes signals of its scope)."""
+    """The new states of the alerts this signal observes at now_ms (a rule observes signals of its scope); an
+    observation older than the latest one of its series changes nothing, so replayed signals are harmless."""
     changed = []
     for rule in rules:
         if rule.scope != signal.get("scope"):
             continue
         labels = alert_labels(rule, signal)
         fp = fingerprint(labels)
+        old = states.get(fp)
+        if old is not None and now_ms < old.last_seen_ms:
+            continue  # older than the series' latest observation: a replay (faust#502) or a late duplicate
         holds = rule.condition.holds(signal.get("values", {}))
-        new = _observe(rule, states.get(fp), fp, labels, signal, holds, now_ms)
+        new = _observe(rule, old, fp, labels, signal, holds, now_ms)
         if new is not None:
             changed.append(new)
     return changed
@@ -146,7 +151,8 @@ def _advance(rule: Rule | None, state: AlertState, now_ms: int) -> AlertState:
 
 def render(templates: Mapping[str, str], labels: Mapping[str, str], signal: Signal) -> dict[str, str]:
     """Expands {{ $labels.x }}, {{ $values.x }} (| humanize, | humanizePercentage), {{ $report_url }},
-    {{ $report_id }}; a value the signal lacks renders as "n/a"."""
+    {{ $report_id }}; a value the signal lacks renders as "n/a"; an annotation that renders empty is left out
+    (e.g. the report link when no report_url is configured)."""
     values = signal.get("values", {})
 
     def expand(found: re.Match[str]) -> str:
@@ -157,7 +163,8 @@ def render(templates: Mapping[str, str], labels: Mapping[str, str], signal: Sign
         value = labels.get(name) if kind == "labels" else values.get(name)
         return _format(value, pipe)
 
-    return {key: _TEMPLATE.sub(expand, text) for key, text in templates.items()}
+    rendered = {key: _TEMPLATE.sub(expand, text) for key, text in templates.items()}
+    return {key: text for key, text in rendered.items() if text.strip()}
 
 
 def _format(value: Any, pipe: str) -> str:
@@ -167,4 +174,20 @@ def _format(value: Any, pipe: str) -> str:
         return str(value).lower() if isinstance(value, bool) else str(value)
     if pipe == "humanizePercentage":
         return f"{value * 100:.4g}%"
-    return f"{value:.4g}"
+    return humanize(value) if pipe == "humanize" else f"{value:.4g}"
+
+
+def humanize(value: float) -> str:
+    """Prometheus' humanize: 4 significant digits with an SI prefix (12.35k, 1.5M, 250m)."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:.4g}"
+    prefix = ""
+    for candidate in ("k", "M", "G", "T", "P", "E", "Z", "Y"):
+        if abs(value) < 1000:
+            break
+        prefix, value = candidate, value / 1000
+    for candidate in ("m", "u", "n", "p", "f", "a", "z", "y"):  # only below 1, so never after the loop above
+        if abs(value) >= 1:
+            break
+        prefix, value = candidate, value * 1000
+    return f"{value:.4g}{prefix}"
