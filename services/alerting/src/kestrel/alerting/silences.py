@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kestrel.alerting import matchers
@@ -14,6 +14,7 @@ from kestrel.alerting.routing import Silence
 from kestrel.common.errors import InvalidArgumentError
 
 SILENCES_TOPIC = "kestrel.alerting-silences.v1"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Record = dict[str, Any]
 """One silence as its Avro record (schemas/alerting_silence.avsc)."""
 
@@ -187,4 +188,4 @@ def parse_rfc3339(text: str) -> int:
         raise InvalidArgumentError("time", f"{text!r} is not an RFC 3339 time") from exc
     if moment.tzinfo is None:
         raise InvalidArgumentError("time", f"{text!r} has no time zone")
-    return int(moment.timestamp() * 1000)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)  # integers: float seconds * 1000 truncated 8.107 s to 8106
