@@ -37,9 +37,13 @@ def runtime_services() -> list[str]:
 
 
 def test_every_service_is_found() -> None:
-    assert {"kestrel-ingest", "kestrel-features", "kestrel-feature-writer", "kestrel-inference"} <= set(
-        runtime_services()
-    )
+    assert {
+        "kestrel-ingest",
+        "kestrel-features",
+        "kestrel-feature-writer",
+        "kestrel-inference",
+        "kestrel-alerting",
+    } <= set(runtime_services())
 
 
 @pytest.mark.parametrize("script", sorted(console_scripts()))

@@ -73,6 +73,7 @@ SERVICES = (
         "health_port",
         consumer=True,
     ),
+    Service("alerting", "kestrel-alerting", "kestrel.alerting.settings:AlertingSettings", "health_port", consumer=True),
 )
 
 CLIENTS = ("kestrel.simulator.settings:SimulatorSettings",)
