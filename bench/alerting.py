@@ -108,10 +108,12 @@ def alerting_process(
         "KESTREL_ALERTING_APP_ID": f"bench-alerting-{uuid.uuid4().hex[:8]}",
         "KESTREL_ALERTING_DATA_DIR": str(tmp / "alerting-data"),
         "KESTREL_ALERTING_TICK_INTERVAL_S": str(TICK_S),
+        "KESTREL_ALERTING_SESSION_TIMEOUT_MS": "3000",  # a fast group join; the bench has one worker
+        "KESTREL_ALERTING_SIGNALS_INTERVAL_S": "3600",  # no broker probes in the measured path
         "KESTREL_ALERTING_HEALTH_PORT": str(health),
         "KESTREL_ALERTING_METRICS_PORT": "0",
         "KESTREL_ALERTING_LOG_FORMAT": "json",
-        "KESTREL_ALERTING_LOG_LEVEL": "WARNING",
+        "KESTREL_ALERTING_LOG_LEVEL": "INFO",
     }
     with (tmp / "alerting.log").open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "kestrel.alerting"], env=env, stdout=log, stderr=log)
