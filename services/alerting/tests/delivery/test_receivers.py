@@ -86,7 +86,7 @@ async def test_webhook_gets_the_v4_payload_once(webhook_sink):
     notification = _notification("team")
     result = await delivery.deliver(notification)
     await delivery.close()
-    assert (result.delivered, result.attempts, result.fallback) == (True, 1, None)
+    assert (result.delivered, result.ok, result.attempts, result.fallback) == (True, True, 1, None)
     (call,) = webhook_sink.calls
     assert call.body == webhook_payload(notification, EXTERNAL)
     assert call.headers[NOTIFICATION_HEADER] == "n-42" and call.headers["Content-Type"] == "application/json"

@@ -54,6 +54,11 @@ class DeliveryResult:
     """The receiver (or `log+topic`) that took the notification after the receiver kept failing."""
     error: str | None = None
 
+    @property
+    def ok(self) -> bool:
+        """Delivered by its own receiver (the app's metrics count the rest as failed)."""
+        return self.delivered
+
 
 class Delivery(Protocol):
     async def deliver(self, notification: Notification) -> DeliveryResult: ...
