@@ -7,7 +7,7 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from bench import feature_writer, features, inference, ingest, prediction_logger, triton
+from bench import alerting, feature_writer, features, inference, ingest, prediction_logger, triton
 from bench.fixtures import REPO, kafka_broker
 from bench.report import attach_ratios, machine, render, write_json
 
@@ -18,6 +18,7 @@ SUITES = {
     "triton": triton.run,
     "inference": inference.run,
     "prediction-logger": prediction_logger.run,
+    "alerting": alerting.run,
 }
 
 

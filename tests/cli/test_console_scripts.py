@@ -44,6 +44,7 @@ def test_every_service_is_found() -> None:
         "kestrel-inference",
         "kestrel-prediction-logger",
         "kestrel-drift-monitor",
+        "kestrel-alerting",
     } <= set(runtime_services())
 
 

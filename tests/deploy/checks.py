@@ -79,6 +79,12 @@ DEPLOYABLES = (
         k8s=True,
         settings="kestrel.drift_monitor.settings:DriftMonitorSettings",
     ),
+    Deployable.service(
+        "alerting",
+        "KESTREL_ALERTING_",
+        k8s=True,
+        settings="kestrel.alerting.settings:AlertingSettings",
+    ),
     Deployable("topics", "KESTREL_", "compose/tools/Dockerfile", "libs/devstack/pyproject.toml"),
 )
 SHARED_ENV = frozenset({"KESTREL_FEATURES_DIR"})

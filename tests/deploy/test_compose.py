@@ -169,3 +169,13 @@ def test_docker_compose_config_accepts_the_file():
             timeout=60,
         )
         assert result.returncode == 0, result.stderr
+
+
+def test_alerting_rules_are_the_repositorys_routed_to_the_alertmanager_beside_it(compose):
+    from kestrel.alerting.config import load_config
+
+    ours, repository = load_yaml(BASE / "alerting" / "rules.yaml"), load_yaml(REPO_ROOT / "infra/alerting/rules.yaml")
+    assert (ours["rules"], ours["inhibit_rules"]) == (repository["rules"], repository["inhibit_rules"])
+    receivers = load_config(BASE / "alerting" / "rules.yaml").receivers.values()
+    pushes_to = {r.url for r in receivers if r.kind == "alertmanager"}
+    assert pushes_to == {"http://alertmanager:9093"} and "alertmanager" in services(compose)

@@ -1,4 +1,5 @@
-"""pytest fixtures with real servers (kafka, redis_server, postgres, triton), each started once per session on demand.
+"""pytest fixtures with real servers (kafka, redis_server, postgres, triton) started once per session on demand,
+and alertmanager_factory for a real Alertmanager per test.
 
 Set KESTREL_STACK_ENV to a running stack's stack.env (`kestrel-stack up`) to reuse its servers instead.
 """
@@ -20,6 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from kestrel.common.topics import TopicCatalogue, TopicSpec
 from kestrel.devstack import migrations
+from kestrel.devstack.alertmanager import AlertmanagerServer
 from kestrel.devstack.kafka import KafkaBroker
 from kestrel.devstack.paths import model_repository
 from kestrel.devstack.postgres import PostgresServer
@@ -31,6 +33,7 @@ from kestrel.devstack.triton import TritonEndpoint, TritonServer
 STACK_ENV = "KESTREL_STACK_ENV"
 
 TopicFactory = Callable[..., Awaitable[str]]
+AlertmanagerFactory = Callable[[dict[str, Any]], Awaitable[AlertmanagerServer]]
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,24 @@ async def topic_factory(kafka: Any) -> AsyncIterator[TopicFactory]:
     yield create
     if created:
         await _delete_topics(kafka.bootstrap, created)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def alertmanager_factory(kestrel_state_dir: Path) -> AsyncIterator[AlertmanagerFactory]:
+    """`await alertmanager_factory(config)` starts a real Alertmanager with that alertmanager.yml (a dict, e.g.
+    kestrel.devstack.alertmanager.webhook_config(url)); `.url` is its API; stopped after the test."""
+    started: list[AlertmanagerServer] = []
+
+    async def start(config: dict[str, Any]) -> AlertmanagerServer:
+        server = AlertmanagerServer(kestrel_state_dir / f"am-{uuid4().hex[:8]}", config)
+        server.die_with_parent = True
+        started.append(server)
+        await server.start()
+        return server
+
+    yield start
+    for server in started:
+        await server.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,85 @@
+"""The alerting service's wiring: the producer (alerts, dead letters), then the faust app that does the work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from kestrel.alerting._delivery_standin import delivery_for
+from kestrel.alerting.app import make_app
+from kestrel.alerting.broker_probe import PlatformProbe
+from kestrel.alerting.channels import declare
+from kestrel.alerting.config import Config, load_config
+from kestrel.alerting.pipeline import Pipeline
+from kestrel.alerting.settings import AlertingSettings
+from kestrel.common.kafka.deadletter import Rejection
+from kestrel.common.runtime.app import Runtime
+from kestrel.common.runtime.consumer import dead_letter_publisher, producer
+
+
+def components(rt: Runtime[AlertingSettings]) -> list[Any]:
+    s = rt.settings
+    assert rt.topics is not None
+    config = load_config(s.rules_file)  # a bad file fails start-up in one line naming the rule and field
+    out = producer(rt, rt.topics.bind(s.alerts_topic))
+    worker = FaustWorker(rt, config, out)
+    rt.ready_when(worker.ready)
+    return [out, rt.watch(worker, "alerting-faust")]
+
+
+class FaustWorker:
+    """The faust app as a runtime component: built and started in start(), its end is what wait() reports."""
+
+    def __init__(self, rt: Runtime[AlertingSettings], config: Config, out: Any) -> None:
+        self.rt, self.config, self.out = rt, config, out
+        self.app: faust.App | None = None
+        self.platform = PlatformProbe(rt.settings)
+
+    async def start(self) -> None:
+        assert self.rt.topics is not None
+        s = self.rt.settings
+        drift = self.rt.topics.bind(s.drift_reports_topic)
+        serde = self.rt.topics.serde(drift)
+        await serde.aprepare()
+        dead = dead_letter_publisher(self.rt, self.out)
+
+        async def reject(message: Any, reason: str) -> None:
+            await dead.publish([Rejection(message, reason)])
+
+        self.app = make_app(s)
+        Path(self.app.conf.datadir).mkdir(parents=True, exist_ok=True)
+        channels = declare(self.app, s, drift.name)
+        pipeline = Pipeline(
+            self.app,
+            channels,
+            self.config,
+            s,
+            delivery_for(self.config, s, self.out),
+            serde.deserialize,
+            reject,
+            self.platform,
+        )
+        pipeline.register()
+        self.pipeline = pipeline
+        await self.app.start()
+
+    async def stop(self) -> None:
+        if self.app is not None:
+            await self.app.stop()
+        await self.platform.close()
+
+    async def wait(self) -> None:
+        assert self.app is not None
+        await self.app.wait_until_stopped()
+        if self.app.crash_reason is not None:
+            raise RuntimeError(f"faust app crashed: {self.app.crash_reason}")
+
+    def ready(self) -> bool:
+        app = self.app
+        return app is not None and not app.rebalancing and _recovered(app)
+
+
+def _recovered(app: Any) -> bool:
+    return bool(app.tables.recovery.completed.is_set())
