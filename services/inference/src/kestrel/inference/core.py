@@ -142,7 +142,9 @@ def merge(
     matrix = np.empty((n, len(request_features.feature_set.names)), dtype=np.float64)
     if len(exact) < n:
         rest = np.setdiff1d(np.arange(n), exact)
-        matrix[rest] = _advanced(request_features, [items[i] for i in rest], online, rest, included[rest])
+        matrix[rest] = _advanced(
+            request_features, [items[i] for i in rest], online, rest, event_time[rest], included[rest]
+        )
         if online.logs is not None:
             for i in rest[~included[rest]].tolist():
                 flags[i].append(APPROXIMATE)
@@ -168,13 +170,12 @@ def _advanced(
     items: Sequence[Item],
     online: OnlineBatch,
     rows: np.ndarray,
+    event_time: np.ndarray,
     included: np.ndarray,
 ) -> np.ndarray:
     """The stored vectors of `rows` advanced by their events (returned as stored where already included)."""
-    n = len(items)
     source = request_features.source or "amount"
-    amount = np.fromiter((item.record[source] for item in items), dtype=np.float64, count=n)
-    event_time = np.fromiter((item.record["event_time"] for item in items), dtype=np.int64, count=n)
+    amount = np.fromiter((item.record[source] for item in items), dtype=np.float64, count=len(items))
     return request_features.merge(
         online.values[rows], online.found[rows], online.event_time_ms[rows], amount, event_time, included
     )
