@@ -86,12 +86,13 @@ def drift_report(model: str, drifted: list[str], features: list[str] = FEATURES)
 
 
 class Webhook:
-    """An Alertmanager webhook receiver run by the test: it keeps every payload it is sent."""
+    """An Alertmanager webhook receiver run by the test: it keeps every payload it is sent, and when (monotonic)."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self.payloads: list[dict[str, Any]] = []
+        self.arrived: list[float] = []
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -107,6 +108,7 @@ class Webhook:
 
     async def _receive(self, request: web.Request) -> web.Response:
         self.payloads.append(await request.json())
+        self.arrived.append(time.monotonic())
         return web.Response(text="ok")
 
     def matching(self, status: str | None = None, **labels: str) -> list[dict[str, Any]]:

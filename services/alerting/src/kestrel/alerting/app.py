@@ -29,7 +29,19 @@ def make_app(s: AlertingSettings) -> faust.App:
         producer_acks=-1,
         key_serializer="raw",
         value_serializer="raw",
+        GlobalTable=GlobalTableOnItsTopic,
     )
+
+
+class GlobalTableOnItsTopic(faust.GlobalTable):
+    """A global table whose changelog may be a topic of its own (the silences topic `kestrel-alerts` writes).
+    faust's assignor finds a global table's changelog by the default name, `{app}-{table}-changelog`, not by the
+    topic the table was given; with any other name the leader's assignment fails on a KeyError and the group
+    join never completes. Naming the topic the table actually reads fixes that."""
+
+    def _changelog_topic_name(self) -> str:
+        given = self._changelog_topic  # None until faust makes the default one, which calls this for its name
+        return str(given.get_topic_name()) if given is not None else str(super()._changelog_topic_name())
 
 
 def _credentials(s: AlertingSettings) -> Any:

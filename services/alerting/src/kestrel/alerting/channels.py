@@ -35,12 +35,13 @@ class Channels:
     """Global: silence id -> Silence JSON; its changelog is the silences topic that `kestrel-alerts` writes."""
 
 
-def declare(app: faust.App, s: AlertingSettings, drift_reports: str) -> Channels:
+def declare(app: faust.App, s: AlertingSettings, drift_reports: str, silences: str, silence_codec: str) -> Channels:
+    """`silences` is the (prefixed) silences topic, read with `silence_codec` (silence_codec.register_silence_codec)."""
     text: dict[str, Any] = {"schema": faust.Schema(**_TEXT)}
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-    silences_topic = app.topic(
-        f"{s.topic_prefix}{s.silences_topic}", partitions=1, internal=True, compacting=True, deleting=False, **_TEXT
-    )
+    avro = {**_TEXT, "value_serializer": silence_codec}
+    # internal: created (1 partition, compacted) if the stack has not made it yet; faust's assignor needs it to exist
+    silences_topic = app.topic(silences, partitions=1, internal=True, compacting=True, deleting=False, **avro)
     return Channels(
         drift_reports=app.topic(drift_reports, **raw),
         signals=app.topic(f"{app.conf.id}-signals", partitions=s.partitions, internal=True, **_TEXT),
@@ -49,5 +50,16 @@ def declare(app: faust.App, s: AlertingSettings, drift_reports: str) -> Channels
         group_table=app.Table("groups", partitions=s.partitions, **text),
         log=app.Table("notification-log", partitions=s.partitions, **text),
         firing=app.GlobalTable("firing", partitions=s.partitions, **text),
-        silences=app.GlobalTable("silences", partitions=1, changelog_topic=silences_topic, **text),
+        # Written by `kestrel-alerts` and the API, never by the app: without synchronize_all_active_partitions
+        # faust stops reading a changelog partition once this replica owns it, and a new silence is never seen;
+        # and an owned partition's records are applied in batches of recovery_buffer_size (1,000 by default),
+        # so a single new silence would wait in the buffer.
+        silences=app.GlobalTable(
+            "silences",
+            partitions=1,
+            changelog_topic=silences_topic,
+            schema=faust.Schema(**avro),
+            synchronize_all_active_partitions=True,
+            recovery_buffer_size=1,
+        ),
     )

@@ -19,8 +19,8 @@ class AlertingSettings(KafkaSettings):
     """faust app id: the consumer group and the prefix of the internal and changelog topics."""
     drift_reports_topic: str = "kestrel.drift-reports.v1"
     alerts_topic: str = "kestrel.alerts.v1"
-    silences_topic: str = "kestrel-alerting-silences"
-    """Compacted topic of silences (JSON, key silence id) that `kestrel-alerts silence` writes; prefixed too."""
+    api_port: int = 9093
+    """HTTP silences API (Alertmanager's /api/v2/silences shape; Alertmanager's port); 0 disables."""
     partitions: int = Field(3, ge=1)
     """Partitions of the internal topics and tables: the most replicas that share the work."""
     tick_interval_s: float = Field(1.0, gt=0)

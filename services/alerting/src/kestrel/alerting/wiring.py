@@ -1,4 +1,5 @@
-"""The alerting service's wiring: the producer (alerts, dead letters), then the faust app that does the work."""
+"""The alerting service's wiring: the producer (alerts, dead letters), the faust app that does the work, and the
+silences API."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ from typing import Any
 
 import faust
 
-from kestrel.alerting._delivery_standin import delivery_for
 from kestrel.alerting.app import make_app
 from kestrel.alerting.broker_probe import PlatformProbe
 from kestrel.alerting.channels import declare
 from kestrel.alerting.config import Config, load_config
 from kestrel.alerting.pipeline import Pipeline
+from kestrel.alerting.receivers import delivery_for
 from kestrel.alerting.settings import AlertingSettings
+from kestrel.alerting.silence_codec import register_silence_codec
+from kestrel.alerting.silence_store import TopicSilenceStore
+from kestrel.alerting.silences import SILENCES_TOPIC
+from kestrel.alerting.silences_api import SilencesApi
 from kestrel.common.kafka.deadletter import Rejection
 from kestrel.common.runtime.app import Runtime
 from kestrel.common.runtime.consumer import dead_letter_publisher, producer
@@ -26,7 +31,8 @@ def components(rt: Runtime[AlertingSettings]) -> list[Any]:
     out = producer(rt, rt.topics.bind(s.alerts_topic))
     worker = FaustWorker(rt, config, out)
     rt.ready_when(worker.ready)
-    return [out, rt.watch(worker, "alerting-faust")]
+    api = SilencesApi(TopicSilenceStore(s, rt.topics), s.api_port)
+    return [out, rt.watch(worker, "alerting-faust"), api]
 
 
 class FaustWorker:
@@ -50,13 +56,16 @@ class FaustWorker:
 
         self.app = make_app(s)
         Path(self.app.conf.datadir).mkdir(parents=True, exist_ok=True)
-        channels = declare(self.app, s, drift.name)
+        silences = self.rt.topics.bind(SILENCES_TOPIC)
+        await self.rt.topics.serde(silences).aprepare()
+        channels = declare(self.app, s, drift.name, silences.name, register_silence_codec(self.rt.topics))
+        self.delivery = delivery_for(self.config, s, self.out, topics=self.rt.topics)
         pipeline = Pipeline(
             self.app,
             channels,
             self.config,
             s,
-            delivery_for(self.config, s, self.out),
+            self.delivery,
             serde.deserialize,
             reject,
             self.platform,
@@ -68,6 +77,7 @@ class FaustWorker:
     async def stop(self) -> None:
         if self.app is not None:
             await self.app.stop()
+            await self.delivery.close()
         await self.platform.close()
 
     async def wait(self) -> None:
