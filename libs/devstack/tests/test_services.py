@@ -59,7 +59,7 @@ def _plain(value: object) -> str:
 def test_without_triton_the_services_that_score_do_not_run() -> None:
     addresses = {k: v for k, v in ADDRESS_VALUES.items() if k != "triton_url"}
     names = [s.name for s in runnable(addresses, ADDRESSES)]
-    assert names == ["ingest", "features", "feature-writer", "prediction-logger", "drift-monitor"]
+    assert names == ["ingest", "features", "feature-writer", "prediction-logger", "drift-monitor", "alerting"]
     assert [s.name for s in runnable(ADDRESS_VALUES, ADDRESSES)] == [s.name for s in SERVICES]
 
 

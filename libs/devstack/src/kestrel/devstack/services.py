@@ -77,7 +77,7 @@ SERVICES = (
     Service(
         "drift-monitor", "kestrel-drift-monitor", "kestrel.drift_monitor.settings:DriftMonitorSettings", "health_port"
     ),
-    # alerting joins once its faust consumer no longer stalls at partition assignment (docs/alerting.md, Status).
+    Service("alerting", "kestrel-alerting", "kestrel.alerting.settings:AlertingSettings", "health_port", consumer=True),
 )
 
 CLIENTS = ("kestrel.simulator.settings:SimulatorSettings",)
