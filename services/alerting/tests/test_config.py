@@ -55,9 +55,11 @@ route:
   receiver: topic
   group_by: [alertname, model]
   repeat_interval: 1h
+  labels: {team: ml, pager: "no"}
   routes:
     - matchers: ['severity="critical"', 'team=~"ml|data"']
       group_wait: 5s
+      labels: {pager: "yes"}
       routes:
         - matchers: [model!="shadow"]
 """)
@@ -70,6 +72,8 @@ route:
     assert child.opts.group_by == ("alertname", "model") and child.opts.repeat_interval_ms == 3_600_000
     assert child.opts.group_wait_ms == 5000 and child.opts.receiver == "topic"
     assert child.routes[0].opts.group_wait_ms == 5000
+    assert dict(root.opts.labels) == {"team": "ml", "pager": "no"}
+    assert dict(child.routes[0].opts.labels) == {"team": "ml", "pager": "yes"}  # merged over the parent's
     assert child.key == '{}/{severity="critical",team=~"ml|data"}'
     assert child.routes[0].key == '{}/{severity="critical",team=~"ml|data"}/{model!="shadow"}'
 
@@ -109,6 +113,8 @@ def test_group_by_dots_groups_by_every_label(config_from: Callable[..., Config])
         ("route: {receiver: topic, routes: [{matchers: ['a=~\"(\"']}]}", "route.routes[0]: matchers: bad regex"),
         ("route: {receiver: topic, routes: [{receiver: x}]}", "route.routes[0]: receiver: unknown receiver 'x'"),
         ("route: {receiver: topic, group_by: ['...', a]}", "route: group_by: '...'"),
+        ("route: {receiver: topic, labels: {team: [a]}}", "route.labels.team: a label name"),
+        ("route: {receiver: topic, routes: [{labels: {9x: a}}]}", "route.routes[0].labels.9x: a label name"),
         ("inhibit_rules: [{source_matchers: ['a=\"b\"']}]", "inhibit_rules[0]: source_matchers and target_matchers"),
         ("receivers: [{name: w, kind: webhook}]", "receiver 'w': url: an http(s) URL is required"),
         ("receivers: [{name: w, kind: pager}]", "receiver 'w': kind: 'pager' is not one of"),

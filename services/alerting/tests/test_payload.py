@@ -72,10 +72,14 @@ def _alert(feature: str, state: str = "firing", **over: object) -> AlertState:
 def test_webhook_payload_field_by_field() -> None:
     alerts = (_alert("amount"), _alert("hour", "resolved", annotations={"summary": "hour", "runbook": "r"}))
     note = Notification("n1", '{}:{alertname="FeatureDrift", model="fraud"}', "hook", "firing", alerts,
-                        {"alertname": "FeatureDrift", "model": "fraud"}, 1796295630000)  # fmt: skip
+                        {"alertname": "FeatureDrift", "model": "fraud"}, 1796295630000, "some alerts resolved",
+                        {"team": "ml", "pager": "no"})  # fmt: skip
     body = webhook_payload(note, "http://kestrel-alerting:8080")
-    assert list(body) == ["receiver", "status", "alerts", "groupLabels", "commonLabels", "commonAnnotations",
-                          "externalURL", "version", "groupKey", "truncatedAlerts"]  # fmt: skip
+    assert list(body) == ["receiver", "status", "alerts", "notification_reason", "groupLabels", "commonLabels",
+                          "commonAnnotations", "routeLabels", "externalURL", "version", "groupKey",
+                          "truncatedAlerts"]  # fmt: skip
+    assert body["notification_reason"] == "some alerts resolved"
+    assert list(body["routeLabels"].items()) == [("pager", "no"), ("team", "ml")]
     assert body["version"] == "4" and body["truncatedAlerts"] == 0 and body["status"] == "firing"
     assert body["receiver"] == "hook" and body["externalURL"] == "http://kestrel-alerting:8080"
     assert body["groupKey"] == '{}:{alertname="FeatureDrift", model="fraud"}'

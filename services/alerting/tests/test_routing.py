@@ -174,11 +174,13 @@ class Group:
     def __init__(self, first_seen: int = 0) -> None:
         self.state = GroupState('{}:{alertname="FeatureDrift", model="fraud"}', "hook", first_seen, None, {})
         self.sent: list[tuple[int, str, list[tuple[str, str]]]] = []
+        self.reasons: list[str] = []
 
     def at(self, now: int, alerts: list[AlertState]) -> None:
         note = flush_due(self.state, OPTS, alerts, now)
         if note:
             self.sent.append((now, note.status, [(a.labels["feature"], a.state) for a in note.alerts]))
+            self.reasons.append(note.reason)
         self.state = flushed(self.state, OPTS, alerts, now)
 
 
@@ -205,6 +207,7 @@ def test_new_alerts_wait_for_group_interval_and_unchanged_groups_repeat_after_re
     # first at group_wait; the new alert at the next group_interval tick; repeats every 4h from the last send
     assert times == [30 * SEC, 5 * MIN + 30 * SEC, 4 * HOUR + 5 * MIN + 30 * SEC]
     assert [len(alerts) for _, _, alerts in group.sent] == [1, 2, 2]
+    assert group.reasons == ["first notification", "new alerts added", "repeat interval elapsed"]
 
 
 def test_resolved_is_sent_once_and_a_group_that_never_notified_stays_silent() -> None:
@@ -221,6 +224,7 @@ def test_resolved_is_sent_once_and_a_group_that_never_notified_stays_silent() ->
         ("firing", [("amount", "resolved"), ("hour", "firing")]),
         ("resolved", [("hour", "resolved")]),
     ]
+    assert group.reasons == ["first notification", "some alerts resolved", "all alerts resolved"]
     silent = Group()
     silent.at(30 * SEC, [_alert("amount", "resolved", ends=10 * SEC)])
     assert silent.sent == []

@@ -23,6 +23,8 @@ from kestrel.alerting.checks import (
 from kestrel.alerting.expr import Condition, parse_condition, scope_of
 from kestrel.alerting.matchers import ConfigError, Matcher, matchers_str
 
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
 __all__ = ["Config", "ConfigError", "InhibitRule", "Receiver", "Route", "RouteOpts", "Rule", "load_config"]
 
 KINDS = ("topic", "webhook", "alertmanager", "log")
@@ -65,6 +67,9 @@ class RouteOpts:
     group_wait_ms: int = 30_000
     group_interval_ms: int = 300_000
     repeat_interval_ms: int = 4 * 3_600_000
+    labels: tuple[tuple[str, str], ...] = ()
+    """Route labels (Alertmanager v0.35 `labels:`): a child's are merged over its parent's; sent as routeLabels.
+    Plain strings: Alertmanager renders them as templates, Kestrel does not."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,7 @@ def _route(raw: Any, parent: RouteOpts | None, path: str, parent_key: str, recei
         "matchers",
         "continue",
         "routes",
+        "labels",
     }
     data = mapping_at(raw, path, known)
     if parent is None and ("matchers" in data or "continue" in data):
@@ -228,7 +234,18 @@ def _route_opts(data: Mapping[str, Any], parent: RouteOpts | None, path: str, re
         duration_at(data, "group_wait", path, base.group_wait_ms),
         positive(duration_at(data, "group_interval", path, base.group_interval_ms), path, "group_interval"),
         positive(duration_at(data, "repeat_interval", path, base.repeat_interval_ms), path, "repeat_interval"),
+        _route_labels(data, base.labels, path),
     )  # fmt: skip
+
+
+def _route_labels(
+    data: Mapping[str, Any], inherited: tuple[tuple[str, str], ...], path: str
+) -> tuple[tuple[str, str], ...]:
+    own = mapping_at(data.get("labels") or {}, f"{path}.labels", None)
+    for name, value in own.items():
+        if not _LABEL_NAME.fullmatch(str(name)) or not isinstance(value, str):
+            raise ConfigError(f"{path}.labels.{name}: a label name ([a-zA-Z_][a-zA-Z0-9_]*) with a string value")
+    return tuple(sorted((dict(inherited) | {str(k): v for k, v in own.items()}).items()))
 
 
 def _inhibit(raw: Any, index: int) -> InhibitRule:

@@ -53,6 +53,8 @@ def notification_to_json(n: Notification) -> dict[str, Any]:
         "alerts": [a.to_json() for a in n.alerts],
         "group_labels": dict(n.group_labels),
         "created_ms": n.created_ms,
+        "reason": n.reason,
+        "route_labels": dict(n.route_labels),
     }
 
 
@@ -65,4 +67,6 @@ def notification_from_json(data: Mapping[str, Any]) -> Notification:
         alerts=tuple(AlertState.from_json(a) for a in data["alerts"]),
         group_labels=dict(data["group_labels"]),
         created_ms=data["created_ms"],
+        reason=data.get("reason", "unknown"),  # logged before the field existed
+        route_labels=dict(data.get("route_labels") or {}),
     )

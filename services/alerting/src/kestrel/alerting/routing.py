@@ -183,6 +183,10 @@ class Notification:
     created_ms: int
     """When the flush was due, computed from the group state (not the wall clock), so a flush replayed after a
     restart builds the same notification and id."""
+    reason: str = "unknown"
+    """Why it is sent, in Alertmanager's words (its webhook's notification_reason): first notification, new
+    alerts added, some alerts resolved, all alerts resolved, repeat interval elapsed."""
+    route_labels: dict[str, str] = field(default_factory=dict)
 
 
 def next_flush_ms(group: GroupState, opts: RouteOpts, alerts: Sequence[AlertState]) -> int:
@@ -210,11 +214,13 @@ def flush_due(group: GroupState, opts: RouteOpts, alerts: Sequence[AlertState], 
         (a for a in alerts if a.state == "firing" or (a.state == "resolved" and sent.get(a.fingerprint) != "resolved")),
         key=_order,
     )
-    if not batch or not _needs_update(group, batch, opts, due):
+    reason = _reason(group, batch, opts, due) if batch else None
+    if reason is None:
         return None
     status = "firing" if any(a.state == "firing" for a in batch) else "resolved"
+    labels = group.group_labels or group_labels(opts, batch[0].labels)
     return Notification(_notification_id(group, batch, due), group.key, group.receiver, status, tuple(batch),
-                        group.group_labels or group_labels(opts, batch[0].labels), due)  # fmt: skip
+                        labels, due, reason, dict(opts.labels))  # fmt: skip
 
 
 def flushed(group: GroupState, opts: RouteOpts, alerts: Sequence[AlertState], now_ms: int) -> GroupState:
@@ -237,20 +243,21 @@ def flushed(group: GroupState, opts: RouteOpts, alerts: Sequence[AlertState], no
     return GroupState(**(asdict(group) | changes))
 
 
-def _needs_update(group: GroupState, batch: Sequence[AlertState], opts: RouteOpts, due: int) -> bool:
+def _reason(group: GroupState, batch: Sequence[AlertState], opts: RouteOpts, due: int) -> str | None:
+    """Alertmanager's dedup stage (notify/dedup_stage.go needsUpdate): why the batch is sent, or None."""
     firing = {a.fingerprint for a in batch if a.state == "firing"}
     resolved = {a.fingerprint for a in batch if a.state == "resolved"}
     last_firing = {fp for fp, s in group.last_sent_fingerprints.items() if s == "firing"}
     last_resolved = {fp for fp, s in group.last_sent_fingerprints.items() if s == "resolved"}
     if group.last_flush_ms is None:
-        return bool(firing)
+        return "first notification" if firing else None
     if not firing <= last_firing:
-        return True
+        return "new alerts added" if last_firing else "first notification"
     if not firing:
-        return bool(last_firing)
+        return "all alerts resolved" if last_firing else None
     if not resolved <= last_resolved:
-        return True
-    return due - group.last_flush_ms >= opts.repeat_interval_ms
+        return "some alerts resolved"
+    return "repeat interval elapsed" if due - group.last_flush_ms >= opts.repeat_interval_ms else None
 
 
 def _order(alert: AlertState) -> tuple[tuple[int | str, str], ...]:
