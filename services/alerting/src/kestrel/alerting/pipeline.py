@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import faust
@@ -26,6 +26,7 @@ from kestrel.alerting.payload import fingerprint
 from kestrel.alerting.routing import Notification, Silence, flush_due, flushed
 from kestrel.alerting.rules import AlertState, drift_signals, evaluate, expired, tick
 from kestrel.alerting.settings import AlertingSettings
+from kestrel.alerting.table_views import AlertStates, firing_count, group_partition, states_of
 from kestrel.common.errors import SerializationError
 
 log = structlog.get_logger()
@@ -69,16 +70,15 @@ class Pipeline:
                 REJECTED.inc()
                 await self.reject(event.message, f"{type(exc).__name__}: {exc}")
                 continue
-            for signal in drift_signals(report, self.config.report_url):
-                await self._signal(signal)
+            await self._signals(drift_signals(report, self.config.report_url))
 
     async def platform_signals(self, _app: Any) -> None:
-        for signal in await self.platform.sample(now_ms()):
-            await self._signal(signal)
+        await self._signals(await self.platform.sample(now_ms()))
 
     async def marks(self, _app: Any) -> None:
         """A tick for each owned signals partition, a flush mark for each owned groups partition."""
         at = json.dumps({"kind": "mark", "at_ms": now_ms()})
+        FIRING.set(firing_count(self.ch.alerts))
         for tp in self.app.assignor.assigned_actives():
             if tp.topic in (self.ch.signals.get_topic_name(), self.ch.groups.get_topic_name()):
                 topic = self.ch.signals if tp.topic == self.ch.signals.get_topic_name() else self.ch.groups
@@ -90,10 +90,12 @@ class Pipeline:
             started = time.perf_counter()
             if record["kind"] == "mark":
                 self._forget_expired(partition, record["at_ms"])
-                new = tick(self.config.rules, self._states(partition), record["at_ms"])
+                new = tick(self.config.rules, states_of(self.ch.alerts, partition), record["at_ms"])
             else:
                 SIGNALS.labels(record["signal"].get("source", "unknown")).inc()
-                new = evaluate(self.config.rules, record["signal"], self._states(None), record["signal"]["at_ms"])
+                new = evaluate(
+                    self.config.rules, record["signal"], AlertStates(self.ch.alerts), record["signal"]["at_ms"]
+                )
             EVALUATION_SECONDS.labels(record["kind"]).observe(time.perf_counter() - started)
             await self._apply(new, partition, record.get("at_ms") or record["signal"]["at_ms"])
 
@@ -106,28 +108,21 @@ class Pipeline:
                 self._update_group(event.key, record, partition)
 
     def _forget_expired(self, partition: int, at_ms: int) -> None:
-        for state in self._states(partition).values():
+        for state in states_of(self.ch.alerts, partition).values():
             if expired(state, at_ms):
                 del self.ch.alerts[state.fingerprint]
 
-    def _states(self, partition: int | None) -> dict[str, AlertState]:
-        entries = (json.loads(v) for v in self.ch.alerts.values())
-        return {
-            s.fingerprint: s
-            for s in (AlertState.from_json(e["state"]) for e in entries if partition is None or e["p"] == partition)
-        }
-
     async def _apply(self, new: list[AlertState], partition: int, at_ms: int) -> None:
-        old = self._states(None)
+        old = AlertStates(self.ch.alerts)
         for state in evaluation.changed(new, old):
+            previous = old.get(state.fingerprint)
             self.ch.alerts[state.fingerprint] = json.dumps({"p": partition, "state": state.to_json()})
             self._track_firing(state)
-            if evaluation.notifiable(state, old.get(state.fingerprint)):
+            if evaluation.notifiable(state, previous):
                 for key in evaluation.group_keys(self.config, state.labels):
                     route = groups.route_json(key)
                     update = {"kind": "alert", "alert": state.to_json(), "route": route, "at_ms": at_ms}
                     await self._send(self.ch.groups, key.key(), json.dumps(update))
-        FIRING.set(sum(1 for s in self._states(None).values() if s.state == "firing"))
 
     def _track_firing(self, state: AlertState) -> None:
         if state.state == "firing":
@@ -144,12 +139,19 @@ class Pipeline:
         self.ch.group_table[key] = json.dumps(updated)
 
     async def _flush_partition(self, partition: int, at_ms: int) -> None:
-        owned = [(k, json.loads(v)) for k, v in list(self.ch.group_table.items())]
-        for key, entry in owned:
-            if entry["p"] == partition:
-                await self._flush_group(key, entry, at_ms)
+        owned = [(k, v) for k, v in list(self.ch.group_table.items()) if group_partition(v) == partition]
+        if not owned:
+            return
+        muting = (
+            self._firing(),
+            self._silences(),
+        )  # read once per pass, not once per group: O(groups), not O(groups^2)
+        for key, text in owned:
+            await self._flush_group(key, json.loads(text), at_ms, muting)
 
-    async def _flush_group(self, key: str, entry: groups.Entry, at_ms: int) -> None:
+    async def _flush_group(
+        self, key: str, entry: groups.Entry, at_ms: int, muting: tuple[list[dict[str, str]], list[Silence]]
+    ) -> None:
         """Send what an earlier run logged but did not send; then, if the group is due, log the notification,
         store the group's new state, wait for both to be on the broker, send, and mark it sent."""
         for pending in notifylog.unsent(self._log(key)):
@@ -163,7 +165,8 @@ class Pipeline:
             del self.ch.group_table[key]
             return
         group = groups.group_state(entry)
-        shown = groups.visible(members, self._firing(), self.config, self._silences(), at_ms)
+        firing, silences = muting
+        shown = groups.visible(members, firing, self.config, silences, at_ms)
         after = flushed(group, opts, shown, at_ms)
         if after == group:  # not due; a replayed flush mark lands here too
             return
@@ -201,10 +204,16 @@ class Pipeline:
     def _silences(self) -> list[Silence]:
         return [Silence.from_json(v) for v in self.ch.silences.values() if v]
 
-    async def _signal(self, signal: Mapping[str, Any]) -> None:
-        await self._send(
-            self.ch.signals, fingerprint(signal["labels"]), json.dumps({"kind": "signal", "signal": signal})
-        )
+    async def _signals(self, signals: Iterable[Mapping[str, Any]]) -> None:
+        """All sent, then all acknowledged: one round trip for a report's signals, not one per signal."""
+        pending = [
+            await self.ch.signals.send(
+                key=fingerprint(signal["labels"]), value=json.dumps({"kind": "signal", "signal": signal}), force=True
+            )
+            for signal in signals
+        ]
+        for sent in pending:
+            await sent
 
     async def _send(self, topic: Any, key: str, value: str, partition: int | None = None) -> None:
         """Sent now and acknowledged (not attached to the current event): what follows may rely on it."""
