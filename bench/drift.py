@@ -101,14 +101,14 @@ def rows(quick: bool) -> list[Row]:
     out = []
     for name, fn in (
         (baseline, lambda: scipy_window(reference, current, policy)),
-        ("kestrel judge_window (vectorised)", lambda: judge_window(reference, current, policy)),
+        ("drift verdict, vectorised", lambda: judge_window(reference, current, policy)),
     ):
         samples = _timed(fn, repeats)
         p50, p99 = latency_ms(samples)
         out.append(
             Row(
                 GROUP,
-                f"{name}, 50 features, 10k vs 10k rows",
+                f"{name} (50 features, 10k vs 10k rows)",
                 throughput=1 / float(np.mean(samples)),
                 p50_ms=p50,
                 p99_ms=p99,
