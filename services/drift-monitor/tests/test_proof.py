@@ -107,3 +107,21 @@ def test_the_report_of_a_card_window_round_trips_through_avro(card_reference: Re
     assert serde.deserialize(serde.serialize(report)) == report
     assert report["status"] == "drift" and len(report["drifted_features"]) == 3
     assert {m["kind"] for m in report["metrics"]} == {"numeric", "categorical", "score"}
+
+
+def test_a_surge_of_flagged_scores_drifts_once_the_threshold_is_a_bin_edge() -> None:
+    """0.6% of reference scores are at or above the threshold, 3% of the window's: all inside the top decile."""
+    rng = np.random.default_rng(12)
+
+    def scores(n: int, flagged: float) -> np.ndarray:
+        out = rng.beta(1, 30, n)
+        out[: int(n * flagged)] = rng.uniform(0.5, 1.0, int(n * flagged))
+        return out
+
+    reference, window = scores(10_000, 0.006), scores(20_000, 0.03)
+    deciles_only = judge_scores(reference, window, POLICY)
+    assert deciles_only.p_corrected < 1e-3 and deciles_only.effect_size < POLICY.psi_floor
+    found = judge_scores(reference, window, POLICY, threshold=0.5)
+    assert found.drifted and found.effect_size > 3 * POLICY.psi_floor and 0.5 in found.bin_edges
+    assert found.current_shares[-1] == pytest.approx(0.03)
+    assert not judge_scores(reference, scores(20_000, 0.006), POLICY, threshold=0.5).drifted

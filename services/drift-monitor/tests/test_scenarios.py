@@ -20,6 +20,8 @@ from kestrel.simulator.generator import Generator, GeneratorConfig
 from kestrel.simulator.population import natural_rate
 
 MODEL = Path(__file__).resolve().parents[3] / "infra" / "triton" / "models" / "kestrel_fraud" / "1"
+THRESHOLD = 0.5
+"""The inference service's default: the score's bins split there, as the report sink's do."""
 DAY_MS = 86_400_000
 START = 1_749_945_600_000
 """Midnight UTC: windows are whole days, so hour_of_day is compared over full days."""
@@ -35,6 +37,7 @@ SIGNATURE = {
     "amount-shift": ({"amount", "amount_mean_1h", "amount_max_1h"}, ("amount",)),
     "merchant-mix": ({"merchant_new_24h", "mcc_distinct_24h"}, ("merchant_", "mcc_", "amount")),
     "new-country-wave": ({"country_distinct_24h", "country_new_24h"}, ("country_", "merchant_", "mcc_", "amount")),
+    "fraud-surge": ({"score"}, ("country_", "amount")),
 }
 """Per scenario: features the first drifted window must name, and the prefixes of every feature it may name (or the
 score, which follows its inputs). Volume and timing features (hour_of_day, txn_count_*, seconds_since_prev) and
@@ -73,9 +76,8 @@ def _reports(card: FeatureSet, model: ModelArtifact, scenario: str, days: int = 
     reference = Reference.from_stats(compute_reference(X[training], scores[training], names), feature_kinds(card))
     reports = {}
     for d in range(BEFORE[0], days):
-        found = Assessment(
-            judge_window(reference, X[day == d], POLICY), judge_scores(scores[training], scores[day == d], POLICY)
-        )
+        score = judge_scores(scores[training], scores[day == d], POLICY, THRESHOLD)
+        found = Assessment(judge_window(reference, X[day == d], POLICY), score)
         close = Close("fraud", "1", START + d * DAY_MS, START + (d + 1) * DAY_MS, int(np.sum(day == d)), 0, {}, 0)
         reports[d] = drift_report(close, found, "card.v1", 0, log_complete=True)
     return reports
@@ -111,18 +113,3 @@ def test_a_channel_shift_is_invisible_to_the_card_features_and_the_score(
     assert all(r["status"] == "ok" for r in reports.values())
     channel = [m for m in reports[ONSET + 1]["metrics"] if m["name"] == "channel_new_24h"][0]
     assert channel["effect_size"] < POLICY.js_floor and channel["p_corrected"] > POLICY.alpha
-
-
-def test_a_fraud_surge_moves_the_score_significantly_but_under_its_floor(
-    card: FeatureSet, model: ModelArtifact
-) -> None:
-    """Prior drift: 1% fraud becomes 4%, so 3% of rows change. The score's shift is significant from the first window,
-    but the flagged share (0.6% to 3%) lies inside the reference's top score decile, so PSI over deciles stays under
-    its floor; the labels show it (the performance record's positives), and docs/drift.md says so."""
-    reports = _reports(card, model, "fraud-surge")
-    assert [reports[d]["status"] for d in BEFORE] == ["ok", "ok"]
-    for d in (ONSET, ONSET + 1):
-        score = reports[d]["metrics"][-1]
-        assert score["p_corrected"] < POLICY.alpha < reports[BEFORE[0]]["metrics"][-1]["p_corrected"], score
-        assert score["effect_size"] < POLICY.psi_floor and not score["drifted"], score
-        assert all(n.startswith(("amount", "country_")) for n in reports[d]["drifted_features"]), reports[d]
