@@ -51,8 +51,8 @@ def scipy_window(reference: Reference, current: np.ndarray, policy: DriftPolicy)
     for j, kind in enumerate(reference.kinds):
         if kind == CATEGORICAL:
             values = np.union1d(np.unique(ref[j]), np.unique(current[:, j]))
-            table = np.array([np.unique(ref[j], return_counts=True), np.unique(current[:, j], return_counts=True)])
-            counts = np.array([_counts_at(values, *side) for side in table])
+            sides = (np.unique(ref[j], return_counts=True), np.unique(current[:, j], return_counts=True))
+            counts = np.array([_counts_at(values, *side) for side in sides])
             p[j] = sp.chi2_contingency(counts, correction=False).pvalue
             effect[j], floors[j] = jensenshannon(counts[0], counts[1], base=2), policy.js_floor
         else:
