@@ -28,7 +28,7 @@ START = 1_749_945_600_000
 CARDS, SEED = 10_000, 3
 """The simulator's default population, about 34,000 payments a day. Card features are clustered (a card's 24 h
 aggregates repeat in each of its payments), so a day carries less evidence than its rows: with 3,000 cards one
-stationary day in 24 (4 seeds) drifted, with 1,000 cards more."""
+stationary day in 24 (4 seeds) drifted, with 1,000 cards one of four."""
 REFERENCE_DAYS, BEFORE, ONSET = (1, 2), (3, 4), 5
 """Day 0 warms the cards' histories up; days 1-2 are the training-time reference; the scenario starts on day 5."""
 POLICY = DriftPolicy()
