@@ -1,5 +1,6 @@
 """Prometheus, its rules and Grafana beside compose, checked against the compose file and the code's metrics."""
 
+import copy
 import json
 
 import pytest
@@ -96,6 +97,12 @@ def test_every_scrape_target_is_a_compose_service_on_its_metrics_port(prometheus
     assert scrape_problems(prometheus, compose, serves(compose)) == []
 
 
+def test_a_target_on_the_wrong_port_or_host_fails(prometheus, compose):
+    broken = copy.deepcopy(prometheus)
+    broken["scrape_configs"][0]["dns_sd_configs"][0] |= {"port": 9101, "names": ["ingest", "ingest-2"]}
+    assert len(scrape_problems(broken, compose, serves(compose))) == 2
+
+
 def test_every_service_and_triton_is_scraped(prometheus, compose):
     assert long_running(compose), "no Kestrel service found in compose"
     assert unscraped_problems(prometheus, compose, [*long_running(compose), "triton", "alertmanager"]) == []
@@ -120,6 +127,14 @@ def test_prometheus_rules_select_metrics_that_exist(series):
 def test_dashboard_is_valid_json_with_provisioned_sources_and_real_metrics(dashboard, datasources, series):
     assert dashboard["uid"] and dashboard["title"]
     assert dashboard_problems(dashboard, datasource_types(datasources), set(series) | PROMETHEUS_SERIES) == []
+
+
+def test_a_made_up_metric_on_the_dashboard_fails(dashboard, datasources, series):
+    broken = copy.deepcopy(dashboard)
+    target = next(t for p in panels(broken) for t in p.get("targets", []) if "expr" in t)
+    target["expr"] = target["expr"].replace("kestrel_", "kestrel_made_up_", 1)
+    (problem,) = dashboard_problems(broken, datasource_types(datasources), set(series) | PROMETHEUS_SERIES)
+    assert "kestrel_made_up_" in problem
 
 
 def test_dashboard_sql_reads_tables_of_the_migrations(dashboard, datasources):
