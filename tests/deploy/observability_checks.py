@@ -33,10 +33,8 @@ def _metric_definition(node: ast.AST) -> tuple[str, str] | None:
     """(type, name) of `Counter("name", "help", ...)` and the like; collections.Counter(x) has no help string."""
     if not isinstance(node, ast.Call) or _callee(node) not in SERIES_SUFFIXES or len(node.args) < 2:
         return None
-    name, documentation = node.args[:2]
-    if not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in (name, documentation)):
-        return None
-    return _callee(node), str(name.value)  # type: ignore[attr-defined]
+    name, documentation = (a.value if isinstance(a, ast.Constant) else None for a in node.args[:2])
+    return (_callee(node), name) if isinstance(name, str) and isinstance(documentation, str) else None
 
 
 def exposed_series(kind: str, name: str) -> set[str]:
