@@ -25,6 +25,8 @@ class Run:
     shadow_until_ms: int | None = None
     outcome: str | None = None
     """promoted, rejected or failed, once DONE."""
+    artifact: str | None = None
+    """The challenger's artifact folder (the job's outcome), published into Triton's repository by the load."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,7 +56,12 @@ def start(run_id: str, model_name: str, reason: str, now_ms: int) -> tuple[Run, 
 
 def job_done(run: Run, outcome: dict[str, Any], now_ms: int) -> tuple[Run, list[dict[str, Any]]]:
     """The job's outcome (kestrel-retrain-job's JSON line): passed -> LOADING, else rejected and DONE."""
-    run = replace(run, challenger=str(outcome["version"]), champion=outcome.get("champion_version"))
+    run = replace(
+        run,
+        challenger=str(outcome["version"]),
+        champion=outcome.get("champion_version"),
+        artifact=outcome.get("artifact"),
+    )
     challenger = {f"challenger_{k}": v for k, v in outcome.get("challenger", {}).items()}
     champion = {f"champion_{k}": v for k, v in (outcome.get("champion") or {}).items()}
     records = [
