@@ -1,11 +1,12 @@
 """The retrain-trigger service in-process on the real broker, PostgreSQL and a tritonserver of its own: a request
 by hand runs the job, the gate, the load, the shadow window and the promotion, each step once and in order on
-the lifecycle topic and in the registry; a gate that says no ends the run there; alerts the policy refuses start
-nothing."""
+the lifecycle topic and in the registry, across a restart; a gate that says no ends the run there; a challenger
+worse on live traffic is rejected after its shadow window; alerts the policy refuses start nothing."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import shutil
 import sys
@@ -13,6 +14,7 @@ import time
 import uuid
 from argparse import Namespace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
@@ -26,6 +28,8 @@ from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.topics import dead_letter_topic
 from kestrel.devstack.topics import PrefixedTopics
 from kestrel.devstack.triton import TritonServer
+from kestrel.prediction_logger.rows import prepare
+from kestrel.prediction_logger.store import PostgresStore
 from kestrel.registry import CHALLENGER, CHAMPION, REJECTED
 from kestrel.registry.artifacts import describe
 from kestrel.registry.store import Registry
@@ -102,17 +106,26 @@ def settings(topics, postgres, tmp_path, **overrides: Any) -> RetrainTriggerSett
     return RetrainTriggerSettings(**(base | overrides))
 
 
-async def test_a_request_by_hand_is_trained_gated_loaded_shadowed_and_promoted(
+async def test_a_request_by_hand_is_trained_gated_loaded_shadowed_and_promoted_across_a_restart(
     topics, postgres, tmp_path, wave, prediction_log, served, triton
 ):
+    """The service is stopped in the shadow window and started again: the new one recovers the run from the
+    runs table's changelog, replays what was not committed, ends the window and promotes, every step once."""
     server, repo = triton
     await prediction_log(postgres.dsn, served, *wave)
-    s = settings(topics, postgres, tmp_path, triton_http_url=server.http_url, model_repository=str(repo))
+    s = settings(topics, postgres, tmp_path, triton_http_url=server.http_url, model_repository=str(repo), shadow_s=8)
     app = SERVICE.app(s)
     await app.start()
     try:
         await until(app.runtime.ready, 60)
         await cli.trigger(s, Namespace(model=served, reason="ci asks"))
+        await lifecycle(topics, served, until_stage={"shadow_started", "rejected", "failed"})
+    finally:
+        await app.stop()
+    assert "shadowing" in cli.status(s, served)
+    app = SERVICE.app(s)
+    await app.start()
+    try:
         records = await lifecycle(topics, served, until_stage={"promoted", "rejected", "failed"})
         assert [r["stage"] for r in records] == PROMOTED, [(r["stage"], r["reason"]) for r in records]
         run_ids = {r["reason"][1:13] for r in records[1:]}
@@ -130,6 +143,82 @@ async def test_a_request_by_hand_is_trained_gated_loaded_shadowed_and_promoted(
         assert "promoted" in cli.status(s, served) and served in cli.status(s, None)
     finally:
         await app.stop()
+
+
+async def test_a_challenger_worse_on_live_traffic_than_on_its_holdout_is_rejected_after_the_shadow_window(
+    topics, postgres, tmp_path, wave, prediction_log, served, triton
+):
+    server, repo = triton
+    await prediction_log(postgres.dsn, served, *wave)
+    s = settings(
+        topics,
+        postgres,
+        tmp_path,
+        triton_http_url=server.http_url,
+        model_repository=str(repo),
+        shadow_s=6,
+        shadow_min_labels=100,
+    )
+    app = SERVICE.app(s)
+    await app.start()
+    try:
+        await until(app.runtime.ready, 60)
+        await cli.trigger(s, Namespace(model=served, reason="ci asks"))
+        await lifecycle(topics, served, until_stage={"shadow_started", "rejected", "failed"})
+        await log_shadow(postgres.dsn, served, "2", 400)  # scores that know nothing of the labels
+        records = await lifecycle(topics, served, until_stage={"promoted", "rejected", "failed"})
+        assert [r["stage"] for r in records][-1] == "rejected", [(r["stage"], r["reason"]) for r in records]
+        assert "worse live than on the holdout" in records[-1]["reason"]
+        conn = await asyncpg.connect(postgres.dsn)
+        try:
+            registry = Registry(conn)
+            assert await registry.alias(served, CHAMPION) == "1" and await registry.alias(served, CHALLENGER) is None
+            assert (await registry.get(served, "2")).status == REJECTED
+        finally:
+            await conn.close()
+    finally:
+        await app.stop()
+
+
+async def log_shadow(dsn: str, model: str, version: str, n: int) -> None:
+    """n labelled shadow predictions of `version` made now, half of them frauds, scored at random."""
+    now = int(time.time() * 1000)
+    rng = random.Random(7)
+    ids = [f"shadow-{uuid.uuid4().hex}" for _ in range(n)]
+    predictions = [
+        {
+            "prediction_id": f"{model}-{version}-{event}",
+            "event_id": event,
+            "entity_id": "card-1",
+            "event_time": now,
+            "model_name": model,
+            "model_version": version,
+            "score": rng.random(),
+            "threshold": 0.5,
+            "decision": False,
+            "feature_set_version": "ci",
+            "features": {},
+            "feature_values": None,
+            "features_age_ms": 0,
+            "degraded": False,
+            "flags": [],
+            "latency_us": 100,
+            "source": "shadow",
+            "predicted_at": now,
+        }
+        for event in ids
+    ]
+    labels = [
+        {"event_id": e, "entity_id": "card-1", "label": i % 2, "label_time": now, "source": "ci"}
+        for i, e in enumerate(ids)
+    ]
+    store = PostgresStore(dsn, 10)
+    await store.start()
+    try:
+        await store.write(prepare([SimpleNamespace()] * n, predictions, "predictions"))
+        await store.write(prepare([SimpleNamespace()] * n, labels, "labels"))
+    finally:
+        await store.stop()
 
 
 async def check_registry(dsn: str, model: str, run_id: str) -> None:

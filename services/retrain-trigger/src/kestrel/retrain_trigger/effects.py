@@ -23,11 +23,12 @@ class Effects:
         self.producer, self.topic, self.serialize, self.pool = producer, topic, serialize, pool
 
     async def publish(self, records: Sequence[dict[str, Any]]) -> None:
-        """Acknowledged by the broker, then audited, in order."""
-        out = [OutRecord(self.topic, self.serialize(r), r["model_name"].encode()) for r in records]
-        await self.producer.send_many(out)
+        """The registry first (the alias moved, the step audited), then the records, acknowledged by the broker:
+        whoever reads a record finds the registry already saying so."""
         for record in records:
             await self.audit(record)
+        out = [OutRecord(self.topic, self.serialize(r), r["model_name"].encode()) for r in records]
+        await self.producer.send_many(out)
 
     async def audit(self, record: dict[str, Any]) -> None:
         stage, model, reason = record["stage"], record["model_name"], record["reason"]
