@@ -70,13 +70,13 @@ class Driver:
         async for event in stream.events():
             alert = await self._decoded("alerts", event)
             model = model_of(alert) if alert is not None else None
-            if alert is not None and model is not None and self._fresh(alert["starts_at"]):
+            if alert is not None and model is not None and self._fresh(event):
                 await self._send(model, {"kind": "alert", "trigger": alert, "key": alert["alert_id"]})
 
     async def on_lifecycle(self, stream: Any) -> None:
         async for event in stream.events():
             record = await self._decoded("lifecycle", event)
-            if record is not None and record["stage"] == MANUAL and self._fresh(record["at"]):
+            if record is not None and record["stage"] == MANUAL and self._fresh(event):
                 key = f"{record['at']}:{record.get('reason')}"
                 await self._send(record["model_name"], {"kind": "manual", "trigger": record, "key": key})
 
@@ -180,8 +180,10 @@ class Driver:
         text = self.runs.get(model)
         return steps.Entry.from_json(json.loads(text)) if text else steps.Entry(partition)
 
-    def _fresh(self, at_ms: int) -> bool:
-        return now_ms() - at_ms <= self.s.trigger_max_age_s * 1000
+    def _fresh(self, event: Any) -> bool:
+        """Written recently (the record's broker timestamp): not history that a new consumer group reads again.
+        Not the alert's starts_at: an alert still firing after the cooldown may retrain again."""
+        return time.time() - event.message.timestamp <= self.s.trigger_max_age_s
 
     async def _decoded(self, source: str, event: Any) -> dict[str, Any] | None:
         try:

@@ -53,8 +53,8 @@ class RetrainTriggerSettings(KafkaSettings):
     cooldown_s: float = Field(_DEFAULT.cooldown_s, ge=0)
     """Least time between the starts of two runs of one model."""
     trigger_max_age_s: float = Field(3600.0, gt=0)
-    """Requests and alerts (by starts_at) older than this are history, not triggers (a new group reads from the
-    start of both topics)."""
+    """Requests and alerts written to their topic longer ago than this are history, not triggers (a new consumer
+    group reads both topics from the start)."""
     partitions: int = Field(3, ge=1)
     """Partitions of the internal topic and the runs table: the most replicas that share the models."""
     tick_interval_s: float = Field(1.0, gt=0)
