@@ -25,7 +25,7 @@ from kestrel.retrain_trigger import steps, work
 from kestrel.retrain_trigger.effects import Effects
 from kestrel.retrain_trigger.metrics import DECISIONS, LIFECYCLE, WORK_FAILED
 from kestrel.retrain_trigger.policy import MANUAL, model_of
-from kestrel.retrain_trigger.runs import Run
+from kestrel.retrain_trigger.runs import DONE, Run
 from kestrel.retrain_trigger.settings import RetrainTriggerSettings
 
 log = structlog.get_logger()
@@ -134,6 +134,8 @@ class Driver:
         """The entry (with its outbox) on the broker first, then the records published, then the outbox cleared:
         a crash in between leaves the outbox for the next mark, never a step without its records."""
         self.runs[model] = json.dumps(outcome.entry.to_json())
+        if outcome.entry.run is not None and outcome.entry.run.step == DONE:
+            self._forget(outcome.entry.run.run_id)
         await self._durable()
         await self._publish(model, outcome.entry)
         if outcome.start is not None and outcome.entry.run is not None:
@@ -154,13 +156,18 @@ class Driver:
 
     def _launch(self, kind: str, run: Run) -> None:
         key = f"{run.run_id}:{kind}"
-        task = self.tasks.get(key)
-        if task is not None and (not task.done() or time.monotonic() - self.failed_at.get(key, 0.0) < RETRY_S):
-            return
-        if task is not None and key not in self.failed_at:
-            return  # it finished: its step record is on the steps topic
+        task, failed = self.tasks.get(key), self.failed_at.get(key)
+        if task is not None and (not task.done() or failed is None or time.monotonic() - failed < RETRY_S):
+            return  # running, finished (its step record is on the steps topic), or failed a moment ago
         self.failed_at.pop(key, None)
         self.tasks[key] = asyncio.create_task(self._work(key, kind, run), name=f"retrain-{key}")
+
+    async def cancel(self) -> None:
+        """At stop: work in progress ends here (a job's process is killed); the next owner starts it again."""
+        running = [t for t in self.tasks.values() if not t.done()]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
     async def _work(self, key: str, kind: str, run: Run) -> None:
         try:
@@ -175,6 +182,11 @@ class Driver:
             WORK_FAILED.labels(kind).inc()
             self.failed_at[key] = time.monotonic()
             log.warning("retrain.work.failed", run_id=run.run_id, work=kind, error=str(exc))
+
+    def _forget(self, run_id: str) -> None:
+        for key in [k for k in self.tasks if k.startswith(f"{run_id}:")]:
+            self.tasks.pop(key)
+            self.failed_at.pop(key, None)
 
     def _entry(self, model: str, partition: int) -> steps.Entry:
         text = self.runs.get(model)

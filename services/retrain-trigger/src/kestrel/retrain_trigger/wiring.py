@@ -34,6 +34,7 @@ class RetrainWorker(faust_app.FaustWorker):
         )
         self.rt, self.out = rt, out
         self.pool: Any = None
+        self.driver: Driver | None = None
 
     async def declare(self, app: Any) -> None:
         import asyncpg
@@ -57,5 +58,7 @@ class RetrainWorker(faust_app.FaustWorker):
         self.driver.declare(app, alerts.name, lifecycle.name)
 
     async def close(self) -> None:
+        if self.driver is not None:
+            await self.driver.cancel()
         if self.pool is not None:
             await self.pool.close()

@@ -62,10 +62,18 @@ async def train(s: RetrainTriggerSettings, run: Run) -> dict[str, Any]:
     try:
         out, err = await asyncio.wait_for(proc.communicate(), s.job_timeout_s)
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
+        await _kill(proc)
         return {"kind": "job_failed", "run_id": run.run_id, "reason": f"training job ran past {s.job_timeout_s:.0f} s"}
+    except asyncio.CancelledError:  # the service stops: no orphan trains on; the next owner starts the job again
+        await _kill(proc)
+        raise
     return job_result(run, proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+async def _kill(proc: Any) -> None:
+    if proc.returncode is None:
+        proc.kill()
+    await proc.wait()
 
 
 def served_versions(run: Run) -> tuple[int, ...]:
