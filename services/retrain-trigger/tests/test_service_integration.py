@@ -169,6 +169,7 @@ async def test_a_challenger_worse_on_live_traffic_than_on_its_holdout_is_rejecte
         records = await lifecycle(topics, served, until_stage={"promoted", "rejected", "failed"})
         assert [r["stage"] for r in records][-1] == "rejected", [(r["stage"], r["reason"]) for r in records]
         assert "worse live than on the holdout" in records[-1]["reason"]
+        assert records[-1]["metrics"]["shadow_labelled"] == 400 and records[-1]["metrics"]["live_pr_auc"] < 0.7
         conn = await asyncpg.connect(postgres.dsn)
         try:
             registry = Registry(conn)

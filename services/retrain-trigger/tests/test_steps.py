@@ -54,9 +54,11 @@ def test_steps_advance_only_the_run_and_step_they_name():
     loaded = steps.advance(trained.entry, {"kind": "loaded", "run_id": run_id}, **shadow, now_ms=10)
     assert loaded.entry.run.step == SHADOWING and loaded.entry.run.shadow_until_ms == 5010
     assert steps.due(loaded.entry, 5009) is None and steps.due(loaded.entry, 5010) == steps.MEASURE
-    worse = {"kind": "measured", "run_id": run_id, "live": {"pr_auc": 0.4}}
-    judged = steps.advance(loaded.entry, worse, **shadow, now_ms=6000)
+    worse = {"kind": "measured", "run_id": run_id, "live": {"pr_auc": 0.4}, "champion_live": {"pr_auc": 0.5}}
+    judged = steps.advance(loaded.entry, dict(worse, labelled=300), **shadow, now_ms=6000)
     assert judged.entry.run.outcome == "rejected" and judged.records[-1]["stage"] == "rejected"
+    metrics = judged.records[-1]["metrics"]
+    assert metrics == {"live_pr_auc": 0.4, "champion_live_pr_auc": 0.5, "shadow_labelled": 300.0}
     assert steps.advance(judged.entry, worse, **shadow, now_ms=7000).entry == judged.entry  # a replay
 
 

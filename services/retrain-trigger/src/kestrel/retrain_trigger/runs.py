@@ -109,11 +109,12 @@ def judge_shadow(holdout: dict[str, float], live: dict[str, float], tolerance: f
     return ShadowVerdict(True, f"live as good as the holdout: {shown}")
 
 
-def shadow_over(run: Run, verdict: ShadowVerdict, now_ms: int) -> tuple[Run, list[dict[str, Any]]]:
-    """Promote the challenger (the alias moves; inference follows) or reject it (the shadow ends)."""
+def shadow_over(run: Run, verdict: ShadowVerdict, now_ms: int, **metrics: float) -> tuple[Run, list[dict[str, Any]]]:
+    """Promote the challenger (the alias moves; inference follows) or reject it (the shadow ends); `metrics`: what
+    the shadow window measured, for the record."""
     stage = "promoted" if verdict.promote else "rejected"
     done = replace(run, step=DONE, outcome=stage)
-    return done, [lifecycle(done, stage, run.challenger, now_ms, verdict.reason)]
+    return done, [lifecycle(done, stage, run.challenger, now_ms, verdict.reason, **metrics)]
 
 
 def rolled_back(model_name: str, version: str, reason: str, now_ms: int) -> dict[str, Any]:

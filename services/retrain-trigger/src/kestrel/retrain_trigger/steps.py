@@ -93,7 +93,7 @@ def advance(entry: Entry, record: Mapping[str, Any], *, shadow_s: float, toleran
         return _stored(entry, *runs.loaded(run, shadow_s, now_ms))
     if kind == "measured":
         verdict = runs.judge_shadow(run.holdout, record["live"], tolerance)
-        return _stored(entry, *runs.shadow_over(run, verdict, now_ms))
+        return _stored(entry, *runs.shadow_over(run, verdict, now_ms, **shadow_metrics(record)))
     return _stored(entry, *runs.failed(run, record["reason"], now_ms))
 
 
@@ -105,6 +105,13 @@ def due(entry: Entry, at_ms: int) -> str | None:
     if run.step == runs.SHADOWING and run.shadow_until_ms is not None and at_ms >= run.shadow_until_ms:
         return MEASURE
     return WORK_FOR.get(run.step)
+
+
+def shadow_metrics(measured: Mapping[str, Any]) -> dict[str, float]:
+    """The challenger's live metrics, the champion's on the same labelled events, and how many there were."""
+    live = {f"live_{k}": v for k, v in measured["live"].items()}
+    champion = {f"champion_live_{k}": v for k, v in (measured.get("champion_live") or {}).items()}
+    return {**live, **champion, "shadow_labelled": float(measured.get("labelled", 0))}
 
 
 def published(entry: Entry) -> Entry:

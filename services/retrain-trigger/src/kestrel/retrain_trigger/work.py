@@ -104,11 +104,27 @@ def live_metrics(labels: Sequence[int], scores: Sequence[float], threshold: floa
 
 
 async def measure(s: RetrainTriggerSettings, pool: Any, run: Run, now_ms: int) -> dict[str, Any]:
-    """The shadow window [shadow start, now): the challenger's (source shadow) predictions with their labels."""
+    """The shadow window [shadow start, now): the challenger's (source shadow) predictions with their labels, and
+    the champion's predictions of the same events (for the record: the verdict holds the challenger to its
+    holdout)."""
     assert run.shadow_until_ms is not None and run.challenger is not None
     start = datetime.fromtimestamp((run.shadow_until_ms - s.shadow_s * 1000) / 1000, UTC)
     end = datetime.fromtimestamp(now_ms / 1000, UTC)
     async with pool.acquire() as conn:  # a database error ends the task; the next mark measures again
         rows = await read.labelled_predictions(conn, run.model_name, run.challenger, start, end)
-    live = live_metrics([r.label for r in rows], [r.score for r in rows], s.threshold, s.shadow_min_labels)
-    return {"kind": "measured", "run_id": run.run_id, "live": live, "labelled": len(rows)}
+        champion = []
+        if run.champion is not None:
+            champion = await read.labelled_predictions(conn, run.model_name, run.champion, start, end)
+    events = {r.event_id for r in rows}
+    same = [r for r in champion if r.event_id in events]
+    return {
+        "kind": "measured",
+        "run_id": run.run_id,
+        "live": _live(s, rows),
+        "champion_live": _live(s, same),
+        "labelled": len(rows),
+    }
+
+
+def _live(s: RetrainTriggerSettings, rows: Sequence[Any]) -> dict[str, float]:
+    return live_metrics([r.label for r in rows], [r.score for r in rows], s.threshold, s.shadow_min_labels)
