@@ -72,8 +72,9 @@ def test_up_detach_then_down_leaves_no_process(stack_dir: Path) -> None:
         "inference-scorer-0",
         "prediction-logger-0",
         "drift-monitor-0",
+        "retrain-trigger-0",
     }
-    assert len(set(services.values()) | set(pids)) == 11
+    assert len(set(services.values()) | set(pids)) == 12
 
     status = cli(stack_dir, "status")
     assert status.returncode == 0 and "KESTREL_POSTGRES_DSN=postgresql://kestrel@127.0.0.1:" in status.stdout

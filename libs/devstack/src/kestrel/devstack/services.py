@@ -78,6 +78,14 @@ SERVICES = (
         "drift-monitor", "kestrel-drift-monitor", "kestrel.drift_monitor.settings:DriftMonitorSettings", "health_port"
     ),
     # alerting joins once its faust consumer no longer stalls at partition assignment (docs/alerting.md, Status).
+    # Needs Triton (it loads challengers): left out of a stack started without it.
+    Service(
+        "retrain-trigger",
+        "kestrel-retrain-trigger",
+        "kestrel.retrain_trigger.settings:RetrainTriggerSettings",
+        "health_port",
+        consumer=True,
+    ),
 )
 
 CLIENTS = ("kestrel.simulator.settings:SimulatorSettings",)
