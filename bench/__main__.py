@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import tempfile
 from pathlib import Path
 
-from bench import alerting, feature_writer, features, inference, ingest, prediction_logger, triton
+from bench import alerting, drift, feature_writer, features, inference, ingest, prediction_logger, triton
 from bench.fixtures import REPO, kafka_broker
 from bench.report import attach_ratios, machine, render, write_json
 
@@ -19,14 +20,18 @@ SUITES = {
     "inference": inference.run,
     "prediction-logger": prediction_logger.run,
     "alerting": alerting.run,
+    "drift": drift.run,
 }
+WITHOUT_BROKER = {"drift"}
 
 
 async def main(args: argparse.Namespace) -> None:
-    rows = []
+    rows, names = [], args.only or list(SUITES)
     with tempfile.TemporaryDirectory(prefix="kestrel-bench-") as tmp:
-        async with kafka_broker(Path(tmp)) as bootstrap:
-            for name in args.only or list(SUITES):
+        async with contextlib.AsyncExitStack() as stack:
+            needs_broker = not set(names) <= WITHOUT_BROKER
+            bootstrap = await stack.enter_async_context(kafka_broker(Path(tmp))) if needs_broker else ""
+            for name in names:
                 rows += await SUITES[name](bootstrap, Path(tmp), args.quick)
     attach_ratios(rows)
     print(f"\nKestrel bench on {machine()}\n")

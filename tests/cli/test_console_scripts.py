@@ -45,6 +45,7 @@ def test_every_service_is_found() -> None:
         "kestrel-prediction-logger",
         "kestrel-drift-monitor",
         "kestrel-alerting",
+        "kestrel-retrain-trigger",
     } <= set(runtime_services())
 
 

@@ -85,6 +85,12 @@ DEPLOYABLES = (
         k8s=True,
         settings="kestrel.alerting.settings:AlertingSettings",
     ),
+    Deployable.service(
+        "retrain-trigger",
+        "KESTREL_RETRAIN_TRIGGER_",
+        k8s=True,
+        settings="kestrel.retrain_trigger.settings:RetrainTriggerSettings",
+    ),
     Deployable("topics", "KESTREL_", "compose/tools/Dockerfile", "libs/devstack/pyproject.toml"),
 )
 SHARED_ENV = frozenset({"KESTREL_FEATURES_DIR"})

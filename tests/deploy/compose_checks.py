@@ -57,7 +57,7 @@ def healthy(name: str, compose: Mapping[str, Any], base: Path) -> bool:
     return dockerfile is not None and dockerfile.is_file() and has_healthcheck(dockerfile)
 
 
-def _dependencies(svc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def dependencies(svc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     deps = svc.get("depends_on") or {}
     return {d: {"condition": "service_started"} for d in deps} if isinstance(deps, list) else deps
 
@@ -66,7 +66,7 @@ def depends_on_problems(compose: Mapping[str, Any], base: Path) -> list[str]:
     """Targets exist, wait conditions can be met, and always-on services don't need profiled ones."""
     problems = []
     for name, svc in services(compose).items():
-        for dep, spec in _dependencies(svc).items():
+        for dep, spec in dependencies(svc).items():
             problem = _dependency_problem(compose, base, svc, dep, spec or {})
             if problem:
                 problems.append(f"{name}: {problem}")
@@ -163,7 +163,7 @@ def env_values(svc: Mapping[str, Any]) -> dict[str, str]:
     return {name: "" if value is None else str(value) for name, value in pairs}
 
 
-ADDRESS_SUFFIXES = ("_BOOTSTRAP", "_URL", "_ADDR")
+ADDRESS_SUFFIXES = ("_BOOTSTRAP", "_URL", "_ADDR", "_DSN")
 
 
 def hostnames(compose: Mapping[str, Any]) -> set[str]:
@@ -187,7 +187,7 @@ def address_hosts(value: str) -> list[str]:
 
 
 def address_problems(compose: Mapping[str, Any], names: Iterable[str]) -> list[str]:
-    """Addresses the services are given (env names ending _BOOTSTRAP, _URL, _ADDR) name a host of the compose
+    """Addresses the services are given (env names ending _BOOTSTRAP, _URL, _ADDR, _DSN) name a host of the compose
     network; localhost would be the container itself."""
     problems, known = [], hostnames(compose)
     for name in names:

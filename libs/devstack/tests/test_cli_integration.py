@@ -73,8 +73,9 @@ def test_up_detach_then_down_leaves_no_process(stack_dir: Path) -> None:
         "prediction-logger-0",
         "drift-monitor-0",
         "alerting-0",
+        "retrain-trigger-0",
     }
-    assert len(set(services.values()) | set(pids)) == 12
+    assert len(set(services.values()) | set(pids)) == 13
 
     status = cli(stack_dir, "status")
     assert status.returncode == 0 and "KESTREL_POSTGRES_DSN=postgresql://kestrel@127.0.0.1:" in status.stdout

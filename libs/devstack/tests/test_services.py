@@ -16,6 +16,7 @@ ADDRESS_VALUES = {
     "postgres_dsn": "postgresql://kestrel@127.0.0.1:15432/kestrel",
     "schema_registry_store": "/tmp/stack/schema-registry.json",
     "triton_url": "127.0.0.1:18001",
+    "triton_http_url": "http://127.0.0.1:18000",
     "ingest_addr": "127.0.0.1:15051",
 }
 
@@ -57,7 +58,7 @@ def _plain(value: object) -> str:
 
 
 def test_without_triton_the_services_that_score_do_not_run() -> None:
-    addresses = {k: v for k, v in ADDRESS_VALUES.items() if k != "triton_url"}
+    addresses = {k: v for k, v in ADDRESS_VALUES.items() if not k.startswith("triton_")}
     names = [s.name for s in runnable(addresses, ADDRESSES)]
     assert names == ["ingest", "features", "feature-writer", "prediction-logger", "drift-monitor", "alerting"]
     assert [s.name for s in runnable(ADDRESS_VALUES, ADDRESSES)] == [s.name for s in SERVICES]

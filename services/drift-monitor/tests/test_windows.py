@@ -12,14 +12,16 @@ RULE = Windows(size_ms=1000, lateness_ms=100, idle_ms=3000)
 V1, V2 = ("fraud", "1"), ("fraud", "2")
 
 
-def feed(parts: dict[int, PartitionWindows], events: list[tuple[int, tuple[str, str], int]]) -> list[Close]:
+def feed(
+    parts: dict[int, PartitionWindows], events: list[tuple[int, tuple[str, str], int]], rule: Windows = RULE
+) -> list[Close]:
     """(partition, version, event_time) one at a time, closing after each as the processor does per batch."""
     closes = []
     for p, version, t in events:
         part = parts.setdefault(p, PartitionWindows())
-        RULE.add(part, windows.closed_until(parts), version, t)
+        rule.add(part, windows.closed_until(parts), version, t)
         part.offset += 1
-        closes += RULE.close(parts, now_ms=0)
+        closes += rule.close(parts, now_ms=0)
     return closes
 
 
@@ -117,3 +119,44 @@ def test_every_prediction_is_counted_once_in_a_close_late_or_still_open(evs: lis
     assert sum(c.count + c.late for c in closes) + held == len(evs)
     starts = [(c.model_version, c.start) for c in closes]
     assert len(starts) == len(set(starts))  # each window closes once
+
+
+PER_5 = Windows(size_ms=1000, lateness_ms=100, idle_ms=3000, min_count=5)
+
+
+def test_with_a_minimum_count_closed_windows_are_reported_together_once_they_hold_it() -> None:
+    parts: dict[int, PartitionWindows] = {}
+    first = [(0, V1, t) for t in (10, 20, 1010, 1020, 3500)]
+    assert feed(parts, first, PER_5) == []  # windows 0 and 1000 closed with 2 + 2 predictions: not yet 5
+    assert feed(parts, [(0, V1, 800)], PER_5) == []  # window 0 is closed: late, not added
+    [close] = feed(parts, [(0, V1, 4100)], PER_5)  # window 3000 closes: 2 + 2 + 1 = 5
+    assert (close.start, close.end, close.count, close.late) == (0, 4000, 5, 1)
+    assert parts[0].versions[V1].open == {4000: 1}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=10), st.integers(1, 12))
+def test_merged_reports_do_not_depend_on_how_the_closes_fell(counts: list[int], n: int) -> None:
+    """Windows closed one by one or all at once make the same reports (a replay repeats its report ids)."""
+    rule = Windows(size_ms=1000, lateness_ms=0, idle_ms=10**9, min_count=n)
+    evs = [(0, V1, 1000 * k + i) for k, c in enumerate(counts) for i in range(c)]
+    end = [(0, V1, 1000 * len(counts))]
+    one_by_one = [(c.start, c.end, c.count) for c in feed({}, evs + end, rule)]
+    parts: dict[int, PartitionWindows] = {}
+    for p, version, t in evs + end:
+        rule.add(parts.setdefault(p, PartitionWindows()), None, version, t)
+    at_once = [(c.start, c.end, c.count) for c in rule.close(parts, now_ms=0)]
+    assert one_by_one == at_once
+    assert all(count >= n for _, _, count in at_once)
+    assert sum(count for _, _, count in at_once) + sum(parts[0].versions[V1].open.values()) == sum(counts) + 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(events, st.data())
+def test_merged_windows_survive_a_restart_from_packed_state(evs: list, data: st.DataObject) -> None:
+    cut = data.draw(st.integers(0, len(evs)))
+    straight = feed({}, evs, PER_5)
+    parts: dict[int, PartitionWindows] = {}
+    before = feed(parts, evs[:cut], PER_5)
+    restored = {p: windows.unpack(windows.pack(part)) for p, part in parts.items()}
+    assert before + feed(restored, evs[cut:], PER_5) == straight

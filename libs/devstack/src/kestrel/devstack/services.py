@@ -78,6 +78,14 @@ SERVICES = (
         "drift-monitor", "kestrel-drift-monitor", "kestrel.drift_monitor.settings:DriftMonitorSettings", "health_port"
     ),
     Service("alerting", "kestrel-alerting", "kestrel.alerting.settings:AlertingSettings", "health_port", consumer=True),
+    # Needs Triton (it loads challengers): left out of a stack started without it.
+    Service(
+        "retrain-trigger",
+        "kestrel-retrain-trigger",
+        "kestrel.retrain_trigger.settings:RetrainTriggerSettings",
+        "health_port",
+        consumer=True,
+    ),
 )
 
 CLIENTS = ("kestrel.simulator.settings:SimulatorSettings",)

@@ -23,7 +23,14 @@ from kestrel.devstack.triton import TritonServer
 
 log = structlog.get_logger()
 
-ADDRESSES = ("kafka_bootstrap", "redis_url", "postgres_dsn", "schema_registry_store", "triton_url")
+ADDRESSES = (
+    "kafka_bootstrap",
+    "redis_url",
+    "postgres_dsn",
+    "schema_registry_store",
+    "triton_url",
+    "triton_http_url",
+)
 """What the stack can provide, named by the settings field that reads it (stack.env writes KESTREL_<FIELD>)."""
 
 
@@ -65,6 +72,7 @@ class Stack:
         }
         if self.triton is not None:
             addresses["triton_url"] = self.triton.grpc_url
+            addresses["triton_http_url"] = self.triton.http_url  # model control: the retrain-trigger's loads
         return addresses | self.service_addresses
 
     @property
@@ -74,11 +82,8 @@ class Stack:
 
     @property
     def endpoints(self) -> dict[str, str]:
-        """Every address as KESTREL_<FIELD> plus Triton's HTTP URL: for `status`, tools and test fixtures."""
-        endpoints = {f"KESTREL_{name.upper()}": value for name, value in self.addresses.items()}
-        if self.triton is not None:
-            endpoints["KESTREL_TRITON_HTTP_URL"] = self.triton.http_url
-        return endpoints
+        """Every address as KESTREL_<FIELD> (Triton's HTTP URL among them): for `status`, tools and test fixtures."""
+        return {f"KESTREL_{name.upper()}": value for name, value in self.addresses.items()}
 
     @property
     def ports(self) -> dict[str, int]:

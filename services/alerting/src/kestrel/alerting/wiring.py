@@ -3,10 +3,7 @@ silences API."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
-
-import faust
 
 from kestrel.alerting.app import make_app
 from kestrel.alerting.broker_probe import PlatformProbe
@@ -20,6 +17,7 @@ from kestrel.alerting.silence_store import TopicSilenceStore
 from kestrel.alerting.silences import SILENCES_TOPIC
 from kestrel.alerting.silences_api import SilencesApi
 from kestrel.common.kafka.deadletter import Rejection
+from kestrel.common.runtime import faust_app
 from kestrel.common.runtime.app import Runtime
 from kestrel.common.runtime.consumer import dead_letter_publisher, producer
 
@@ -35,15 +33,16 @@ def components(rt: Runtime[AlertingSettings]) -> list[Any]:
     return [out, rt.watch(worker, "alerting-faust"), api]
 
 
-class FaustWorker:
-    """The faust app as a runtime component: built and started in start(), its end is what wait() reports."""
+class FaustWorker(faust_app.FaustWorker):
+    """The alerting app: drift reports and platform signals in, notifications out (pipeline.py)."""
 
     def __init__(self, rt: Runtime[AlertingSettings], config: Config, out: Any) -> None:
+        super().__init__(lambda: make_app(rt.settings))
         self.rt, self.config, self.out = rt, config, out
-        self.app: faust.App | None = None
         self.platform = PlatformProbe(rt.settings)
+        self.delivery: Any = None
 
-    async def start(self) -> None:
+    async def declare(self, app: Any) -> None:
         assert self.rt.topics is not None
         s = self.rt.settings
         drift = self.rt.topics.bind(s.drift_reports_topic)
@@ -54,42 +53,15 @@ class FaustWorker:
         async def reject(message: Any, reason: str) -> None:
             await dead.publish([Rejection(message, reason)])
 
-        self.app = make_app(s)
-        Path(self.app.conf.datadir).mkdir(parents=True, exist_ok=True)
         silences = self.rt.topics.bind(SILENCES_TOPIC)
         await self.rt.topics.serde(silences).aprepare()
-        channels = declare(self.app, s, drift.name, silences.name, register_silence_codec(self.rt.topics))
+        channels = declare(app, s, drift.name, silences.name, register_silence_codec(self.rt.topics))
         self.delivery = delivery_for(self.config, s, self.out, topics=self.rt.topics)
-        pipeline = Pipeline(
-            self.app,
-            channels,
-            self.config,
-            s,
-            self.delivery,
-            serde.deserialize,
-            reject,
-            self.platform,
-        )
+        pipeline = Pipeline(app, channels, self.config, s, self.delivery, serde.deserialize, reject, self.platform)
         pipeline.register()
         self.pipeline = pipeline
-        await self.app.start()
 
-    async def stop(self) -> None:
-        if self.app is not None:
-            await self.app.stop()
+    async def close(self) -> None:
+        if self.delivery is not None:
             await self.delivery.close()
         await self.platform.close()
-
-    async def wait(self) -> None:
-        assert self.app is not None
-        await self.app.wait_until_stopped()
-        if self.app.crash_reason is not None:
-            raise RuntimeError(f"faust app crashed: {self.app.crash_reason}")
-
-    def ready(self) -> bool:
-        app = self.app
-        return app is not None and not app.rebalancing and _recovered(app)
-
-
-def _recovered(app: Any) -> bool:
-    return bool(app.tables.recovery.completed.is_set())

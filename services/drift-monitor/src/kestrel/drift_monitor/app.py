@@ -38,7 +38,7 @@ def components(rt: Runtime[DriftMonitorSettings]) -> list[Any]:
     )
     store = state_store()
     processor = WindowProcessor(
-        Windows(s.window_s * 1000, s.allowed_lateness_s * 1000, s.idle_partition_s * 1000),
+        Windows(s.window_s * 1000, s.allowed_lateness_s * 1000, s.idle_partition_s * 1000, s.window_predictions),
         store,
         rt.topics.serde(predictions).deserialize,
     )

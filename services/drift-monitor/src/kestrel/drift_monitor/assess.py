@@ -71,7 +71,7 @@ def assess(ref: ModelReference, window: Window, policy: DriftPolicy) -> Assessme
     found = performance.assess(window.scores, window.labelled_scores, window.labels, threshold, ref.performance)
     return Assessment(
         judge_window(ref.features, window.features, policy),
-        judge_scores(ref.scores, window.scores, policy),
+        judge_scores(ref.scores, window.scores, policy, threshold),
         found.to_record(),
     )
 

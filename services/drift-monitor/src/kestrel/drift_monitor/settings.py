@@ -16,6 +16,11 @@ class DriftMonitorSettings(KafkaSettings):
 
     window_s: int = Field(3600, ge=1)
     """Tumbling event-time window per model version (aligned on the epoch): one report per window."""
+    window_predictions: int = Field(1, ge=1)
+    """Predictions per report: a version's closed windows are merged until they hold this many (1: one per window).
+
+    With a short WINDOW_S, reports of about N predictions each; windows stay event-time, so the cut is a window's
+    end, and a version whose traffic stops short of N keeps its last windows unreported."""
     allowed_lateness_s: int = Field(300, ge=0)
     """A window closes once every partition's newest event time is this far past its end (later ones: late)."""
     idle_partition_s: int = Field(600, ge=0)

@@ -11,7 +11,7 @@ import numpy as np
 from kestrel.common.errors import KestrelError
 from kestrel.drift_monitor import stats
 from kestrel.featureset import FeatureSet
-from kestrel.model.reference import Binning, ReferenceStats
+from kestrel.model.reference import Binning, ReferenceStats, shares
 
 NUMERIC, CATEGORICAL, SCORE = "numeric", "categorical", "score"
 BOUNDED_AGGREGATIONS = frozenset({"hour_of_day"})
@@ -206,10 +206,19 @@ def judge_window(reference: Reference, current: np.ndarray, policy: DriftPolicy)
     )
 
 
-def judge_scores(reference_scores: np.ndarray, scores: np.ndarray, policy: DriftPolicy) -> FeatureResult:
-    """The score distribution against the reference's (KS and PSI over the reference's score deciles); one test,
-    so no correction. Below the minimum samples the result is never drifted."""
-    reference = Reference.from_sample(np.reshape(reference_scores, (-1, 1)), (SCORE,), (NUMERIC,))
+def judge_scores(
+    reference_scores: np.ndarray, scores: np.ndarray, policy: DriftPolicy, threshold: float | None = None
+) -> FeatureResult:
+    """The score distribution against the reference's (KS and PSI over the reference's score deciles, plus the
+    threshold as an edge); one test, so no correction. Below the minimum samples the result is never drifted.
+
+    Flagged predictions are rare (under 1% for fraud), so they sit inside the top decile: without the threshold's
+    edge a fraud surge that multiplies them moves PSI by less than its floor."""
+    sample = np.reshape(np.asarray(reference_scores, dtype=np.float64), (-1, 1))
+    deciles = Binning.fit(sample[:, 0])
+    edges = deciles.edges if threshold is None else np.unique(np.r_[deciles.edges, threshold])
+    binning = Binning(edges, shares(sample[:, 0], edges))
+    reference = Reference.from_sample(sample, (SCORE,), (NUMERIC,), (binning,))
     verdict = judge_window(reference, np.reshape(scores, (-1, 1)), policy)
     if not verdict.features:
         return _untested(SCORE, SCORE, policy.numeric_effect)

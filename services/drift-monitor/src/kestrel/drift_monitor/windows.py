@@ -8,6 +8,10 @@ watermark back to that distance only: a silent partition delays closes by at mos
 the first partitions read cannot close windows the others still fill. A prediction whose window had already
 closed when it arrived is counted as late for its model version and reported with that version's next closed
 window; it is never added to a closed window.
+
+With `min_count` above 1 a model version's closed windows are reported together once they hold that many
+predictions: they stay in the state until then, and are cut in start order as soon as the running count reaches
+it, so the same closed windows make the same reports however the batches fell (a replay repeats its report ids).
 """
 
 from __future__ import annotations
@@ -75,6 +79,8 @@ class Windows:
     size_ms: int
     lateness_ms: int
     idle_ms: int
+    min_count: int = 1
+    """Predictions a report needs: consecutive closed windows of a version are merged until they hold this many."""
 
     def start(self, event_time: int) -> int:
         return event_time - event_time % self.size_ms
@@ -120,16 +126,33 @@ class Windows:
     ) -> list[Close]:
         held = [part.versions[version] for part in parts.values() if version in part.versions]
         starts = sorted({s for w in held for s in w.open if s + self.size_ms <= mark})
-        if not starts:
+        runs = self._runs(starts, {s: sum(w.open.get(s, 0) for w in held) for s in starts})
+        if not runs:
             return []
-        counts = {s: sum(w.open.pop(s, 0) for w in held) for s in starts}
+        for w in held:
+            for run, _ in runs:
+                for s in run:
+                    w.open.pop(s, None)
         late = sum(w.late for w in held)
         for w in held:
             w.late = 0
         return [
-            Close(*version, s, s + self.size_ms, counts[s], late if i == 0 else 0, offsets, now_ms)
-            for i, s in enumerate(starts)
+            Close(*version, run[0], run[-1] + self.size_ms, count, late if i == 0 else 0, offsets, now_ms)
+            for i, (run, count) in enumerate(runs)
         ]
+
+    def _runs(self, starts: list[int], counts: dict[int, int]) -> list[tuple[list[int], int]]:
+        """Closed windows in start order cut into runs of at least min_count predictions; the remainder waits."""
+        runs: list[tuple[list[int], int]] = []
+        run: list[int] = []
+        total = 0
+        for s in starts:
+            run.append(s)
+            total += counts[s]
+            if total >= self.min_count:
+                runs.append((run, total))
+                run, total = [], 0
+        return runs
 
 
 def closed_until(parts: Mapping[int, PartitionWindows]) -> int | None:

@@ -46,6 +46,12 @@ WHERE p.model_name = $1 AND p.event_time >= $2 AND p.event_time < $3 AND ($5::te
 ORDER BY p.event_time, p.prediction_id
 """
 
+_LABELLED_COUNT = """
+SELECT count(*) FROM predictions AS p
+WHERE p.model_name = $1 AND p.event_time >= $2 AND p.source = 'stream'
+  AND EXISTS (SELECT 1 FROM labels WHERE labels.event_id = p.event_id)
+"""
+
 
 @dataclass(frozen=True)
 class LabelledPrediction:
@@ -80,6 +86,12 @@ async def labelled_predictions(
     """The predictions of one model version in [start, end) that have a label, each with its newest label."""
     rows = await conn.fetch(_LABELLED, model_name, model_version, start, end)
     return [LabelledPrediction(**dict(r)) for r in rows]
+
+
+async def labelled_count(conn: Any, model_name: str, since: datetime) -> int:
+    """How many of the stream scorer's predictions of `model_name` since `since` (event time) have a label: what
+    a retrain would learn from that the last training did not see."""
+    return int(await conn.fetchval(_LABELLED_COUNT, model_name, since))
 
 
 async def score_window(

@@ -25,6 +25,8 @@ class Run:
     shadow_until_ms: int | None = None
     outcome: str | None = None
     """promoted, rejected or failed, once DONE."""
+    artifact: str | None = None
+    """The challenger's artifact folder (the job's outcome), published into Triton's repository by the load."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,7 +56,12 @@ def start(run_id: str, model_name: str, reason: str, now_ms: int) -> tuple[Run, 
 
 def job_done(run: Run, outcome: dict[str, Any], now_ms: int) -> tuple[Run, list[dict[str, Any]]]:
     """The job's outcome (kestrel-retrain-job's JSON line): passed -> LOADING, else rejected and DONE."""
-    run = replace(run, challenger=str(outcome["version"]), champion=outcome.get("champion_version"))
+    run = replace(
+        run,
+        challenger=str(outcome["version"]),
+        champion=outcome.get("champion_version"),
+        artifact=outcome.get("artifact"),
+    )
     challenger = {f"challenger_{k}": v for k, v in outcome.get("challenger", {}).items()}
     champion = {f"champion_{k}": v for k, v in (outcome.get("champion") or {}).items()}
     records = [
@@ -102,11 +109,12 @@ def judge_shadow(holdout: dict[str, float], live: dict[str, float], tolerance: f
     return ShadowVerdict(True, f"live as good as the holdout: {shown}")
 
 
-def shadow_over(run: Run, verdict: ShadowVerdict, now_ms: int) -> tuple[Run, list[dict[str, Any]]]:
-    """Promote the challenger (the alias moves; inference follows) or reject it (the shadow ends)."""
+def shadow_over(run: Run, verdict: ShadowVerdict, now_ms: int, **metrics: float) -> tuple[Run, list[dict[str, Any]]]:
+    """Promote the challenger (the alias moves; inference follows) or reject it (the shadow ends); `metrics`: what
+    the shadow window measured, for the record."""
     stage = "promoted" if verdict.promote else "rejected"
     done = replace(run, step=DONE, outcome=stage)
-    return done, [lifecycle(done, stage, run.challenger, now_ms, verdict.reason)]
+    return done, [lifecycle(done, stage, run.challenger, now_ms, verdict.reason, **metrics)]
 
 
 def rolled_back(model_name: str, version: str, reason: str, now_ms: int) -> dict[str, Any]:

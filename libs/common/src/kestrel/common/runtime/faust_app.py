@@ -1,0 +1,99 @@
+"""A faust-streaming app as a Kestrel runtime component: the App configured from Kafka settings, the worker that
+starts it and reports its end and readiness, and the global table faust's assignor needs (`pip install
+kestrel-common[faust]`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from kestrel.common.kafka import aiokafka_config
+from kestrel.common.settings import KafkaSettings
+
+
+def make_app(s: KafkaSettings, app_id: str, *, partitions: int, session_timeout_ms: int, data_dir: str) -> Any:
+    """`app_id` (already prefixed) is the consumer group and the prefix of the internal and changelog topics."""
+    return faust.App(
+        app_id,
+        broker=[f"kafka://{host.strip()}" for host in s.kafka_bootstrap.split(",")],
+        broker_credentials=_credentials(s),
+        store="memory://",  # tables are rebuilt from their changelogs on assignment: nothing on local disk to lose
+        datadir=str(Path(data_dir) / app_id),
+        topic_partitions=partitions,
+        web_enabled=False,  # health and metrics come from the Kestrel runtime; two replicas on one host must not clash
+        autodiscover=False,
+        broker_session_timeout=session_timeout_ms / 1000,
+        broker_heartbeat_interval=min(3.0, session_timeout_ms / 3000),
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        key_serializer="raw",
+        value_serializer="raw",
+        GlobalTable=GlobalTableOnItsTopic,
+    )
+
+
+class GlobalTableOnItsTopic(faust.GlobalTable):
+    """A global table whose changelog may be a topic of its own (e.g. the silences topic `kestrel-alerts` writes).
+    faust's assignor finds a global table's changelog by the default name, `{app}-{table}-changelog`, not by the
+    topic the table was given; with any other name the leader's assignment fails on a KeyError and the group
+    join never completes. Naming the topic the table actually reads fixes that."""
+
+    def _changelog_topic_name(self) -> str:
+        given = self._changelog_topic  # None until faust makes the default one, which calls this for its name
+        return str(given.get_topic_name()) if given is not None else str(super()._changelog_topic_name())
+
+
+class FaustWorker:
+    """The faust app as a runtime component: built and started in start(), its end is what wait() reports.
+    A service subclasses it: `declare` registers its topics, tables, agents and timers on the new app before it
+    starts; `close` releases what `declare` opened, after the app stopped."""
+
+    def __init__(self, make: Any) -> None:
+        self.make = make
+        """() -> faust.App, called at each start (faust apps do not restart)."""
+        self.app: Any = None
+
+    async def declare(self, app: Any) -> None:
+        """Topics, tables, agents and timers of the service (nothing by default)."""
+
+    async def close(self) -> None:
+        """Clients `declare` opened (nothing by default)."""
+
+    async def start(self) -> None:
+        app = self.make()
+        Path(app.conf.datadir).mkdir(parents=True, exist_ok=True)
+        await self.declare(app)
+        self.app = app
+        await app.start()
+
+    async def stop(self) -> None:
+        if self.app is not None:
+            await self.app.stop()
+        await self.close()
+
+    async def wait(self) -> None:
+        assert self.app is not None
+        await self.app.wait_until_stopped()
+        if self.app.crash_reason is not None:
+            raise RuntimeError(f"faust app crashed: {self.app.crash_reason}")
+
+    def ready(self) -> bool:
+        """Partitions assigned and every table recovered from its changelog."""
+        app = self.app
+        return app is not None and not app.rebalancing and bool(app.tables.recovery.completed.is_set())
+
+
+def _credentials(s: KafkaSettings) -> Any:
+    config = aiokafka_config(s)
+    if s.kafka_sasl_mechanism:
+        return faust.SASLCredentials(
+            username=config["sasl_plain_username"],
+            password=config["sasl_plain_password"],
+            mechanism=s.kafka_sasl_mechanism,
+            ssl_context=config.get("ssl_context"),
+        )
+    if "ssl_context" in config:
+        return faust.SSLCredentials(config["ssl_context"])
+    return None

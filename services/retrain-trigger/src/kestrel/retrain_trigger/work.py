@@ -1,0 +1,130 @@
+"""The work a run waits for, done beside the consumer: the training job as a subprocess (or whatever the job
+command starts), the challenger's load into Triton, the shadow window measured from the prediction log. Each
+ends in the step record that the service's agent then applies (steps.advance)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kestrel.common.errors import KestrelError
+from kestrel.model.errors import ModelError
+from kestrel.prediction_logger import read
+from kestrel.retrain_trigger import rollout
+from kestrel.retrain_trigger.gate import scores_summary
+from kestrel.retrain_trigger.runs import Run
+from kestrel.retrain_trigger.settings import RetrainTriggerSettings
+
+
+def job_command(s: RetrainTriggerSettings, run: Run) -> list[str]:
+    extra = ["--model", run.model_name, "--hours", str(s.train_hours), "--reason", f"[{run.run_id}] {run.reason}"]
+    return [*shlex.split(s.job_command), *extra, "--actor", "retrain-trigger"]
+
+
+def job_result(run: Run, returncode: int, stdout: str, stderr: str) -> dict[str, Any]:
+    """The step record of a finished job: its JSON outcome (the last line that is one), or why it failed."""
+    if returncode != 0:
+        lines = [line for line in stderr.splitlines() if line.strip()] or [f"exit status {returncode}"]
+        return {"kind": "job_failed", "run_id": run.run_id, "reason": f"training job: {lines[-1].strip()}"}
+    for line in reversed(stdout.splitlines()):
+        try:
+            outcome = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(outcome, dict) and "passed" in outcome:
+            return {"kind": "job_done", "run_id": run.run_id, "outcome": outcome}
+    return {"kind": "job_failed", "run_id": run.run_id, "reason": "training job printed no outcome"}
+
+
+async def train(s: RetrainTriggerSettings, run: Run) -> dict[str, Any]:
+    """Runs the job to its end without blocking the consumer; killed after job_timeout_s."""
+    env = {
+        **os.environ,
+        "KESTREL_RETRAIN_POSTGRES_DSN": s.postgres_dsn.get_secret_value(),
+        "KESTREL_RETRAIN_ARTIFACTS_DIR": s.artifacts_dir,
+        **s.job_env,
+    }
+    command = job_command(s, run)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+        )
+    except OSError as exc:
+        return {"kind": "job_failed", "run_id": run.run_id, "reason": f"training job {command[0]}: {exc}"}
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), s.job_timeout_s)
+    except TimeoutError:
+        await _kill(proc)
+        return {"kind": "job_failed", "run_id": run.run_id, "reason": f"training job ran past {s.job_timeout_s:.0f} s"}
+    except asyncio.CancelledError:  # the service stops: no orphan trains on; the next owner starts the job again
+        await _kill(proc)
+        raise
+    return job_result(run, proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+async def _kill(proc: Any) -> None:
+    if proc.returncode is None:
+        proc.kill()
+    await proc.wait()
+
+
+def served_versions(run: Run) -> tuple[int, ...]:
+    """The champion and the challenger, side by side (numeric versions: Triton's version folders)."""
+    return tuple(sorted({int(v) for v in (run.champion, run.challenger) if v and v.isdigit()}))
+
+
+async def load(s: RetrainTriggerSettings, triton: rollout.ModelControl, run: Run) -> dict[str, Any]:
+    """Publishes the challenger into the repository (once: a resumed load finds it there) and serves it."""
+    repository = Path(s.model_repository)
+    try:
+        if run.artifact is None:
+            raise ModelError("the job's outcome names no artifact")
+        if not (repository / run.model_name / str(run.challenger)).exists():
+            await asyncio.to_thread(rollout.publish, Path(run.artifact), repository)
+        await rollout.serve(triton, repository, run.model_name, served_versions(run))
+    except (KestrelError, OSError) as exc:
+        return {"kind": "load_failed", "run_id": run.run_id, "reason": f"load: {exc}"}
+    return {"kind": "loaded", "run_id": run.run_id}
+
+
+def live_metrics(labels: Sequence[int], scores: Sequence[float], threshold: float, min_labels: int) -> dict[str, float]:
+    """The challenger's metrics on its labelled shadow predictions; none when too few or without a fraud."""
+    y = np.asarray(labels, dtype=bool)
+    if y.size < min_labels or not y.any() or y.all():
+        return {}
+    return scores_summary(y, np.asarray(scores, dtype=np.float64), threshold)
+
+
+async def measure(s: RetrainTriggerSettings, pool: Any, run: Run, now_ms: int) -> dict[str, Any]:
+    """The shadow window [shadow start, now): the challenger's (source shadow) predictions with their labels, and
+    the champion's predictions of the same events (for the record: the verdict holds the challenger to its
+    holdout)."""
+    assert run.shadow_until_ms is not None and run.challenger is not None
+    start = datetime.fromtimestamp((run.shadow_until_ms - s.shadow_s * 1000) / 1000, UTC)
+    end = datetime.fromtimestamp(now_ms / 1000, UTC)
+    async with pool.acquire() as conn:  # a database error ends the task; the next mark measures again
+        rows = await read.labelled_predictions(conn, run.model_name, run.challenger, start, end)
+        champion = []
+        if run.champion is not None:
+            champion = await read.labelled_predictions(conn, run.model_name, run.champion, start, end)
+    events = {r.event_id for r in rows}
+    same = [r for r in champion if r.event_id in events]
+    return {
+        "kind": "measured",
+        "run_id": run.run_id,
+        "live": _live(s, rows),
+        "champion_live": _live(s, same),
+        "labelled": len(rows),
+    }
+
+
+def _live(s: RetrainTriggerSettings, rows: Sequence[Any]) -> dict[str, float]:
+    return live_metrics([r.label for r in rows], [r.score for r in rows], s.threshold, s.shadow_min_labels)
