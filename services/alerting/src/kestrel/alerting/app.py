@@ -16,4 +16,5 @@ def make_app(s: AlertingSettings) -> Any:
         partitions=s.partitions,
         session_timeout_ms=s.session_timeout_ms,
         data_dir=s.data_dir,
+        commit_interval_s=s.commit_interval_s,
     )

@@ -29,6 +29,9 @@ class AlertingSettings(KafkaSettings):
     """How often consumer lag and dead-letter rates are read from the broker (by one replica only)."""
     notification_log_keep: int = Field(32, ge=1)
     """Sent notifications remembered per group, beyond the unsent ones, to recognise a replayed flush."""
+    commit_interval_s: float = Field(2.8, gt=0)
+    """How often the offsets of processed records are committed (faust's broker_commit_every); a replica that
+    dies replays at most this much, idempotently."""
     session_timeout_ms: int = Field(10_000, ge=1000)
     """How soon the group hands a dead replica's partitions to the others."""
     data_dir: str = "/tmp/kestrel-alerting"

@@ -4,18 +4,30 @@ kestrel-common[faust]`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
 from kestrel.common.kafka import aiokafka_config
 from kestrel.common.settings import KafkaSettings
 
 
-def make_app(s: KafkaSettings, app_id: str, *, partitions: int, session_timeout_ms: int, data_dir: str) -> Any:
-    """`app_id` (already prefixed) is the consumer group and the prefix of the internal and changelog topics."""
-    return faust.App(
+def make_app(
+    s: KafkaSettings,
+    app_id: str,
+    *,
+    partitions: int,
+    session_timeout_ms: int,
+    data_dir: str,
+    commit_interval_s: float = 2.8,
+) -> Any:
+    """`app_id` (already prefixed) is the consumer group and the prefix of the internal and changelog topics;
+    offsets of processed records are committed every `commit_interval_s` (faust's broker_commit_every)."""
+    app = faust.App(
         app_id,
         broker=[f"kafka://{host.strip()}" for host in s.kafka_bootstrap.split(",")],
         broker_credentials=_credentials(s),
@@ -27,11 +39,42 @@ def make_app(s: KafkaSettings, app_id: str, *, partitions: int, session_timeout_
         broker_session_timeout=session_timeout_ms / 1000,
         broker_heartbeat_interval=min(3.0, session_timeout_ms / 3000),
         consumer_auto_offset_reset="earliest",
+        broker_commit_every=commit_interval_s,
         producer_acks=-1,
         key_serializer="raw",
         value_serializer="raw",
         GlobalTable=GlobalTableOnItsTopic,
     )
+    app.transport.Consumer = _Consumer  # type: ignore[misc]  # on this transport only, not faust-wide
+    return app
+
+
+class _ConsumerThread(AIOKafkaConsumerThread):
+    """Seeks a stream partition that has no committed offset back to its start after a rebalance.
+
+    While faust restores tables it lets the consumer fetch, and drops what it fetches for the stream
+    partitions it holds paused; when the restore ends it seeks them back to their committed offsets. aiokafka's
+    seek_to_committed skips a partition whose committed offset is missing (or 0), so whatever was fetched and
+    dropped there is lost: a replica killed before its first commit took the records it had not committed,
+    and the ones sent while its successor restored, with it. Such a partition goes back to the start, which is
+    where auto_offset_reset=earliest would have begun."""
+
+    async def seek_to_committed(self) -> Mapping[Any, int]:
+        return cast(Mapping[Any, int], await self.call_thread(self._seek_to_committed_or_start))
+
+    async def _seek_to_committed_or_start(self) -> Mapping[Any, int]:
+        consumer = self._ensure_consumer()
+        committed = await consumer.seek_to_committed()
+        changelogs = self.consumer.app.tables.changelog_topics
+        unset = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
+        if unset:
+            await consumer.seek_to_beginning(*unset)
+        return cast(Mapping[Any, int], committed)
+
+
+class _Consumer(AIOKafkaConsumer):
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
 class GlobalTableOnItsTopic(faust.GlobalTable):
