@@ -129,7 +129,7 @@ def test_down_stops_the_servers_of_a_killed_foreground_up(stack_dir: Path) -> No
         assert detach.READY in output, output
         pids = recorded_pids(stack_dir)
         services = list(service_pids(stack_dir).values())
-        assert len(services) == 5  # ingest, features, feature-writer, prediction-logger, drift-monitor: no inference
+        assert len(services) == 6  # ingest, features, feature-writer, prediction-logger, drift-monitor, alerting
         os.kill(up.pid, signal.SIGKILL)
         up.wait(timeout=10)
         assert all(is_running(pid) for pid in pids)  # orphaned, still recorded

@@ -35,7 +35,8 @@ CLI = [sys.executable, "-m", "kestrel.devstack.cli"]
 
 @pytest.fixture
 async def running(kafka: Any, redis_server: Any, tmp_path: Path) -> AsyncIterator[tuple[Supervisor, dict[str, str]]]:
-    """ingest, features and feature-writer as processes on this test's own copy of the topics."""
+    """The services that need only Kafka and Redis (ingest, features, feature-writer, alerting) as processes on
+    this test's own copy of the topics."""
     prefix = f"t{uuid4().hex[:8]}."
     await apply_topics(kafka.bootstrap, load_catalogue(), prefix=prefix)
     addresses = {
@@ -98,8 +99,8 @@ async def test_kill_then_restart_features_loses_no_event(
     supervisor, env = running
     ps = json.loads(await cli(tmp_path, "ps", "--json"))
     pids = {row["name"]: row["pid"] for row in ps}
-    assert set(pids) == {"ingest-0", "features-0", "feature-writer-0"}
-    assert len(set(pids.values())) == 3 and all(is_running(pid) for pid in pids.values())
+    assert set(pids) == {"ingest-0", "features-0", "feature-writer-0", "alerting-0"}
+    assert len(set(pids.values())) == 4 and all(is_running(pid) for pid in pids.values())
 
     settings = SimulatorSettings(
         kafka_bootstrap=env["KESTREL_KAFKA_BOOTSTRAP"],
