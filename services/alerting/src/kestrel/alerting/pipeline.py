@@ -28,6 +28,7 @@ from kestrel.alerting.rules import AlertState, drift_signals, evaluate, expired,
 from kestrel.alerting.settings import AlertingSettings
 from kestrel.alerting.table_views import AlertStates, firing_count, group_partition, states_of
 from kestrel.common.errors import SerializationError
+from kestrel.common.runtime.faust_app import durable
 
 log = structlog.get_logger()
 
@@ -221,11 +222,7 @@ class Pipeline:
         await sent
 
     async def _durable(self) -> None:
-        """Waits until the changelog writes made so far are acknowledged by the broker."""
-        producer = self.app.producer
-        while producer.buffer.size:
-            await producer.buffer.flush()
-        await producer.flush()
+        await durable(self.app)
 
 
 def _outcomes(result: Any) -> list[str]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any, Protocol
 
 from kestrel.alerting.silences import SILENCES_TOPIC, Record, latest
 from kestrel.common.errors import UnavailableError
 from kestrel.common.kafka.config import librdkafka_config
+from kestrel.common.kafka.drain import read_to_end
 from kestrel.common.runtime.bindings import Topics
 from kestrel.common.settings import KafkaSettings
 
@@ -73,28 +73,7 @@ class TopicSilenceStore:
 
 
 def _drain(consumer: Any, topic: str, timeout_s: float) -> list[bytes]:
-    """Every value from offset 0 to the end offsets read first (tombstones skipped)."""
-    import confluent_kafka
-
-    meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
-    if meta is None or meta.error is not None:
+    records = read_to_end(consumer, topic, timeout_s)
+    if records is None:
         raise UnavailableError(f"topic {topic} missing (run `kestrel-stack topics apply`)")
-    ends = {
-        p: consumer.get_watermark_offsets(confluent_kafka.TopicPartition(topic, p), timeout=timeout_s)[1]
-        for p in meta.partitions
-    }
-    wanted = {p: end for p, end in ends.items() if end > 0}
-    consumer.assign([confluent_kafka.TopicPartition(topic, p, confluent_kafka.OFFSET_BEGINNING) for p in wanted])
-    values: list[bytes] = []
-    deadline = time.monotonic() + timeout_s
-    while wanted and time.monotonic() < deadline:
-        for message in consumer.consume(500, 0.5):
-            if message.error() is not None:
-                continue
-            if message.offset() + 1 >= wanted.get(message.partition(), 0):
-                wanted.pop(message.partition(), None)
-            if message.value() is not None:
-                values.append(message.value())
-    if wanted:
-        raise UnavailableError(f"could not read {topic} to its end within {timeout_s:g} s")
-    return values
+    return [value for _, value in records]

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kestrel.common.errors import KestrelError, UnavailableError
+from kestrel.common.kafka.drain import read_to_end
 from kestrel.common.settings import env_epilog, load_settings
 from kestrel.retrain_trigger.policy import MANUAL
 from kestrel.retrain_trigger.settings import RetrainTriggerSettings
@@ -131,28 +132,8 @@ def _key(key: bytes) -> str:
 
 
 def _drain(consumer: Any, topic: str, timeout_s: float) -> list[tuple[bytes, bytes]]:
-    import confluent_kafka
-
-    meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
-    if meta is None or meta.error is not None:
-        return []  # the service has not run yet: no table, no runs
-    tp = confluent_kafka.TopicPartition
-    wanted = {p: consumer.get_watermark_offsets(tp(topic, p), timeout=timeout_s)[1] for p in meta.partitions}
-    wanted = {p: end for p, end in wanted.items() if end > 0}
-    consumer.assign([tp(topic, p, confluent_kafka.OFFSET_BEGINNING) for p in wanted])
-    out: list[tuple[bytes, bytes]] = []
-    deadline = time.monotonic() + timeout_s
-    while wanted and time.monotonic() < deadline:
-        for message in consumer.consume(500, 0.5):
-            if message.error() is not None:
-                continue
-            if message.offset() + 1 >= wanted.get(message.partition(), 0):
-                wanted.pop(message.partition(), None)
-            if message.value() is not None and message.key() is not None:
-                out.append((message.key(), message.value()))
-    if wanted:
-        raise UnavailableError(f"could not read {topic} to its end within {timeout_s:g} s")
-    return out
+    records = read_to_end(consumer, topic, timeout_s) or []  # no topic: the service has not run yet, no runs
+    return [(key, value) for key, value in records if key is not None]
 
 
 def _line(item: tuple[str, dict[str, Any]]) -> str:

@@ -21,6 +21,7 @@ import faust
 import structlog
 
 from kestrel.common.errors import SerializationError
+from kestrel.common.runtime.faust_app import durable
 from kestrel.retrain_trigger import steps, work
 from kestrel.retrain_trigger.effects import Effects
 from kestrel.retrain_trigger.metrics import DECISIONS, LIFECYCLE, WORK_FAILED
@@ -209,8 +210,4 @@ class Driver:
         await sent
 
     async def _durable(self) -> None:
-        """Waits until the table writes made so far are acknowledged by the broker."""
-        producer = self.app.producer
-        while producer.buffer.size:
-            await producer.buffer.flush()
-        await producer.flush()
+        await durable(self.app)

@@ -128,6 +128,14 @@ class FaustWorker:
         return app is not None and not app.rebalancing and bool(app.tables.recovery.completed.is_set())
 
 
+async def durable(app: Any) -> None:
+    """Waits until the table (changelog) writes made so far are acknowledged by the broker."""
+    producer = app.producer
+    while producer.buffer.size:
+        await producer.buffer.flush()
+    await producer.flush()
+
+
 def _credentials(s: KafkaSettings) -> Any:
     config = aiokafka_config(s)
     if s.kafka_sasl_mechanism:
