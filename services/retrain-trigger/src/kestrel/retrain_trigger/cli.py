@@ -39,6 +39,15 @@ def parser() -> argparse.ArgumentParser:
     trigger.add_argument("--reason", help="why (audited; default: requested by <user>)")
     status = sub.add_parser("status", help="each model's latest run: step, outcome, versions, why")
     status.add_argument("--model", help="only this model")
+    view = sub.add_parser(
+        "timeline",
+        help="what the loop did (drift, runs, promotions), and with -o one HTML page of quality, drift share and "
+        "serving version over time (from PostgreSQL)",
+    )
+    view.add_argument("--model", required=True, help="model name, e.g. kestrel_fraud")
+    view.add_argument("--since-hours", type=float, default=24.0 * 30, help="how far back, by event time (default 720)")
+    view.add_argument("--bucket-minutes", type=float, default=60.0, help="width of a point on the charts (default 60)")
+    view.add_argument("-o", "--output", help="write the page here (self-contained HTML)")
     return p
 
 
@@ -49,7 +58,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     configure_logging(PROG, settings.log_format, "ERROR")
     try:
-        print(asyncio.run(trigger(settings, args)) if args.command == "trigger" else status(settings, args.model))
+        if args.command == "trigger":
+            print(asyncio.run(trigger(settings, args)))
+        elif args.command == "timeline":
+            print(asyncio.run(timeline(settings, args)))
+        else:
+            print(status(settings, args.model))
     except KestrelError as exc:
         raise SystemExit(f"{PROG}: {' '.join(str(exc).split())}") from None
 
@@ -85,6 +99,22 @@ async def trigger(settings: RetrainTriggerSettings, args: argparse.Namespace) ->
     finally:
         await producer.stop(timeout_s=1.0)
     return f"{args.model}: retraining requested ({record['reason']}); follow it with `{PROG} status`"
+
+
+async def timeline(settings: RetrainTriggerSettings, args: argparse.Namespace) -> str:
+    from kestrel.retrain_trigger import timeline as page
+    from kestrel.retrain_trigger.timeline_db import read
+
+    since_ms = int((time.time() - args.since_hours * 3600) * 1000)
+    series, steps = await read(
+        settings.postgres_dsn.get_secret_value(), args.model, since_ms, int(args.bucket_minutes * 60_000)
+    )
+    text = page.render_text(steps)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(page.render_html(args.model, series, steps))
+        text += f"\npage: {args.output}"
+    return text
 
 
 def status(settings: RetrainTriggerSettings, model: str | None) -> str:
