@@ -161,6 +161,9 @@ def loop_env(tmp: Path, model: str, topics: PrefixedTopics, repo: Path, dsn: str
         "KESTREL_FEATURES_GROUP_ID": f"features-{tag}",
         "KESTREL_INFERENCE_GROUP_ID": f"scorer-{tag}",
         "KESTREL_INFERENCE_MODEL_NAME": model,
+        # the champion the scorer asks Triton for until a lifecycle record names one: unpinned it asks for the
+        # latest ready version, which is the challenger as soon as it is loaded for its shadow window
+        "KESTREL_INFERENCE_MODEL_VERSION": "1",
         "KESTREL_PREDICTION_LOGGER_GROUP_ID": f"logger-{tag}",
         "KESTREL_DRIFT_MONITOR_LOGGER_GROUP_ID": f"logger-{tag}",
         "KESTREL_DRIFT_MONITOR_GROUP_ID": f"drift-{tag}",
@@ -309,6 +312,15 @@ async def test_drift_is_detected_retrained_gated_shadowed_and_promoted_by_itself
     assert loop.stages()[-1:] == ["promoted"], loop.stages()
     assert serving is not None
     assert onset_ms <= timeline["drift"] <= timeline["alert"] <= timeline["promoted"] <= serving
+    before, after = pr_aucs(loop, "1", degraded), pr_aucs(loop, "2", lambda r: True)
+    assert after and np.mean(after) > np.mean(before) + 0.15, (before, after)  # quality restored on the wave
+
+
+def pr_aucs(loop: Loop, version: str, which: Any) -> list[float]:
+    """Measured PR-AUC of the version's reports that `which` picks."""
+    picked = [r for r in loop.reports() if r["model_version"] == version and which(r)]
+    found = [(r.get("performance") or {}).get("pr_auc") for r in picked]
+    return [x for x in found if x is not None]
 
 
 def print_timeline(loop: Loop, onset_ms: int | None, serving_ms: int | None) -> dict[str, int]:
