@@ -63,7 +63,7 @@ DRIFT_BUDGET_S = 200
 """Longest wait, from drift onset, for the promoted challenger to serve."""
 WINDOW_WALL_S = WINDOW_S * 0.4 / RATE
 """About how long a window takes to fill, in wall seconds (10,000 cards pay about 0.4 times a second)."""
-AFTER_S = 3 * WINDOW_WALL_S + 5
+AFTER_S = 2 * WINDOW_WALL_S + 5
 """Traffic kept up after the promotion, for the new version's first windows."""
 RULES = """
 rules:
