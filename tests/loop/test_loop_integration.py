@@ -1,0 +1,367 @@
+"""The loop, end to end, on real servers with every service of it as its own process: simulator traffic is
+scored by the champion; a new-country wave makes its measured PR-AUC drop; the drift monitor reports it,
+alerting raises PerformanceDegraded, the retrain-trigger trains, gates, loads, shadows and promotes a
+challenger, and the stream scorer moves to it, all by themselves. A stationary control on the same stack
+raises no alert and starts no retraining. Payments run on the simulator's clock at the cards' natural rate
+(as the champion was trained), 750 times faster than the wall; the services' own settings shrink the rest
+(4-hour windows of event time, small label counts, a 20 s shadow window), with no test-only code path."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import numpy as np
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from kestrel.common.avro import AvroSerde, load_schema
+from kestrel.common.registry import FileSchemaRegistry
+from kestrel.common.topics import load_catalogue
+from kestrel.devstack.ports import free_port
+from kestrel.devstack.services import SERVICES, Service, by_name, stack_env
+from kestrel.devstack.supervisor import Supervisor
+from kestrel.devstack.topics import PrefixedTopics
+from kestrel.devstack.triton import TritonServer
+from kestrel.featureset import load_feature_set, offline
+from kestrel.model import load
+from kestrel.model.performance import reference_performance
+from kestrel.registry.artifacts import describe
+from kestrel.registry.store import Registry
+from kestrel.simulator.generator import Generator, GeneratorConfig
+from kestrel.simulator.population import natural_rate
+from kestrel.simulator.runner import RunConfig
+from kestrel.simulator.runner import run as simulate
+from kestrel.simulator.settings import SimulatorSettings
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+CHECKED_IN = ROOT / "infra" / "triton" / "models" / "kestrel_fraud"
+ALERTING = Service("alerting", "kestrel-alerting", "kestrel.alerting.settings:AlertingSettings", "health_port")
+IN_THE_LOOP = ("features", "inference-scorer", "prediction-logger", "drift-monitor", "retrain-trigger")
+WINDOW_S = 4 * 3600
+"""Event time: with the sim clock at the cards' natural rate (features as the champion was trained on them), a
+window holds about 5,700 payments (57 frauds) and closes every ~19 s of wall time at RATE."""
+RATE = 300
+CARDS = 10_000
+REFERENCE_EVENTS = 40_000
+STATIONARY_S = 40
+"""Traffic before the drift starts; the control runs STATIONARY_S + DRIFT_BUDGET_S of it with no drift."""
+DRIFT_BUDGET_S = 200
+"""Longest wait, from drift onset, for the promoted challenger to serve."""
+WINDOW_WALL_S = WINDOW_S * 0.4 / RATE
+"""About how long a window takes to fill, in wall seconds (10,000 cards pay about 0.4 times a second)."""
+AFTER_S = 2 * WINDOW_WALL_S + 5
+"""Traffic kept up after the promotion, for the new version's first windows."""
+RULES = """
+rules:
+  - alert: PerformanceDegraded
+    # below the band and below 0.5: on steady traffic one window's PR-AUC on ~57 frauds dips below the band
+    # now and then (measured 0.69-0.96, band low 0.745), never below 0.5; the wave takes it to 0.1-0.3
+    expr: performance_basis == "measured" and pr_auc_below_band == true and pr_auc < 0.5
+    severity: critical
+route:
+  receiver: alerts-topic
+  group_by: [alertname, model, model_version]
+  group_wait: 1s
+  group_interval: 5s
+  repeat_interval: 1h
+receivers:
+  - name: alerts-topic
+    kind: topic
+"""
+SERDES = {
+    "kestrel.drift-reports.v1": AvroSerde(FileSchemaRegistry(), "reports-value", load_schema("drift_report")),
+    "kestrel.alerts.v1": AvroSerde(FileSchemaRegistry(), "alerts-value", load_schema("alert")),
+    "kestrel.model-lifecycle.v1": AvroSerde(FileSchemaRegistry(), "lifecycle-value", load_schema("model_lifecycle")),
+    "kestrel.predictions.v1": AvroSerde(FileSchemaRegistry(), "predictions-value", load_schema("prediction")),
+}
+
+
+@dataclass
+class Loop:
+    """One test's loop: its model name, topics, and the record read from each watched topic (ms, topic, value)."""
+
+    model: str
+    topics: PrefixedTopics
+    env: dict[str, str]
+    seen: list[tuple[int, str, dict[str, Any]]]
+
+    def stages(self) -> list[str]:
+        lifecycle = "kestrel.model-lifecycle.v1"
+        return [v["stage"] for _, t, v in self.seen if t == lifecycle and v["model_name"] == self.model]
+
+    def first(self, topic: str, check: Any) -> int | None:
+        return next((ms for ms, t, v in self.seen if t == topic and check(v)), None)
+
+    def reports(self) -> list[dict[str, Any]]:
+        return [v for _, t, v in self.seen if t == "kestrel.drift-reports.v1"]
+
+
+@pytest.fixture
+async def loop(kafka, redis_server, postgres, tmp_path) -> AsyncIterator[Loop]:
+    model = f"fraud_{uuid.uuid4().hex[:8]}"
+    performance = await asyncio.to_thread(champion_performance)
+    repo = triton_repository(tmp_path / "models", model, performance)
+    await register_champion(postgres.dsn, champion_copy(tmp_path / "artifacts", model, performance))
+    triton = TritonServer(tmp_path / "triton", repo, load_models=[model])
+    triton.die_with_parent = True
+    topics = PrefixedTopics(kafka.bootstrap)
+    await asyncio.gather(triton.start(), topics.apply(*load_catalogue().names))
+    env = loop_env(tmp_path, model, topics, repo, postgres.dsn, redis_server.url, triton)
+    services = [by_name(name) for name in IN_THE_LOOP] + [ALERTING]
+    supervisor = Supervisor(tmp_path / "stack", env, services)
+    for replica in supervisor.replicas:  # free ports, not the settings' defaults another stack may hold
+        replica.ports = {name: free_port() for name in replica.ports}
+    await supervisor.start()
+    supervising = asyncio.create_task(supervisor.supervise())  # restarts a crash while we wait, as the stack does
+    found = Loop(model, topics, env, [])
+    watcher = asyncio.create_task(watch(found))
+    try:
+        await supervisor.wait_ready(240)
+        yield found
+    finally:
+        watcher.cancel()
+        supervising.cancel()
+        await supervisor.stop()
+        await triton.stop()
+
+
+def loop_env(tmp: Path, model: str, topics: PrefixedTopics, repo: Path, dsn: str, redis: str, triton: Any) -> dict:
+    """What the services read: the stack's addresses, this test's topics and groups, and shrunk timings."""
+    tag = model
+    (tmp / "rules.yaml").write_text(RULES)
+    addresses = {
+        "kafka_bootstrap": topics.bootstrap,
+        "redis_url": redis,
+        "postgres_dsn": dsn,
+        "schema_registry_store": str(tmp / "schema-registry.json"),
+        "triton_url": triton.grpc_url,
+        "triton_http_url": triton.http_url,
+    }
+    job_env = {"KESTREL_RETRAIN_MIN_ROWS": "1000", "KESTREL_RETRAIN_MIN_POSITIVES": "20"}
+    return stack_env(addresses, SERVICES) | {
+        "KESTREL_TOPIC_PREFIX": topics.prefix,
+        "KESTREL_MODEL_REPOSITORY": str(repo),
+        "KESTREL_SESSION_TIMEOUT_MS": "6000",
+        "KESTREL_CHANGELOG_REPLICATION": "1",
+        "KESTREL_LOG_FORMAT": "json",
+        "KESTREL_FEATURES_GROUP_ID": f"features-{tag}",
+        "KESTREL_INFERENCE_GROUP_ID": f"scorer-{tag}",
+        "KESTREL_INFERENCE_MODEL_NAME": model,
+        # the champion the scorer asks Triton for until a lifecycle record names one: unpinned it asks for the
+        # latest ready version, which is the challenger as soon as it is loaded for its shadow window
+        "KESTREL_INFERENCE_MODEL_VERSION": "1",
+        "KESTREL_PREDICTION_LOGGER_GROUP_ID": f"logger-{tag}",
+        "KESTREL_DRIFT_MONITOR_LOGGER_GROUP_ID": f"logger-{tag}",
+        "KESTREL_DRIFT_MONITOR_GROUP_ID": f"drift-{tag}",
+        "KESTREL_DRIFT_MONITOR_WINDOW_S": str(WINDOW_S),
+        "KESTREL_DRIFT_MONITOR_ALLOWED_LATENESS_S": "60",
+        "KESTREL_DRIFT_MONITOR_IDLE_PARTITION_S": "600",
+        "KESTREL_DRIFT_MONITOR_LOGGER_WAIT_S": "5",
+        "KESTREL_ALERTING_APP_ID": f"alerting-{tag}",
+        "KESTREL_ALERTING_RULES_FILE": str(tmp / "rules.yaml"),
+        "KESTREL_ALERTING_DATA_DIR": str(tmp / "alerting"),
+        "KESTREL_ALERTING_TICK_INTERVAL_S": "0.5",
+        "KESTREL_RETRAIN_TRIGGER_APP_ID": f"retrain-{tag}",
+        "KESTREL_RETRAIN_TRIGGER_DATA_DIR": str(tmp / "retrain"),
+        "KESTREL_RETRAIN_TRIGGER_ARTIFACTS_DIR": str(tmp / "artifacts"),
+        "KESTREL_RETRAIN_TRIGGER_JOB_COMMAND": str(BIN / "kestrel-retrain-job"),
+        "KESTREL_RETRAIN_TRIGGER_JOB_ENV": json.dumps(job_env),
+        "KESTREL_RETRAIN_TRIGGER_TRAIN_HOURS": "96",
+        "KESTREL_RETRAIN_TRIGGER_SHADOW_S": "20",
+        # ~60 frauds in a 20 s shadow window: PR-AUC wobbles by about 0.1 on so few
+        "KESTREL_RETRAIN_TRIGGER_SHADOW_TOLERANCE": "0.15",
+        "KESTREL_RETRAIN_TRIGGER_SHADOW_MIN_LABELS": "100",
+        "KESTREL_RETRAIN_TRIGGER_MIN_NEW_LABELS": "2000",
+        "KESTREL_RETRAIN_TRIGGER_COOLDOWN_S": "3600",
+        "KESTREL_RETRAIN_TRIGGER_TICK_INTERVAL_S": "0.5",
+    }
+
+
+def champion_performance() -> dict[str, Any]:
+    """The checked-in champion's reference performance, which it predates (artifacts trained since carry it):
+    measured, as the trainer does, on stationary simulated payments it was not trained on."""
+    start = int(time.time() * 1000) - int(REFERENCE_EVENTS / natural_rate(CARDS) * 1000)
+    generator = Generator(GeneratorConfig(cards=CARDS, seed=99, run_id="reference"), start)
+    events, labels = [], []
+    for step in range(1, REFERENCE_EVENTS // 1000 + 1):
+        batch = generator.step(1000, start + int(step * 1000 * 1000 / natural_rate(CARDS)))
+        events += batch.events
+        labels += batch.labels
+    fraud = {label["event_id"]: label["label"] for label in labels + generator.drain_labels()}
+    vectors = offline.compute(events, load_feature_set("card"))
+    kept = [(e["event_id"], v) for e, v in zip(events, vectors) if v is not None]
+    scores = load(CHECKED_IN / "1").predict(np.array([v for _, v in kept]))
+    y = np.array([fraud.get(event_id, 0) for event_id, _ in kept])
+    return reference_performance(y, scores, 0.5).to_json()
+
+
+def with_performance(folder: Path, performance: dict[str, Any]) -> None:
+    reference = json.loads((folder / "reference.json").read_text())
+    (folder / "reference.json").write_text(json.dumps(reference | {"performance": performance}))
+
+
+def triton_repository(repo: Path, model: str, performance: dict[str, Any]) -> Path:
+    """The checked-in model, version 1 only, under this test's model name."""
+    shutil.copytree(CHECKED_IN, repo / model, ignore=shutil.ignore_patterns("__pycache__", "[2-9]*"))
+    config = repo / model / "config.pbtxt"
+    config.write_text(re.sub(r'^name: ".*"$', f'name: "{model}"', config.read_text(), flags=re.MULTILINE))
+    with_performance(repo / model / "1", performance)
+    return repo
+
+
+def champion_copy(artifacts: Path, model: str, performance: dict[str, Any]) -> Path:
+    folder = artifacts / model / "1"
+    shutil.copytree(CHECKED_IN / "1", folder, ignore=shutil.ignore_patterns("__pycache__"))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps(manifest | {"model_name": model}))
+    with_performance(folder, performance)
+    return folder
+
+
+async def register_champion(dsn: str, folder: Path) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        registry = Registry(conn)
+        entry = await registry.register(describe(folder), actor="ci", reason="the loop's first champion")
+        await registry.promote(entry.model_name, "1", actor="ci", reason="the loop's first champion")
+    finally:
+        await conn.close()
+
+
+async def watch(loop: Loop) -> None:
+    """Reads the reports, alerts, lifecycle records and (the version that scored) predictions as they come."""
+    names = {loop.topics.name(t): t for t in SERDES}
+    reader = AIOKafkaConsumer(*names, bootstrap_servers=loop.topics.bootstrap, auto_offset_reset="earliest")
+    await reader.start()
+    versions: set[str] = set()
+    try:
+        while True:
+            for tp, batch in (await reader.getmany(timeout_ms=200)).items():
+                topic = names[tp.topic]
+                for record in batch:
+                    value = SERDES[topic].deserialize(record.value)
+                    if topic == "kestrel.predictions.v1":
+                        if (value["source"], value["model_version"]) in versions:
+                            continue  # only the first prediction of each version and source is kept
+                        versions.add((value["source"], value["model_version"]))
+                    loop.seen.append((record.timestamp, topic, value))
+    finally:
+        await reader.stop()
+
+
+async def traffic(loop: Loop, seconds: float, scenario: str) -> Any:
+    drift_at_s = STATIONARY_S * RATE / natural_rate(CARDS)  # sim seconds: the drift starts STATIONARY_S in
+    generator = GeneratorConfig(cards=CARDS, scenario=scenario, drift_at_s=drift_at_s, seed=13)
+    span_ms = int(seconds * RATE / natural_rate(CARDS) * 1000)
+    settings = SimulatorSettings(
+        kafka_bootstrap=loop.topics.bootstrap,
+        topic_prefix=loop.topics.prefix,
+        schema_registry_store=loop.env["KESTREL_SCHEMA_REGISTRY_STORE"],
+    )
+    return await simulate(
+        RunConfig(
+            to="kafka",
+            rate=RATE,
+            duration_s=seconds,
+            clock="sim",
+            start_ms=int(time.time() * 1000) - span_ms,  # ends now: after the champion's training window
+            generator=generator,
+            settings=settings,
+            progress="log",
+        )
+    )
+
+
+async def test_stationary_traffic_raises_no_alert_and_starts_no_retraining(loop):
+    await traffic(loop, STATIONARY_S + 100, "none")
+    await asyncio.sleep(2 * WINDOW_WALL_S)
+    timeline = print_timeline(loop, None, None)
+    assert len([r for r in loop.reports() if r["model_version"] == "1"]) >= 6
+    assert "alert" not in timeline and "retrain_started" not in loop.stages()
+
+
+async def test_drift_is_detected_retrained_gated_shadowed_and_promoted_by_itself(loop):
+    started = time.time()
+    sending = asyncio.create_task(traffic(loop, STATIONARY_S + DRIFT_BUDGET_S + AFTER_S, "new-country-wave"))
+    onset_ms = int((started + STATIONARY_S) * 1000)
+    deadline = started + STATIONARY_S + DRIFT_BUDGET_S
+    serving = None
+    while time.time() < deadline and serving is None and not ({"rejected", "failed"} & set(loop.stages())):
+        await asyncio.sleep(1)
+        serving = loop.first("kestrel.predictions.v1", lambda v: v["source"] == "stream" and v["model_version"] == "2")
+    if serving is not None:
+        await asyncio.sleep(AFTER_S)
+    sending.cancel()
+    timeline = print_timeline(loop, onset_ms, serving)
+    assert "drift" in timeline and "alert" in timeline, timeline
+    assert loop.stages()[:1] == ["retrain_started"], loop.stages()
+    assert loop.stages()[-1:] == ["promoted"], loop.stages()
+    assert serving is not None
+    assert onset_ms <= timeline["drift"] <= timeline["alert"] <= timeline["promoted"] <= serving
+    before, after = pr_aucs(loop, "1", degraded), pr_aucs(loop, "2", lambda r: True)
+    assert after and np.mean(after) > np.mean(before) + 0.15, (before, after)  # quality restored on the wave
+
+
+def pr_aucs(loop: Loop, version: str, which: Any) -> list[float]:
+    """Measured PR-AUC of the version's reports that `which` picks."""
+    picked = [r for r in loop.reports() if r["model_version"] == version and which(r)]
+    found = [(r.get("performance") or {}).get("pr_auc") for r in picked]
+    return [x for x in found if x is not None]
+
+
+def print_timeline(loop: Loop, onset_ms: int | None, serving_ms: int | None) -> dict[str, int]:
+    """Prints every report, alert and lifecycle record; returns when each link of the loop first happened."""
+    zero = onset_ms or (loop.seen[0][0] if loop.seen else 0)
+    print(f"\nThe loop of {loop.model} (seconds from {'drift onset' if onset_ms else 'the first record'})")
+    for ms, topic, value in loop.seen:
+        print(f"  {(ms - zero) / 1000:+8.1f}  {describe_record(topic, value)}")
+    marks = {
+        "drift": loop.first("kestrel.drift-reports.v1", degraded),
+        "alert": loop.first("kestrel.alerts.v1", lambda v: v["status"] == "firing"),
+    }
+    for stage in ("retrain_started", "evaluated", "shadow_started", "promoted"):
+        marks[stage] = loop.first("kestrel.model-lifecycle.v1", lambda v, s=stage: v["stage"] == s)
+    timeline = {k: v for k, v in marks.items() if v is not None}
+    if onset_ms is not None and serving_ms is not None:
+        print(f"  drift onset -> the new model serving: {(serving_ms - onset_ms) / 1000:.1f} s")
+    return timeline
+
+
+def describe_record(topic: str, v: dict[str, Any]) -> str:
+    if topic == "kestrel.drift-reports.v1":
+        perf = v.get("performance") or {}
+        return (
+            f"report   v{v['model_version']} {v['status']:<17} rows {v['window_size']:>5} "
+            f"score drifted {score_drifted(v)} "
+            f"drifted {len(v['drifted_features'])} pr_auc {perf.get('pr_auc')} band_low {perf.get('band_low')} "
+            f"degraded {perf.get('degraded')}"
+        )
+    if topic == "kestrel.alerts.v1":
+        return f"alert    {v['name']} {v['status']} {v['severity']}"
+    if topic == "kestrel.model-lifecycle.v1":
+        return f"model    {v['stage']:<15} v{v['version']} {v['reason'][:100]}"
+    return f"predict  first {v['source']} prediction of v{v['model_version']}"
+
+
+def degraded(report: dict[str, Any]) -> bool:
+    """What the test's PerformanceDegraded rule fires on."""
+    perf = report.get("performance") or {}
+    return bool(perf.get("degraded")) and perf.get("pr_auc") is not None and perf["pr_auc"] < 0.5
+
+
+def score_drifted(report: dict[str, Any]) -> bool | None:
+    return next((m["drifted"] for m in report["metrics"] if m["kind"] == "score"), None)
