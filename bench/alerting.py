@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from bench.fixtures import fresh_catalogue
+from bench.fixtures import fresh_catalogue, stop_process
 from bench.report import Row, latency_ms
 from kestrel.common.kafka import OutRecord, Producer
 from kestrel.common.registry import FileSchemaRegistry
@@ -120,12 +120,7 @@ def alerting_process(
     try:
         yield proc, health
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 async def wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path, timeout_s: float = 120.0) -> None:

@@ -108,3 +108,13 @@ async def drain_rate(app: ServiceApp, total: int) -> float:
         return (total - first) / (time.perf_counter() - start)
     finally:
         await app.stop()
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, 30 s to stop, then SIGKILL: a service process the bench started."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

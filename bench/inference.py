@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.fixtures import REPO, fresh_catalogue
+from bench.fixtures import REPO, fresh_catalogue, stop_process
 from bench.report import Row, latency_ms
 from bench.triton import PROCESSES, Measure, Phase, Result, server_time, share
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
@@ -236,7 +236,7 @@ def inference_process(
     try:
         yield Service(proc, log_path, f"127.0.0.1:{port}", f"http://127.0.0.1:{metrics}/metrics")
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @contextlib.contextmanager
@@ -250,16 +250,7 @@ def floor_process(log_path: Path) -> Iterator[Service]:
     try:
         yield Service(proc, log_path, f"127.0.0.1:{port}")
     finally:
-        _stop(proc)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        stop_process(proc)
 
 
 class _ConstantPredict(inference_pb2_grpc.InferenceServiceServicer):

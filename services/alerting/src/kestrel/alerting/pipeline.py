@@ -177,7 +177,7 @@ class Pipeline:
             self.ch.log[key] = json.dumps(notifylog.record(self._log(key), notification, self.s.notification_log_keep))
         self.ch.group_table[key] = json.dumps(groups.after_flush(entry, after))
         if notification is not None and fresh:
-            await self._durable()  # the log entry and the group state are on the broker before anything is sent
+            await durable(self.app)  # the log entry and the group state are on the broker before anything is sent
             await self._deliver(key, notification)
 
     async def _deliver(self, key: str, notification: Notification) -> None:
@@ -185,7 +185,7 @@ class Pipeline:
         for outcome in _outcomes(result):
             NOTIFICATIONS.labels(notification.receiver, outcome).inc()
         self.ch.log[key] = json.dumps(notifylog.mark_sent(self._log(key), notification.id))
-        await self._durable()
+        await durable(self.app)
         log.info(
             "notified",
             group=key,
@@ -220,9 +220,6 @@ class Pipeline:
         """Sent now and acknowledged (not attached to the current event): what follows may rely on it."""
         sent = await topic.send(key=key, value=value, partition=partition, force=True)
         await sent
-
-    async def _durable(self) -> None:
-        await durable(self.app)
 
 
 def _outcomes(result: Any) -> list[str]:

@@ -137,7 +137,7 @@ class Driver:
         self.runs[model] = json.dumps(outcome.entry.to_json())
         if outcome.entry.run is not None and outcome.entry.run.step == DONE:
             self._forget(outcome.entry.run.run_id)
-        await self._durable()
+        await durable(self.app)
         await self._publish(model, outcome.entry)
         if outcome.start is not None and outcome.entry.run is not None:
             self._launch(outcome.start, outcome.entry.run)
@@ -208,6 +208,3 @@ class Driver:
     async def _send(self, model: str, record: dict[str, Any]) -> None:
         sent = await self.steps.send(key=model, value=json.dumps(record), force=True)
         await sent
-
-    async def _durable(self) -> None:
-        await durable(self.app)
