@@ -71,6 +71,10 @@ rules:
     # below the band and below 0.5: on steady traffic one window's PR-AUC on ~57 frauds dips below the band
     # now and then (measured 0.69-0.96, band low 0.745), never below 0.5; the wave takes it to 0.1-0.3
     expr: performance_basis == "measured" and pr_auc_below_band == true and pr_auc < 0.5
+    # two degraded windows in a row (one closes every ~19 s), as a production rule's `for` would ask: one
+    # window of the wave is too little to learn it from (seen in CI: retrained ~15 s after the onset on about
+    # 1,300 rows of the wave, the challenger lost the gate to the champion on the holdout)
+    for: 30s
     severity: critical
 route:
   receiver: alerts-topic
@@ -161,9 +165,6 @@ def loop_env(tmp: Path, model: str, topics: PrefixedTopics, repo: Path, dsn: str
         "KESTREL_FEATURES_GROUP_ID": f"features-{tag}",
         "KESTREL_INFERENCE_GROUP_ID": f"scorer-{tag}",
         "KESTREL_INFERENCE_MODEL_NAME": model,
-        # the champion the scorer asks Triton for until a lifecycle record names one: unpinned it asks for the
-        # latest ready version, which is the challenger as soon as it is loaded for its shadow window
-        "KESTREL_INFERENCE_MODEL_VERSION": "1",
         "KESTREL_PREDICTION_LOGGER_GROUP_ID": f"logger-{tag}",
         "KESTREL_DRIFT_MONITOR_LOGGER_GROUP_ID": f"logger-{tag}",
         "KESTREL_DRIFT_MONITOR_GROUP_ID": f"drift-{tag}",
@@ -309,11 +310,17 @@ async def test_drift_is_detected_retrained_gated_shadowed_and_promoted_by_itself
     timeline = print_timeline(loop, onset_ms, serving)
     assert "drift" in timeline and "alert" in timeline, timeline
     assert loop.stages()[:1] == ["retrain_started"], loop.stages()
-    assert loop.stages()[-1:] == ["promoted"], loop.stages()
+    assert loop.stages()[-1:] == ["promoted"], lifecycle_reasons(loop)
     assert serving is not None
     assert onset_ms <= timeline["drift"] <= timeline["alert"] <= timeline["promoted"] <= serving
     before, after = pr_aucs(loop, "1", degraded), pr_aucs(loop, "2", lambda r: True)
     assert after and np.mean(after) > np.mean(before) + 0.15, (before, after)  # quality restored on the wave
+
+
+def lifecycle_reasons(loop: Loop) -> list[str]:
+    """Each lifecycle step of the loop's model with its reason (a gate's or a shadow's numbers)."""
+    lifecycle = "kestrel.model-lifecycle.v1"
+    return [f"{v['stage']}: {v['reason']}" for _, t, v in loop.seen if t == lifecycle and v["model_name"] == loop.model]
 
 
 def pr_aucs(loop: Loop, version: str, which: Any) -> list[float]:
