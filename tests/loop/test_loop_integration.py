@@ -295,6 +295,8 @@ async def test_stationary_traffic_raises_no_alert_and_starts_no_retraining(loop)
     assert "alert" not in timeline and "retrain_started" not in loop.stages()
 
 
+# its own budget: start-up (~60 s), STATIONARY_S + DRIFT_BUDGET_S + AFTER_S of traffic, teardown
+@pytest.mark.timeout(60 + STATIONARY_S + DRIFT_BUDGET_S + AFTER_S + 60)
 async def test_drift_is_detected_retrained_gated_shadowed_and_promoted_by_itself(loop):
     started = time.time()
     sending = asyncio.create_task(traffic(loop, STATIONARY_S + DRIFT_BUDGET_S + AFTER_S, "new-country-wave"))

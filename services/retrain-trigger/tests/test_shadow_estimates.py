@@ -30,7 +30,7 @@ def challenger(tmp_path_factory):
 def test_scores_like_the_holdouts_estimate_what_the_holdout_did_and_pass(challenger):
     folder, scores = challenger
     live, holdout = estimates(str(folder), scores.tolist(), 0.5, min_scores=100)
-    assert set(live) == {"estimated_precision", "estimated_recall"} == set(holdout)
+    assert set(live) == {"estimated_precision", "estimated_recall"} and set(holdout) == {"estimated_precision"}
     assert live["estimated_precision"] == pytest.approx(holdout["estimated_precision"], abs=0.1)
     assert judge_shadow(holdout, live, tolerance=0.05).promote
 
