@@ -9,9 +9,18 @@ import pytest
 from scipy import stats as sp
 from scipy.spatial.distance import jensenshannon
 
+from kestrel.drift_monitor import proof
 from kestrel.drift_monitor.event_verdict import judge_events
 from kestrel.drift_monitor.verdict import DriftPolicy
-from kestrel.model.events import AMOUNT, CATEGORICAL, Counts, amount_bucket, bucket_low, event_reference
+from kestrel.model.events import (
+    AMOUNT,
+    CATEGORICAL,
+    Counts,
+    EventReference,
+    amount_bucket,
+    bucket_low,
+    event_reference,
+)
 from kestrel.model.events import add as count
 from kestrel.model.events import keys as event_keys
 
@@ -115,3 +124,25 @@ def test_an_amount_shift_is_named_by_the_numeric_effect_in_force(effect: str) ->
     ref = event_reference(payments(rng, 20_000))
     verdict = judge_events(ref, counts_of(payments(rng, 5000, scale=1.5)), policy)
     assert verdict.drifted_features == ("amount",) and verdict.features[-1].effect == effect
+
+
+def stationary_counts(rng: np.random.Generator, n: int) -> Counts:
+    """n independent events from one fixed distribution, counted without building them one by one."""
+    counts: Counts = {}
+    for column, shares in (("channel", CHANNELS), ("country", COUNTRIES), ("currency", {"EUR": 0.9, "GBP": 0.1})):
+        counts[column] = dict(zip(shares, map(int, rng.multinomial(n, list(shares.values())))))
+    counts["merchant_category"] = dict(zip(("5411", "5812", "5999", "4111"), map(int, rng.multinomial(n, [0.25] * 4))))
+    buckets = np.floor(np.log10(np.round(rng.lognormal(3.0, 1.0, n), 2)) * 200).astype(int)
+    counts[AMOUNT] = {str(b): int(k) for b, k in zip(*np.unique(buckets, return_counts=True))}
+    return counts
+
+
+def test_stationary_windows_raise_drift_at_most_at_alpha() -> None:
+    """200 windows of 10,000 events from the reference's own distribution, as test_proof does for features."""
+    rng, policy = np.random.default_rng(11), DriftPolicy()
+    ref = EventReference(50_000, stationary_counts(rng, 50_000))
+    verdicts = [judge_events(ref, stationary_counts(rng, 10_000), policy) for _ in range(200)]
+    drift = proof.Rate(sum(v.status == "drift" for v in verdicts), 200)
+    significant = proof.Rate(sum(any(f.p_corrected < policy.alpha for f in v.features) for v in verdicts), 200)
+    assert drift.hits == 0 and drift.interval()[1] <= policy.alpha, drift
+    assert significant.interval()[0] <= policy.alpha <= significant.interval()[1], significant
