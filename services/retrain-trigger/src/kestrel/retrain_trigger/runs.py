@@ -69,7 +69,8 @@ def job_done(run: Run, outcome: dict[str, Any], now_ms: int) -> tuple[Run, list[
     ]
     if not outcome["passed"]:
         done = replace(run, step=DONE, outcome="rejected")
-        return done, [*records, lifecycle(done, "rejected", run.challenger, now_ms, "gate: challenger not better")]
+        failing = "; ".join(r for r in outcome["reasons"] if " fails" in r) or "challenger not better"
+        return done, [*records, lifecycle(done, "rejected", run.challenger, now_ms, f"gate: {failing}")]
     holdout = {k: float(v) for k, v in outcome.get("challenger", {}).items()}
     return replace(run, step=LOADING, holdout=holdout), records
 
