@@ -112,3 +112,4 @@ def test_timeline_lines_show_quality_and_the_gates_metrics():
     assert describe(REPORTS, report("1", None)).endswith("PR-AUC -")
     line = describe(LIFECYCLE, stage("evaluated", challenger_pr_auc=0.731, champion_pr_auc=0.546))
     assert line.endswith("(challenger_pr_auc 0.731, champion_pr_auc 0.546)")
+    assert " retrain_started - " in describe(LIFECYCLE, stage("retrain_started", ""))

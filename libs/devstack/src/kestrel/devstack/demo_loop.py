@@ -38,6 +38,7 @@ second, so a window fills in WINDOW_S * 0.4 / RATE wall seconds)."""
 SCHEMAS = {LIFECYCLE: "model_lifecycle", "kestrel.drift-reports.v1": "drift_report", "kestrel.alerts.v1": "alert"}
 PAGE_BUCKET_MINUTES = WINDOW_S // 60
 """The page's points are as wide as the drift monitor's windows."""
+PAGE_TIMEOUT_S = 120.0
 
 
 async def run(endpoints: Mapping[str, str], model: str, state_dir: Path, budget_s: float = BUDGET_S) -> bool:
@@ -119,7 +120,12 @@ async def write_page(endpoints: Mapping[str, str], model: str, page: Path) -> No
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    out, _ = await proc.communicate()
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), PAGE_TIMEOUT_S)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        out = f"no answer within {PAGE_TIMEOUT_S:.0f} s".encode()
     text = out.decode(errors="replace").strip()
     print(f"\n$ kestrel-retrain timeline --model {model} -o {page}\n{text}", flush=True)
     if proc.returncode == 0:

@@ -11,6 +11,8 @@ LIFECYCLE, PREDICTIONS = "kestrel.model-lifecycle.v1", "kestrel.predictions.v1"
 WATCHED = (REPORTS, ALERTS, LIFECYCLE, PREDICTIONS)
 ENDED = ("rejected", "failed", "load_failed", "rolled_back")
 """Lifecycle stages after which this run's challenger will not serve."""
+REASON = 240
+"""Characters of a lifecycle reason the outcome quotes (the gate's names every rule with its numbers)."""
 
 
 @dataclass
@@ -76,7 +78,8 @@ def describe(topic: str, v: dict[str, Any]) -> str:
         return f"alert         {v['name']} {v['status']} ({v['severity']})"
     if topic == LIFECYCLE:
         metrics = _metrics(v.get("metrics") or {})
-        return f"model         {v['stage']:<15} v{v['version']} {v['reason'][:110]}{metrics}"
+        version = f"v{v['version']}" if v["version"] else "-"
+        return f"model         {v['stage']:<15} {version:<3} {v['reason'][:110]}{metrics}"
     return f"prediction    first {v['source']} score by v{v['model_version']}"
 
 
@@ -108,7 +111,7 @@ _STAGES = ("retrain_started", "evaluated", "loaded", "shadow_started", "promoted
 def _stopped(seen: Seen, links: list[tuple[str, Any]]) -> str:
     ended = seen.first(LIFECYCLE, lambda v: v["stage"] in ENDED)
     if ended is not None:
-        return f"the run ended {ended[1]['stage']} at v{ended[1]['version']}: {ended[1]['reason']}"
+        return f"the run ended {ended[1]['stage']} at v{ended[1]['version']}: {ended[1]['reason'][:REASON]}"
     reached = [what for what, found in links if found]
     if not reached:
         worst = _lowest_pr_auc(seen)
@@ -117,7 +120,7 @@ def _stopped(seen: Seen, links: list[tuple[str, Any]]) -> str:
         return f"v{seen.promoted()} was promoted but the stream scorer had not scored with it in time"
     last = [v for _, t, v in seen.records if t == LIFECYCLE]
     if last:
-        return f"time ran out at lifecycle {last[-1]['stage']} v{last[-1]['version']}: {last[-1]['reason']}"
+        return f"time ran out at lifecycle {last[-1]['stage']} v{last[-1]['version']}: {last[-1]['reason'][:REASON]}"
     return f"time ran out after the last link reached: {reached[-1]}"
 
 
