@@ -8,7 +8,7 @@ import contextlib
 import tempfile
 from pathlib import Path
 
-from bench import alerting, drift, feature_writer, features, inference, ingest, prediction_logger, triton
+from bench import alerting, drift, feature_writer, features, inference, ingest, pipeline, prediction_logger, triton
 from bench.fixtures import REPO, kafka_broker
 from bench.report import attach_ratios, machine, render, write_json
 
@@ -21,8 +21,10 @@ SUITES = {
     "prediction-logger": prediction_logger.run,
     "alerting": alerting.run,
     "drift": drift.run,
+    "pipeline": pipeline.run,
 }
-WITHOUT_BROKER = {"drift"}
+WITHOUT_BROKER = {"drift", "pipeline"}
+"""Suites that need no shared broker (pipeline starts a whole stack of its own)."""
 
 
 async def main(args: argparse.Namespace) -> None:

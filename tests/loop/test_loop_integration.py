@@ -212,11 +212,17 @@ async def test_drift_is_detected_retrained_gated_shadowed_and_promoted_by_itself
     timeline = print_timeline(loop, onset_ms, serving)
     assert "drift" in timeline and "alert" in timeline, timeline
     assert loop.stages()[:1] == ["retrain_started"], loop.stages()
-    assert loop.stages()[-1:] == ["promoted"], loop.stages()
+    assert loop.stages()[-1:] == ["promoted"], lifecycle_reasons(loop)
     assert serving is not None
     assert onset_ms <= timeline["drift"] <= timeline["alert"] <= timeline["promoted"] <= serving
     before, after = pr_aucs(loop, "1", degraded), pr_aucs(loop, "2", lambda r: True)
     assert after and np.mean(after) > np.mean(before) + 0.15, (before, after)  # quality restored on the wave
+
+
+def lifecycle_reasons(loop: Loop) -> list[str]:
+    """Each lifecycle step of the loop's model with its reason (a gate's or a shadow's numbers)."""
+    lifecycle = "kestrel.model-lifecycle.v1"
+    return [f"{v['stage']}: {v['reason']}" for _, t, v in loop.seen if t == lifecycle and v["model_name"] == loop.model]
 
 
 def pr_aucs(loop: Loop, version: str, which: Any) -> list[float]:
