@@ -25,7 +25,7 @@ def worker_env(prefix: str, index: int, metrics_port: int) -> dict[str, str]:
     return {
         WORKER_INDEX: str(index),
         f"{prefix}WORKERS": "1",
-        f"{prefix}REUSE_PORT": "true",
+        f"{prefix}GRPC_REUSEPORT": "true",
         f"{prefix}METRICS_PORT": str(metrics_port + index if metrics_port else 0),
     }
 
