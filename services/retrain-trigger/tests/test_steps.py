@@ -99,3 +99,14 @@ def test_live_metrics_need_enough_labels_and_both_classes():
     assert live_metrics([0] * 30, [0.1] * 30, 0.5, min_labels=20) == {}
     live = live_metrics([0, 1] * 15, [0.1, 0.9] * 15, 0.5, min_labels=20)
     assert live["pr_auc"] == 1.0 and live["f1"] == 1.0
+
+
+def test_live_metrics_need_enough_frauds_and_precision_enough_flags():
+    labels = [1] * 10 + [0] * 290
+    assert live_metrics(labels, [0.9] * 10 + [0.1] * 290, 0.5, min_labels=100, min_positives=30) == {}
+    labels = [1] * 40 + [0] * 260
+    few_flagged = [0.9] * 7 + [0.3] * 33 + [0.1] * 260  # 7 flagged: precision on 7 payments is noise
+    live = live_metrics(labels, few_flagged, 0.5, min_labels=100, min_positives=30)
+    assert "pr_auc" in live and "recall" in live and "precision" not in live and "f1" not in live
+    flagged = [0.9] * 35 + [0.3] * 5 + [0.1] * 260
+    assert "precision" in live_metrics(labels, flagged, 0.5, min_labels=100, min_positives=30)
