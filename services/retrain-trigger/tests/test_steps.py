@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from kestrel.retrain_trigger import steps
 from kestrel.retrain_trigger.policy import MANUAL, RetrainPolicy
-from kestrel.retrain_trigger.runs import DONE, LOADING, SHADOWING, TRAINING, Run
+from kestrel.retrain_trigger.runs import DONE, LOADING, SHADOWING, TRAINING, Run, judge_shadow
 from kestrel.retrain_trigger.work import job_command, job_result, live_metrics, served_versions
 
 POLICY = RetrainPolicy(min_new_labels=100, cooldown_s=60)
@@ -110,3 +112,16 @@ def test_live_metrics_need_enough_frauds_and_precision_enough_flags():
     assert "pr_auc" in live and "recall" in live and "precision" not in live and "f1" not in live
     flagged = [0.9] * 35 + [0.3] * 5 + [0.1] * 260
     assert "precision" in live_metrics(labels, flagged, 0.5, min_labels=100, min_positives=30)
+
+
+def test_a_measured_live_metric_is_worse_only_when_its_upper_bound_is():
+    rng = np.random.default_rng(5)
+    y = rng.random(6000) < 0.01  # a short shadow: about 60 frauds
+    scores = np.clip(0.3 * y + rng.normal(0.2, 0.15, y.size), 0, 1)
+    live = live_metrics(y.astype(int).tolist(), scores.tolist(), 0.5, min_labels=100, min_positives=30)
+    assert live["pr_auc_upper"] > live["pr_auc"]
+    near = {"pr_auc": live["pr_auc"] + 0.15 + (live["pr_auc_upper"] - live["pr_auc"]) / 2}
+    assert judge_shadow(near, live, tolerance=0.15).promote  # below the holdout, inside the noise
+    far = {"pr_auc": live["pr_auc_upper"] + 0.16}
+    verdict = judge_shadow(far, live, tolerance=0.15)
+    assert not verdict.promote and "95% upper bound" in verdict.reason

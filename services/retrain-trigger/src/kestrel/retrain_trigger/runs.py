@@ -99,19 +99,24 @@ class ShadowVerdict:
 def judge_shadow(holdout: dict[str, float], live: dict[str, float], tolerance: float) -> ShadowVerdict:
     """The challenger's metrics on live traffic in the shadow window against its holdout metrics: worse by more
     than `tolerance` on any metric both have (pr_auc and the rest once labels are in; the estimated precision
-    and recall from its calibration before) rejects it. With no live metric at all it is promoted on the
+    from its calibration before) rejects it. A measured metric comes with its upper confidence bound
+    (`<metric>_upper`): it is worse only when that bound is. With no live metric at all it is promoted on the
     holdout's word, and the reason says so."""
-    common = sorted(set(holdout) & set(live))
+    common = sorted(m for m in set(holdout) & set(live) if not m.endswith("_upper"))
     if not common:
         return ShadowVerdict(
             True,
             "no live metric in the shadow window (no labels, too few predictions to estimate): promoted on the holdout",
         )
-    worse = [f"{m} {live[m]:.4f} vs holdout {holdout[m]:.4f}" for m in common if live[m] < holdout[m] - tolerance]
+
+    def shown(m: str) -> str:
+        bound = f" (95% upper bound {live[m + '_upper']:.4f})" if m + "_upper" in live else ""
+        return f"{m} {live[m]:.4f}{bound} vs holdout {holdout[m]:.4f}"
+
+    worse = [shown(m) for m in common if live.get(f"{m}_upper", live[m]) < holdout[m] - tolerance]
     if worse:
         return ShadowVerdict(False, f"worse live than on the holdout (tolerance {tolerance}): {'; '.join(worse)}")
-    shown = "; ".join(f"{m} {live[m]:.4f} vs holdout {holdout[m]:.4f}" for m in common)
-    return ShadowVerdict(True, f"live as good as the holdout: {shown}")
+    return ShadowVerdict(True, f"live as good as the holdout: {'; '.join(shown(m) for m in common)}")
 
 
 def shadow_over(run: Run, verdict: ShadowVerdict, now_ms: int, **metrics: float) -> tuple[Run, list[dict[str, Any]]]:
