@@ -8,7 +8,18 @@ import contextlib
 import tempfile
 from pathlib import Path
 
-from bench import alerting, drift, feature_writer, features, inference, ingest, pipeline, prediction_logger, triton
+from bench import (
+    alerting,
+    drift,
+    feature_writer,
+    features,
+    inference,
+    ingest,
+    loop,
+    pipeline,
+    prediction_logger,
+    triton,
+)
 from bench.fixtures import REPO, kafka_broker
 from bench.report import attach_ratios, machine, render, write_json
 
@@ -22,9 +33,10 @@ SUITES = {
     "alerting": alerting.run,
     "drift": drift.run,
     "pipeline": pipeline.run,
+    "loop": loop.run,
 }
-WITHOUT_BROKER = {"drift", "pipeline"}
-"""Suites that need no shared broker (pipeline starts a whole stack of its own)."""
+WITHOUT_BROKER = {"drift", "pipeline", "loop"}
+"""Suites that need no shared broker (pipeline and loop start a whole stack of their own)."""
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -36,6 +48,7 @@ async def main(args: argparse.Namespace) -> None:
             for name in names:
                 rows += await SUITES[name](bootstrap, Path(tmp), args.quick)
     attach_ratios(rows)
+    pipeline.against_parts(rows)
     print(f"\nKestrel bench on {machine()}\n")
     print(render(rows))
     print(f"\nJSON: {write_json(rows, REPO / 'bench' / 'results')}")

@@ -260,3 +260,33 @@ def _latency_row(name: str, delays: list[float], note: str) -> Row:
     p50, p99 = latency_ms(delays) if delays else (None, None)
     p90 = {"p90_ms": float(np.percentile(np.asarray(delays) * 1000, 90))} if delays else {}
     return Row(GROUP, name, None, p50, p99, notes=f"{len(delays):,} predictions; {note}", extra=p90)
+
+
+PARTS = {
+    "ingest": "gRPC PublishBatch (500/call, 4 in flight)",
+    "features": "features service, 1 worker",
+    "feature-writer": "feature-writer Kafka to Redis",
+    "stream scorer": "stream scorer, Kafka to Triton to Kafka",
+    "prediction-logger": "prediction-logger Kafka to PostgreSQL",
+}
+"""Each hop's single-service row in its own suite."""
+
+
+def against_parts(rows: list[Row]) -> None:
+    """When the parts ran in the same run: the pipeline's held rate beside the slowest part alone, and beside
+    the parts in series on one CPU budget (1 / the sum of each part's seconds per event: what the path costs
+    when every hop shares the same cores, as here)."""
+    held = next((r for r in rows if r.group == GROUP and r.name.startswith("ingest to logged")), None)
+    by_name = {r.name: r.throughput for r in rows}
+    parts = {hop: by_name.get(name) for hop, name in PARTS.items()}
+    if held is None or held.throughput is None or not all(parts.values()):
+        return
+    rates = {hop: float(rate) for hop, rate in parts.items() if rate}
+    slowest = min(rates, key=lambda hop: rates[hop])
+    series = 1 / sum(1 / rate for rate in rates.values())
+    alone = ", ".join(f"{hop} {rate:,.0f}" for hop, rate in rates.items())
+    held.notes += (
+        f"; parts alone in this run (events/s): {alone}; slowest part {slowest} "
+        f"({held.throughput / rates[slowest]:.2f}x of it held); the parts in series on one CPU budget: "
+        f"{series:,.0f}/s ({held.throughput / series:.2f}x)"
+    )

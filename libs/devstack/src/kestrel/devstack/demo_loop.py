@@ -41,8 +41,9 @@ PAGE_BUCKET_MINUTES = WINDOW_S // 60
 PAGE_TIMEOUT_S = 120.0
 
 
-async def run(endpoints: Mapping[str, str], model: str, state_dir: Path, budget_s: float = BUDGET_S) -> bool:
-    """Runs the loop's traffic and prints what happened; True when the loop closed."""
+async def run(endpoints: Mapping[str, str], model: str, state_dir: Path, budget_s: float = BUDGET_S) -> float | None:
+    """Runs the loop's traffic and prints what happened; the seconds from drift onset to the promoted version
+    serving, None when the loop did not close."""
     shared = {
         "kafka_bootstrap": endpoints["KESTREL_KAFKA_BOOTSTRAP"],
         "schema_registry_store": endpoints.get("KESTREL_SCHEMA_REGISTRY_STORE"),
@@ -65,7 +66,8 @@ async def run(endpoints: Mapping[str, str], model: str, state_dir: Path, budget_
     closed, lines = outcome(seen, onset_ms)
     print("\n" + "\n".join(lines), flush=True)
     await write_page(endpoints, model, state_dir / "loop.html")
-    return closed
+    serving = seen.serving_ms()
+    return (serving - onset_ms) / 1000 if closed and serving is not None else None
 
 
 async def _until(done: Any, deadline: float) -> None:
