@@ -30,6 +30,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.fixtures import REPO, fresh_catalogue, stop_process
+from bench.profile import recording
 from bench.report import Row, latency_ms
 from bench.triton import PROCESSES, Measure, Phase, Result, server_time, share
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
@@ -550,25 +551,37 @@ class StreamResult:
 
 
 async def stream_run(
-    bootstrap: str, triton: TritonServer, redis_url: str, seeded: Seeded, n: int, log_path: Path, timeout_s: float = 240
+    bootstrap: str,
+    triton: TritonServer,
+    redis_url: str,
+    seeded: Seeded,
+    n: int,
+    log_path: Path,
+    timeout_s: float = 240,
+    profile: Path | None = None,
 ) -> StreamResult:
+    """The scorer draining n pre-produced vectors; with `profile`, py-spy samples it from its first prediction
+    to its last into that file."""
     prefix = await fresh_catalogue(bootstrap)
     await produce_vectors(bootstrap, prefix + "kestrel.features.v1", seeded, n)
     predictions, dlq = prefix + "kestrel.predictions.v1", prefix + dead_letter_topic("inference")
     async with topic_counter(bootstrap) as count:
         before = await triton.model_stats(MODEL)
         started = time.perf_counter()
-        with inference_process(
-            "kestrel-inference-scorer",
-            bootstrap,
-            prefix,
-            redis_url,
-            triton.grpc_url,
-            log_path,
-            group_id=f"{prefix}scorer",
-            triton_max_rows=str(STREAM_ROWS),
-            scorer_concurrency=str(STREAM_INFLIGHT),
-        ) as service:
+        with (
+            inference_process(
+                "kestrel-inference-scorer",
+                bootstrap,
+                prefix,
+                redis_url,
+                triton.grpc_url,
+                log_path,
+                group_id=f"{prefix}scorer",
+                triton_max_rows=str(STREAM_ROWS),
+                scorer_concurrency=str(STREAM_INFLIGHT),
+            ) as service,
+            contextlib.ExitStack() as spy,
+        ):
             first: tuple[float, int] | None = None
             deadline = time.monotonic() + timeout_s
             while True:
@@ -576,6 +589,8 @@ async def stream_run(
                 now = time.perf_counter()
                 if done and first is None:
                     first = (now, done)
+                    if profile is not None:
+                        spy.enter_context(recording(service.proc.pid, profile))
                 if done >= n and first is not None:
                     break
                 if not service.alive():
@@ -626,7 +641,6 @@ def stream_row(result: StreamResult, n: int, cards: int, direct: Result) -> Row:
 
 async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
     duration = 2.0 if quick else 6.0
-    stream_n = 50_000 if quick else 200_000
     history = 50_000 if quick else 100_000
     width = input_width((model_repository() / MODEL / "config.pbtxt").read_text())
     async with contextlib.AsyncExitStack() as stack:
@@ -681,13 +695,45 @@ async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
                 log=log or "clean",
             )
         )
-        direct_stream = await direct(Phase(MODEL, STREAM_INFLIGHT, rows=STREAM_ROWS))
-        rows.append(direct_row(DIRECT_STREAM, direct_stream))
-        stream = await stream_run(bootstrap, triton, redis.url, seeded, stream_n, workdir / "inference-scorer.log")
-        rows.append(stream_row(stream, stream_n, len(seeded.vectors), direct_stream))
+        rows += await stream_rows(bootstrap, workdir, quick, triton, redis.url, seeded, direct)
     for row in rows:
         if row.name.startswith(("gRPC Predict, concurrency", "gRPC floor", "stream scorer")):
             row.notes += f"; {NOISE}"
+    return rows
+
+
+async def stream_rows(
+    bootstrap: str,
+    workdir: Path,
+    quick: bool,
+    triton: TritonServer,
+    redis_url: str,
+    seeded: Seeded,
+    direct: Measure,
+    profile: Path | None = None,
+) -> list[Row]:
+    """Triton's own rate at the scorer's request size, then the scorer, in that order (same noise)."""
+    n = 50_000 if quick else 200_000
+    direct_stream = await direct(Phase(MODEL, STREAM_INFLIGHT, rows=STREAM_ROWS))
+    log_path = workdir / "inference-scorer.log"
+    stream = await stream_run(bootstrap, triton, redis_url, seeded, n, log_path, profile=profile)
+    return [direct_row(DIRECT_STREAM, direct_stream), stream_row(stream, n, len(seeded.vectors), direct_stream)]
+
+
+async def run_stream(bootstrap: str, workdir: Path, quick: bool, profile: Path | None = None) -> list[Row]:
+    """The stream scorer rows alone (`--only stream-scorer`): its baseline and the scorer, nothing of Predict."""
+    async with contextlib.AsyncExitStack() as stack:
+        triton = TritonServer(workdir / "inference-triton", model_repository(), load_models=[MODEL])
+        redis = RedisServer(workdir / "inference-redis")
+        history = 20_000 if quick else 50_000
+        seeded, *_ = await asyncio.gather(asyncio.to_thread(seed_history, history), triton.start(), redis.start())
+        stack.push_async_callback(triton.stop)
+        stack.push_async_callback(redis.stop)
+        width = input_width((model_repository() / MODEL / "config.pbtxt").read_text())
+        pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(PROCESSES))
+        direct = Measure(triton, pool, width, 2.0 if quick else 6.0)
+        rows = await stream_rows(bootstrap, workdir, quick, triton, redis.url, seeded, direct, profile)
+    rows[-1].notes += f"; {NOISE}"
     return rows
 
 
