@@ -46,6 +46,7 @@ from kestrel.devstack.redis_server import RedisServer
 from kestrel.devstack.triton import TritonServer
 from kestrel.featureset import load_feature_set
 from kestrel.featureset.state import FeatureComputer
+from kestrel.featureset.wire import VectorEncoder
 from kestrel.model.triton_config import input_width
 from kestrel.online_store import OnlineStoreWriter, VectorWrite, redis_client
 from kestrel.simulator.generator import Generator, GeneratorConfig
@@ -502,20 +503,20 @@ def direct_row(name: str, result: Result, baseline: str | None = None) -> Row:
 
 
 async def produce_vectors(bootstrap: str, topic: str, seeded: Seeded, n: int) -> None:
-    """n kestrel.features.v1 records: the seeded cards' real vectors, cycled, each with its own event id/time."""
-    serde = serde_for_topic(FileSchemaRegistry(), topic, "feature_vector")
+    """n kestrel.features.v1 records as the features service writes them (packed): the seeded cards' real
+    vectors, cycled, each with its own event id/time."""
+    card = load_feature_set("card")
+    encoder = VectorEncoder.for_feature_set(serde_for_topic(FileSchemaRegistry(), topic, "feature_vector"), card)
     t0 = now_ms() - n
-    base = seeded.vectors
+    base = [(v["entity_id"], [v["features"][name] for name in card.names]) for v in seeded.vectors]
     producer = Producer({"bootstrap.servers": bootstrap})
     await producer.start()
     try:
         for i in range(0, n, 10_000):
-            chunk = [
-                dict(base[j % len(base)], event_id=f"s-{j}", event_time=t0 + j, computed_at=t0 + j)
-                for j in range(i, min(n, i + 10_000))
-            ]
+            chunk = [base[j % len(base)] + (j,) for j in range(i, min(n, i + 10_000))]
             await producer.send_many(
-                OutRecord(topic, v, r["entity_id"].encode()) for v, r in zip(serde.serialize_many(chunk), chunk)
+                OutRecord(topic, encoder.encode(entity, f"s-{j}", t0 + j, values, t0 + j), entity.encode())
+                for entity, values, j in chunk
             )
     finally:
         await producer.stop()

@@ -39,10 +39,9 @@ def recording(pid: int, out: Path) -> Iterator[Path]:
             proc.wait()
 
 
-def top_frames(collapsed: str, n: int = 15) -> tuple[int, list[tuple[str, float, float]]]:
-    """(busy samples, [(function, self share, total share)]) over the samples not waiting in select,
-    functions by their own time, with the time spent in them and below. Line numbers are dropped, so a
-    function is one entry."""
+def top_frames(collapsed: str) -> tuple[int, Counter[str], Counter[str]]:
+    """(busy samples, samples per function as the running frame, samples per function anywhere on the stack),
+    over the samples not waiting in select. Line numbers are dropped, so a function is one entry."""
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
     busy = 0
@@ -57,12 +56,22 @@ def top_frames(collapsed: str, n: int = 15) -> tuple[int, list[tuple[str, float,
         own[frames[-1]] += int(count)
         for frame in set(frames):
             total[frame] += int(count)
-    return busy, [(frame, own[frame] / busy, total[frame] / busy) for frame, _ in own.most_common(n)]
+    return busy, own, total
 
 
 def render_top(name: str, path: Path, n: int = 15) -> str:
-    """The profile's top functions by self time, as a markdown table under a one-line heading."""
-    busy, rows = top_frames(path.read_text(), n)
+    """The profile's top functions by their own time, then Kestrel's functions by the time spent in them and
+    below (where a batch's time goes), as markdown tables under a one-line heading."""
+    busy, own, total = top_frames(path.read_text())
+    ours = [frame for frame, _ in total.most_common() if _OURS.search(frame)][:n]
     lines = [f"{name}: {busy:,} busy samples at {RATE_HZ} Hz ({path.name})", "", "| self | total | function |"]
-    lines += ["|---|---|---|", *(f"| {own:.1%} | {total:.1%} | `{frame}` |" for frame, own, total in rows)]
+    lines += ["|---|---|---|", *(_line(f, own, total, busy) for f, _ in own.most_common(n))]
+    lines += ["", "| self | total | Kestrel function |", "|---|---|---|", *(_line(f, own, total, busy) for f in ours)]
     return "\n".join(lines)
+
+
+_OURS = re.compile(r"\((common|featureset|inference|features|feature_writer|online_store)/")
+
+
+def _line(frame: str, own: Counter[str], total: Counter[str], busy: int) -> str:
+    return f"| {own[frame] / busy:.1%} | {total[frame] / busy:.1%} | `{frame}` |"
