@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench import consume
 from bench.fixtures import REPO, fresh_catalogue, stop_process
 from bench.profile import recording
 from bench.report import Row, latency_ms
@@ -63,6 +64,8 @@ STREAM_ROWS = 1024
 STREAM_INFLIGHT = 4
 """Triton requests in flight: the scorer's scorer_concurrency, and the baseline's concurrency."""
 CARDS = 10_000
+SCORER_BATCH = 4096
+"""Records per consumer batch of the scorer (its max_batch default)."""
 FLOOR_AT = (1, 64)
 """Concurrencies with a gRPC floor row (the bars: p99 at 1, throughput at 64)."""
 NOISE = "2 shared cores (service, Triton, Redis, Kafka and clients): noisy"
@@ -549,6 +552,8 @@ class StreamResult:
     dead_letters: int
     server: dict[str, float]
     log: str
+    topic: str
+    """The features topic it drained (left filled)."""
 
 
 async def stream_run(
@@ -604,7 +609,7 @@ async def stream_run(
         log = service.log_summary()
     # All n already there at the first look (cannot happen at these sizes): the rate including start-up.
     rate = (n - first[1]) / (now - first[0]) if first[1] < n else n / (now - started)
-    return StreamResult(rate, now - started, dead, server_time(before, after), log)
+    return StreamResult(rate, now - started, dead, server_time(before, after), log, prefix + "kestrel.features.v1")
 
 
 def stream_row(result: StreamResult, n: int, cards: int, direct: Result) -> Row:
@@ -696,7 +701,7 @@ async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
                 log=log or "clean",
             )
         )
-        rows += await stream_rows(bootstrap, workdir, quick, triton, redis.url, seeded, direct)
+        rows += (await stream_rows(bootstrap, workdir, quick, triton, redis.url, seeded, direct))[0]
     for row in rows:
         if row.name.startswith(("gRPC Predict, concurrency", "gRPC floor", "stream scorer")):
             row.notes += f"; {NOISE}"
@@ -712,13 +717,19 @@ async def stream_rows(
     seeded: Seeded,
     direct: Measure,
     profile: Path | None = None,
-) -> list[Row]:
-    """Triton's own rate at the scorer's request size, then the scorer, in that order (same noise)."""
-    n = 50_000 if quick else 200_000
+) -> tuple[list[Row], str]:
+    """Triton's own rate at the scorer's request size, then the scorer, in that order (same noise); and the
+    features topic the scorer drained (left filled)."""
+    n = stream_size(quick)
     direct_stream = await direct(Phase(MODEL, STREAM_INFLIGHT, rows=STREAM_ROWS))
     log_path = workdir / "inference-scorer.log"
     stream = await stream_run(bootstrap, triton, redis_url, seeded, n, log_path, profile=profile)
-    return [direct_row(DIRECT_STREAM, direct_stream), stream_row(stream, n, len(seeded.vectors), direct_stream)]
+    rows = [direct_row(DIRECT_STREAM, direct_stream), stream_row(stream, n, len(seeded.vectors), direct_stream)]
+    return rows, stream.topic
+
+
+def stream_size(quick: bool) -> int:
+    return 50_000 if quick else 200_000
 
 
 async def run_stream(bootstrap: str, workdir: Path, quick: bool, profile: Path | None = None) -> list[Row]:
@@ -733,9 +744,9 @@ async def run_stream(bootstrap: str, workdir: Path, quick: bool, profile: Path |
         width = input_width((model_repository() / MODEL / "config.pbtxt").read_text())
         pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(PROCESSES))
         direct = Measure(triton, pool, width, 2.0 if quick else 6.0)
-        rows = await stream_rows(bootstrap, workdir, quick, triton, redis.url, seeded, direct, profile)
+        rows, topic = await stream_rows(bootstrap, workdir, quick, triton, redis.url, seeded, direct, profile)
     rows[-1].notes += f"; {NOISE}"
-    return rows
+    return rows + await consume.rows(bootstrap, topic, stream_size(quick), SCORER_BATCH)
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["floor"]:
