@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from kestrel.common.avro import AvroSerde, load_schema
 from kestrel.common.errors import SerializationError
 from kestrel.common.registry import FileSchemaRegistry
-from kestrel.featureset.wire import PredictionEncoder, VectorDecoder, VectorEncoder, zigzag
+from kestrel.featureset.wire import PredictionEncoder, VectorDecoder, VectorEncoder, zigzag, zigzag_many
 
 SERDE = AvroSerde(FileSchemaRegistry(), "t-value", load_schema("feature_vector"))
 LONG = st.integers(-(2**63), 2**63 - 1)
@@ -84,6 +84,11 @@ def test_zigzag_round_trips_through_avro(n: int) -> None:
     from fastavro.io.binary_decoder import BinaryDecoder
 
     assert BinaryDecoder(io.BytesIO(zigzag(n))).read_long() == n
+
+
+@given(st.lists(LONG, max_size=20))
+def test_zigzag_many_encodes_as_zigzag(values: list[int]) -> None:
+    assert zigzag_many(values) == [zigzag(n) for n in values]
 
 
 def test_wrong_length_and_wrong_serde_are_refused() -> None:

@@ -40,6 +40,23 @@ def zigzag(n: int) -> bytes:
     return bytes(out)
 
 
+_GROUPS = np.arange(0, 64, 7, dtype=np.uint64)
+"""The shifts of a long's ten 7-bit groups."""
+
+
+def zigzag_many(values: Sequence[int] | np.ndarray) -> list[bytes]:
+    """zigzag() of every value, computed as arrays (a timestamp is six groups: a Python loop of six steps
+    per value, per column, was 7% of the stream scorer's time)."""
+    v = np.asarray(values, dtype=np.int64)
+    z = ((v << 1) ^ (v >> 63)).view(np.uint64)
+    groups = ((z[:, None] >> _GROUPS) & 0x7F).astype(np.uint8)
+    used = groups != 0
+    length = np.where(used.any(axis=1), len(_GROUPS) - np.argmax(used[:, ::-1], axis=1), 1)
+    groups |= np.where(np.arange(len(_GROUPS)) < length[:, None] - 1, 0x80, 0).astype(np.uint8)
+    blob, width = groups.tobytes(), len(_GROUPS)
+    return [blob[i * width : i * width + n] for i, n in enumerate(length.tolist())]
+
+
 def avro_string(text: str) -> bytes:
     data = text.encode()
     return zigzag(len(data)) + data
@@ -59,6 +76,12 @@ def read_long(buf: bytes, pos: int) -> tuple[int, int]:
 
 
 def read_string(buf: bytes, pos: int) -> tuple[str, int]:
+    b = buf[pos]
+    if b < 0x80 and not b & 1:  # a length under 64 in one byte, the usual id: no read_long call
+        end = pos + 1 + (b >> 1)
+        if end > len(buf):
+            raise IndexError("string runs past the end")
+        return buf[pos + 1 : end].decode(), end
     size, pos = read_long(buf, pos)
     end = pos + size
     if size < 0 or end > len(buf):
@@ -225,8 +248,9 @@ class VectorDecoder(_Framed):
         """Every payload the fast path reads; the values of all of them built as one array."""
         out = DecodedVectors([], [], [], [], [], np.empty(0))
         spans: list[bytes] = []
+        header, locate = self.header(), self._locate
         for i, payload in enumerate(payloads):
-            found = self._locate(payload)
+            found = locate(payload, header)
             if found is not None:
                 out.positions.append(i)
                 out.entity_ids.append(found[0])
@@ -237,10 +261,9 @@ class VectorDecoder(_Framed):
         values = np.frombuffer(b"".join(spans), dtype="<f8").reshape(len(spans), self.size)
         return out._replace(values=values)
 
-    def _locate(self, payload: bytes) -> tuple[str, str, int, str, int] | None:
+    def _locate(self, payload: bytes, header: bytes) -> tuple[str, str, int, str, int] | None:
         """(entity_id, event_id, event_time, feature_set_version, where the values start), or None: the
         payload is laid out otherwise (another writer schema, a features map, another size, corrupt)."""
-        header = self.header()
         if not payload.startswith(header):
             return None
         try:
@@ -275,6 +298,8 @@ def _skip_tail(buf: bytes, pos: int) -> int:
 
 def _skip_map(buf: bytes, pos: int, value_size: int) -> int:
     """The position after an Avro map of fixed-size values (double: 8)."""
+    if buf[pos] == 0:  # empty
+        return pos + 1
     count, pos = read_long(buf, pos)
     while count:
         if count < 0:
@@ -288,7 +313,8 @@ def _skip_map(buf: bytes, pos: int, value_size: int) -> int:
 
 def _skip_bytes(buf: bytes, pos: int) -> int:
     """The position after an Avro string or bytes (its text is not checked: the fast path does not read it)."""
-    size, pos = read_long(buf, pos)
+    b = buf[pos]
+    size, pos = (b >> 1, pos + 1) if b < 0x80 and not b & 1 else read_long(buf, pos)
     if size < 0 or pos + size > len(buf):
         raise IndexError("string runs past the end")
     return pos + size
@@ -296,6 +322,8 @@ def _skip_bytes(buf: bytes, pos: int) -> int:
 
 def _skip_string_map(buf: bytes, pos: int) -> int:
     """The position after an Avro map<string> (blocks of pairs; a negative count is followed by a byte size)."""
+    if buf[pos] == 0:  # empty
+        return pos + 1
     count, pos = read_long(buf, pos)
     while count:
         if count < 0:
@@ -404,7 +432,8 @@ class PredictionEncoder(_Framed):
         # The empty features map, then feature_values: its count (none when empty), the values, the closing 0.
         values_head = text(feature_set_version) + b"\x00" + (zigzag(size) if size else b"")
         tail = _FALSE + b"\x00" + zigzag(latency_us) + text(source) + zigzag(predicted_at)  # no flags
-        columns = zip(prediction_ids, event_ids, entity_ids, event_times, model_versions, scores, decisions)
+        times, ages = zigzag_many(event_times), zigzag_many(features_age_ms)
+        columns = zip(prediction_ids, event_ids, entity_ids, times, model_versions, scores, decisions)
         return [
             b"".join(
                 (
@@ -412,7 +441,7 @@ class PredictionEncoder(_Framed):
                     avro_string(prediction_id),
                     avro_string(event_id),
                     avro_string(entity_id),
-                    zigzag(event_time),
+                    event_time,
                     model,
                     text(version),
                     _DOUBLE.pack(score),
@@ -421,12 +450,12 @@ class PredictionEncoder(_Framed):
                     values_head,
                     packed[i * width : (i + 1) * width],
                     b"\x00",
-                    zigzag(age),
+                    age,
                     tail,
                 )
             )
             for i, ((prediction_id, event_id, entity_id, event_time, version, score, decision), age) in enumerate(
-                zip(columns, features_age_ms)
+                zip(columns, ages)
             )
         ]
 
