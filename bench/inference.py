@@ -554,6 +554,8 @@ class StreamResult:
     log: str
     topic: str
     """The features topic it drained (left filled)."""
+    cpu_us: float
+    """The scorer process's CPU time (all its threads) per prediction over the same span as `rate`."""
 
 
 async def stream_run(
@@ -594,7 +596,7 @@ async def stream_run(
                 done = await count(predictions)
                 now = time.perf_counter()
                 if done and first is None:
-                    first = (now, done)
+                    first, cpu_first = (now, done), cpu_seconds(service.proc.pid)
                     if profile is not None:
                         spy.enter_context(recording(service.proc.pid, profile))
                 if done >= n and first is not None:
@@ -604,12 +606,26 @@ async def stream_run(
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the scorer produced {done:,} of {n:,} predictions in {timeout_s:.0f}s")
                 await asyncio.sleep(0.05)
+            cpu = cpu_seconds(service.proc.pid) - cpu_first
             after = await triton.model_stats(MODEL)
             dead = await count(dlq)
         log = service.log_summary()
     # All n already there at the first look (cannot happen at these sizes): the rate including start-up.
     rate = (n - first[1]) / (now - first[0]) if first[1] < n else n / (now - started)
-    return StreamResult(rate, now - started, dead, server_time(before, after), log, prefix + "kestrel.features.v1")
+    cpu_us = cpu * 1e6 / (n - first[1]) if first[1] < n else float("nan")
+    return StreamResult(
+        rate, now - started, dead, server_time(before, after), log, prefix + "kestrel.features.v1", cpu_us
+    )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; NaN elsewhere): what the scorer spends per event
+    whatever else runs on the machine, which its rate alone does not say on shared cores."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stream_row(result: StreamResult, n: int, cards: int, direct: Result) -> Row:
@@ -625,7 +641,8 @@ def stream_row(result: StreamResult, n: int, cards: int, direct: Result) -> Row:
         f"{n:,} Avro vectors pre-produced (the {cards:,} seeded cards' "
         f"real vectors, cycled, fresh event ids), 1 scorer process: decode, {STREAM_ROWS} rows/Triton request, "
         f"{STREAM_INFLIGHT} in flight, prediction records produced + acked, commit; first to last prediction "
-        f"({result.total_s:.1f} s from process start); Triton {s['rows_per_execution']:.0f} rows/execution, "
+        f"({result.total_s:.1f} s from process start), scorer CPU {result.cpu_us:.1f} us/event; "
+        f"Triton {s['rows_per_execution']:.0f} rows/execution, "
         f"compute {s['infer_us_per_row']:.1f} us/row; limit: {limit}"
     )
     if result.dead_letters:
@@ -638,7 +655,13 @@ def stream_row(result: StreamResult, n: int, cards: int, direct: Result) -> Row:
         result.rate,
         baseline=DIRECT_STREAM,
         notes=notes,
-        extra={**s, "total_s": result.total_s, "dead_letters": result.dead_letters, "triton_busy_share": busy},
+        extra={
+            **s,
+            "total_s": result.total_s,
+            "dead_letters": result.dead_letters,
+            "triton_busy_share": busy,
+            "cpu_us_per_event": result.cpu_us,
+        },
     )
 
 
