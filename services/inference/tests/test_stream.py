@@ -120,3 +120,14 @@ async def test_packed_vectors_and_older_writers_maps_score_alike_and_the_rest_is
     assert set(scored) == {"p-0", "p-1", "n-2"}
     assert [scored[e]["feature_values"] for e in ("p-0", "p-1", "n-2")] == values
     assert all(p["features"] == {} and p["score"] == 0.75 for p in scored.values())
+
+
+async def test_a_batch_of_packed_vectors_and_only_undecodable_records_scores_the_vectors():
+    t = now_ms()
+    encoder = VectorEncoder.for_feature_set(VECTORS, CARD)
+    batch = [encoder.encode("card-1", "p-1", t, [0.5] * len(CARD.names), t), b"\x00garbage"]
+    records = [SimpleNamespace(topic="t", partition=0, offset=i, value=v) for i, v in enumerate(batch)]
+    producer = Producer()
+    rejections = await scorer(Model(), producer)(records)
+    assert [r.record.offset for r in rejections] == [1]
+    assert [PREDICTIONS.deserialize(r.value)["event_id"] for r in producer.sent] == ["p-1"]

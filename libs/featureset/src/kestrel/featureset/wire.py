@@ -115,12 +115,7 @@ class FeatureArray:
         self._count = zigzag(size)
         self.size = size
 
-    def pack(self, values: Sequence[float] | bytes) -> bytes:
-        """`values` as floats, or already packed as little-endian doubles (a row of a float64 array's bytes)."""
-        if isinstance(values, bytes):
-            if len(values) != 8 * self.size:
-                raise SerializationError(f"vector has {len(values) / 8:g} values, the feature set {self.size}")
-            return self._count + values + b"\x00" if values else b"\x00"
+    def pack(self, values: Sequence[float]) -> bytes:
         if len(values) != self.size:
             raise SerializationError(f"vector has {len(values)} values, the feature set {self.size}")
         if self._struct is None:
@@ -368,7 +363,7 @@ class PredictionEncoder(_Framed):
         threshold: float,
         decision: bool,
         feature_set_version: str,
-        features: Sequence[float] | bytes,
+        features: Sequence[float],
         features_age_ms: int,
         degraded: bool,
         flags: Sequence[str],

@@ -162,12 +162,12 @@ class StreamScorer:
         self, fast: DecodedVectors, ours: list[int], slow: list[tuple[str, str, int, Sequence[float]]]
     ) -> StreamRows:
         """The fast path's rows of this version, then the generic path's."""
-        values = np.concatenate([fast.values[ours], np.array([s[3] for s in slow]).reshape(len(slow), -1)])
+        named = np.array([s[3] for s in slow], dtype=np.float64).reshape(len(slow), self._fast.size)
         return StreamRows(
             [fast.entity_ids[k] for k in ours] + [s[0] for s in slow],
             [fast.event_ids[k] for k in ours] + [s[1] for s in slow],
             [fast.event_times[k] for k in ours] + [s[2] for s in slow],
-            values.reshape(len(values), self._fast.size),
+            np.concatenate([fast.values[ours], named]),
         )
 
     def _slow(self, record: Any, rows: list[tuple[str, str, int, Sequence[float]]]) -> str | None:
