@@ -131,3 +131,19 @@ async def test_a_batch_of_packed_vectors_and_only_undecodable_records_scores_the
     rejections = await scorer(Model(), producer)(records)
     assert [r.record.offset for r in rejections] == [1]
     assert [PREDICTIONS.deserialize(r.value)["event_id"] for r in producer.sent] == ["p-1"]
+
+
+async def test_a_challenger_scores_the_same_rows_in_shadow_and_its_failure_is_not_the_batchs():
+    records = PredictionRecords(PredictionEncoder(PREDICTIONS, CARD.names), "kestrel.predictions.v1", "stream")
+    challenger = Model()
+    producer = Producer()
+    handler = StreamScorer(
+        VECTORS, records, Model(), producer, CARD, threshold=0.5, shadow=(challenger, records.with_source("shadow"))
+    )
+    handler.shadow_version = "2"
+    assert await handler(consumed(2)) == []
+    sources = sorted((v["source"], v["event_id"]) for v in (PREDICTIONS.deserialize(r.value) for r in producer.sent))
+    assert sources == [("shadow", "e-0"), ("shadow", "e-1"), ("stream", "e-0"), ("stream", "e-1")]
+    challenger.down = True
+    assert await handler(consumed(2)) == [] and handler.healthy is True
+    assert len(producer.sent) == 6  # the champion's two more; the challenger's none
