@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import alerting, drift, feature_writer, features, inference, ingest, prediction_logger, triton
+from bench import alerting, drift, feature_writer, features, inference, ingest, pipeline, prediction_logger, triton
 from bench.fixtures import REPO, kafka_broker
 from bench.profile import render_top
 from bench.report import Row, attach_ratios, machine, render, write_json
@@ -30,8 +30,10 @@ SUITES = {
     "prediction-logger": prediction_logger.run,
     "alerting": alerting.run,
     "drift": drift.run,
+    "pipeline": pipeline.run,
 }
-WITHOUT_BROKER = {"drift"}
+WITHOUT_BROKER = {"drift", "pipeline"}
+"""Suites that need no shared broker (pipeline starts a whole stack of its own)."""
 PROFILED = {"stream-scorer": "stream scorer"}
 """Suites that take a profile path, and what their profile is of. They run only when named: the whole
 bench already holds their rows (the stream scorer's are part of the inference suite)."""

@@ -66,6 +66,8 @@ STREAM_INFLIGHT = 4
 CARDS = 10_000
 SCORER_BATCH = 4096
 """Records per consumer batch of the scorer (its max_batch default)."""
+WORKERS, WORKERS_AT = 2, 64
+"""The API's SO_REUSEPORT workers measured, and at which concurrency (the bar's)."""
 FLOOR_AT = (1, 64)
 """Concurrencies with a gRPC floor row (the bars: p99 at 1, throughput at 64)."""
 NOISE = "2 shared cores (service, Triton, Redis, Kafka and clients): noisy"
@@ -705,6 +707,10 @@ async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
             if not service.alive():
                 raise RuntimeError(f"kestrel-inference exited during the run; see {service.log_path}")
         log = service.log_summary()
+        api = ("kestrel-inference", bootstrap, prefix, redis.url, triton.grpc_url, workdir / "inference-workers.log")
+        with inference_process(*api, workers=str(WORKERS)) as workers:  # worker i's metrics: METRICS_PORT + i
+            await wait_serving(workers)
+            scaled = await predict(workers, WORKERS_AT)
         seeding = (
             f"online store: {len(seeded.vectors):,} cards, each with the vector the features service's "
             f"FeatureComputer gives after its newest of {seeded.events:,} simulator events over the past "
@@ -715,6 +721,9 @@ async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
             rows.append(predict_row(predict_name(c), p, direct_name(c), lead=seeding if c == CONCURRENCY[0] else ""))
             if f is not None:
                 rows.append(floor_row(c, f))
+            if c == WORKERS_AT:
+                name = f"gRPC Predict, {WORKERS} worker processes (WORKERS), concurrency {c}"
+                rows.append(predict_row(name, scaled, direct_name(c), lead="metrics of worker 0 only; "))
         rows.append(direct_row(DIRECT_BATCH, direct_batch))
         rows.append(
             predict_row(

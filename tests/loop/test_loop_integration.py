@@ -9,10 +9,6 @@ raises no alert and starts no retraining. Payments run on the simulator's clock 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
-import shutil
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -20,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import numpy as np
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -28,17 +23,23 @@ from aiokafka import AIOKafkaConsumer
 from kestrel.common.avro import AvroSerde, load_schema
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.topics import load_catalogue
+from kestrel.devstack.loop import (
+    CARDS,
+    RATE,
+    WINDOW_S,
+    champion_copy,
+    champion_performance,
+    loop_settings,
+    register_champion,
+    triton_repository,
+    write_rules,
+)
 from kestrel.devstack.ports import free_port
 from kestrel.devstack.services import SERVICES, Service, by_name, stack_env
 from kestrel.devstack.supervisor import Supervisor
 from kestrel.devstack.topics import PrefixedTopics
 from kestrel.devstack.triton import TritonServer
-from kestrel.featureset import load_feature_set, offline
-from kestrel.model import load
-from kestrel.model.performance import reference_performance
-from kestrel.registry.artifacts import describe
-from kestrel.registry.store import Registry
-from kestrel.simulator.generator import Generator, GeneratorConfig
+from kestrel.simulator.generator import GeneratorConfig
 from kestrel.simulator.population import natural_rate
 from kestrel.simulator.runner import RunConfig
 from kestrel.simulator.runner import run as simulate
@@ -46,17 +47,8 @@ from kestrel.simulator.settings import SimulatorSettings
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-CHECKED_IN = ROOT / "infra" / "triton" / "models" / "kestrel_fraud"
 ALERTING = Service("alerting", "kestrel-alerting", "kestrel.alerting.settings:AlertingSettings", "health_port")
 IN_THE_LOOP = ("features", "inference-scorer", "prediction-logger", "drift-monitor", "retrain-trigger")
-WINDOW_S = 4 * 3600
-"""Event time: with the sim clock at the cards' natural rate (features as the champion was trained on them), a
-window holds about 5,700 payments (57 frauds) and closes every ~19 s of wall time at RATE."""
-RATE = 300
-CARDS = 10_000
-REFERENCE_EVENTS = 40_000
 STATIONARY_S = 40
 """Traffic before the drift starts; the control runs STATIONARY_S + DRIFT_BUDGET_S of it with no drift."""
 DRIFT_BUDGET_S = 200
@@ -65,23 +57,6 @@ WINDOW_WALL_S = WINDOW_S * 0.4 / RATE
 """About how long a window takes to fill, in wall seconds (10,000 cards pay about 0.4 times a second)."""
 AFTER_S = 2 * WINDOW_WALL_S + 5
 """Traffic kept up after the promotion, for the new version's first windows."""
-RULES = """
-rules:
-  - alert: PerformanceDegraded
-    # below the band and below 0.5: on steady traffic one window's PR-AUC on ~57 frauds dips below the band
-    # now and then (measured 0.69-0.96, band low 0.745), never below 0.5; the wave takes it to 0.1-0.3
-    expr: performance_basis == "measured" and pr_auc_below_band == true and pr_auc < 0.5
-    severity: critical
-route:
-  receiver: alerts-topic
-  group_by: [alertname, model, model_version]
-  group_wait: 1s
-  group_interval: 5s
-  repeat_interval: 1h
-receivers:
-  - name: alerts-topic
-    kind: topic
-"""
 SERDES = {
     "kestrel.drift-reports.v1": AvroSerde(FileSchemaRegistry(), "reports-value", load_schema("drift_report")),
     "kestrel.alerts.v1": AvroSerde(FileSchemaRegistry(), "alerts-value", load_schema("alert")),
@@ -140,9 +115,9 @@ async def loop(kafka, redis_server, postgres, tmp_path) -> AsyncIterator[Loop]:
 
 
 def loop_env(tmp: Path, model: str, topics: PrefixedTopics, repo: Path, dsn: str, redis: str, triton: Any) -> dict:
-    """What the services read: the stack's addresses, this test's topics and groups, and shrunk timings."""
+    """What the services read: the stack's addresses, this test's topics and groups, and the loop's timings."""
     tag = model
-    (tmp / "rules.yaml").write_text(RULES)
+    write_rules(tmp)
     addresses = {
         "kafka_bootstrap": topics.bootstrap,
         "redis_url": redis,
@@ -151,95 +126,23 @@ def loop_env(tmp: Path, model: str, topics: PrefixedTopics, repo: Path, dsn: str
         "triton_url": triton.grpc_url,
         "triton_http_url": triton.http_url,
     }
-    job_env = {"KESTREL_RETRAIN_MIN_ROWS": "1000", "KESTREL_RETRAIN_MIN_POSITIVES": "20"}
-    return stack_env(addresses, SERVICES) | {
-        "KESTREL_TOPIC_PREFIX": topics.prefix,
-        "KESTREL_MODEL_REPOSITORY": str(repo),
-        "KESTREL_SESSION_TIMEOUT_MS": "6000",
-        "KESTREL_CHANGELOG_REPLICATION": "1",
-        "KESTREL_LOG_FORMAT": "json",
-        "KESTREL_FEATURES_GROUP_ID": f"features-{tag}",
-        "KESTREL_INFERENCE_GROUP_ID": f"scorer-{tag}",
-        "KESTREL_INFERENCE_MODEL_NAME": model,
-        # the champion the scorer asks Triton for until a lifecycle record names one: unpinned it asks for the
-        # latest ready version, which is the challenger as soon as it is loaded for its shadow window
-        "KESTREL_INFERENCE_MODEL_VERSION": "1",
-        "KESTREL_PREDICTION_LOGGER_GROUP_ID": f"logger-{tag}",
-        "KESTREL_DRIFT_MONITOR_LOGGER_GROUP_ID": f"logger-{tag}",
-        "KESTREL_DRIFT_MONITOR_GROUP_ID": f"drift-{tag}",
-        "KESTREL_DRIFT_MONITOR_WINDOW_S": str(WINDOW_S),
-        "KESTREL_DRIFT_MONITOR_ALLOWED_LATENESS_S": "60",
-        "KESTREL_DRIFT_MONITOR_IDLE_PARTITION_S": "600",
-        "KESTREL_DRIFT_MONITOR_LOGGER_WAIT_S": "5",
-        "KESTREL_ALERTING_APP_ID": f"alerting-{tag}",
-        "KESTREL_ALERTING_RULES_FILE": str(tmp / "rules.yaml"),
-        "KESTREL_ALERTING_DATA_DIR": str(tmp / "alerting"),
-        "KESTREL_ALERTING_TICK_INTERVAL_S": "0.5",
-        "KESTREL_RETRAIN_TRIGGER_APP_ID": f"retrain-{tag}",
-        "KESTREL_RETRAIN_TRIGGER_DATA_DIR": str(tmp / "retrain"),
-        "KESTREL_RETRAIN_TRIGGER_ARTIFACTS_DIR": str(tmp / "artifacts"),
-        "KESTREL_RETRAIN_TRIGGER_JOB_COMMAND": str(BIN / "kestrel-retrain-job"),
-        "KESTREL_RETRAIN_TRIGGER_JOB_ENV": json.dumps(job_env),
-        "KESTREL_RETRAIN_TRIGGER_TRAIN_HOURS": "96",
-        "KESTREL_RETRAIN_TRIGGER_SHADOW_S": "20",
-        # ~60 frauds in a 20 s shadow window: PR-AUC wobbles by about 0.1 on so few
-        "KESTREL_RETRAIN_TRIGGER_SHADOW_TOLERANCE": "0.15",
-        "KESTREL_RETRAIN_TRIGGER_SHADOW_MIN_LABELS": "100",
-        "KESTREL_RETRAIN_TRIGGER_MIN_NEW_LABELS": "2000",
-        "KESTREL_RETRAIN_TRIGGER_COOLDOWN_S": "3600",
-        "KESTREL_RETRAIN_TRIGGER_TICK_INTERVAL_S": "0.5",
-    }
-
-
-def champion_performance() -> dict[str, Any]:
-    """The checked-in champion's reference performance, which it predates (artifacts trained since carry it):
-    measured, as the trainer does, on stationary simulated payments it was not trained on."""
-    start = int(time.time() * 1000) - int(REFERENCE_EVENTS / natural_rate(CARDS) * 1000)
-    generator = Generator(GeneratorConfig(cards=CARDS, seed=99, run_id="reference"), start)
-    events, labels = [], []
-    for step in range(1, REFERENCE_EVENTS // 1000 + 1):
-        batch = generator.step(1000, start + int(step * 1000 * 1000 / natural_rate(CARDS)))
-        events += batch.events
-        labels += batch.labels
-    fraud = {label["event_id"]: label["label"] for label in labels + generator.drain_labels()}
-    vectors = offline.compute(events, load_feature_set("card"))
-    kept = [(e["event_id"], v) for e, v in zip(events, vectors) if v is not None]
-    scores = load(CHECKED_IN / "1").predict(np.array([v for _, v in kept]))
-    y = np.array([fraud.get(event_id, 0) for event_id, _ in kept])
-    return reference_performance(y, scores, 0.5).to_json()
-
-
-def with_performance(folder: Path, performance: dict[str, Any]) -> None:
-    reference = json.loads((folder / "reference.json").read_text())
-    (folder / "reference.json").write_text(json.dumps(reference | {"performance": performance}))
-
-
-def triton_repository(repo: Path, model: str, performance: dict[str, Any]) -> Path:
-    """The checked-in model, version 1 only, under this test's model name."""
-    shutil.copytree(CHECKED_IN, repo / model, ignore=shutil.ignore_patterns("__pycache__", "[2-9]*"))
-    config = repo / model / "config.pbtxt"
-    config.write_text(re.sub(r'^name: ".*"$', f'name: "{model}"', config.read_text(), flags=re.MULTILINE))
-    with_performance(repo / model / "1", performance)
-    return repo
-
-
-def champion_copy(artifacts: Path, model: str, performance: dict[str, Any]) -> Path:
-    folder = artifacts / model / "1"
-    shutil.copytree(CHECKED_IN / "1", folder, ignore=shutil.ignore_patterns("__pycache__"))
-    manifest = json.loads((folder / "manifest.json").read_text())
-    (folder / "manifest.json").write_text(json.dumps(manifest | {"model_name": model}))
-    with_performance(folder, performance)
-    return folder
-
-
-async def register_champion(dsn: str, folder: Path) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        registry = Registry(conn)
-        entry = await registry.register(describe(folder), actor="ci", reason="the loop's first champion")
-        await registry.promote(entry.model_name, "1", actor="ci", reason="the loop's first champion")
-    finally:
-        await conn.close()
+    return (
+        stack_env(addresses, SERVICES)
+        | loop_settings(tmp)
+        | {
+            "KESTREL_TOPIC_PREFIX": topics.prefix,
+            "KESTREL_MODEL_REPOSITORY": str(repo),
+            "KESTREL_LOG_FORMAT": "json",
+            "KESTREL_FEATURES_GROUP_ID": f"features-{tag}",
+            "KESTREL_INFERENCE_GROUP_ID": f"scorer-{tag}",
+            "KESTREL_INFERENCE_MODEL_NAME": model,
+            "KESTREL_PREDICTION_LOGGER_GROUP_ID": f"logger-{tag}",
+            "KESTREL_DRIFT_MONITOR_LOGGER_GROUP_ID": f"logger-{tag}",
+            "KESTREL_DRIFT_MONITOR_GROUP_ID": f"drift-{tag}",
+            "KESTREL_ALERTING_APP_ID": f"alerting-{tag}",
+            "KESTREL_RETRAIN_TRIGGER_APP_ID": f"retrain-{tag}",
+        }
+    )
 
 
 async def watch(loop: Loop) -> None:
@@ -294,6 +197,8 @@ async def test_stationary_traffic_raises_no_alert_and_starts_no_retraining(loop)
     assert "alert" not in timeline and "retrain_started" not in loop.stages()
 
 
+# its own budget: start-up (~60 s), STATIONARY_S + DRIFT_BUDGET_S + AFTER_S of traffic, teardown
+@pytest.mark.timeout(60 + STATIONARY_S + DRIFT_BUDGET_S + AFTER_S + 60)
 async def test_drift_is_detected_retrained_gated_shadowed_and_promoted_by_itself(loop):
     started = time.time()
     sending = asyncio.create_task(traffic(loop, STATIONARY_S + DRIFT_BUDGET_S + AFTER_S, "new-country-wave"))
@@ -309,11 +214,17 @@ async def test_drift_is_detected_retrained_gated_shadowed_and_promoted_by_itself
     timeline = print_timeline(loop, onset_ms, serving)
     assert "drift" in timeline and "alert" in timeline, timeline
     assert loop.stages()[:1] == ["retrain_started"], loop.stages()
-    assert loop.stages()[-1:] == ["promoted"], loop.stages()
+    assert loop.stages()[-1:] == ["promoted"], lifecycle_reasons(loop)
     assert serving is not None
     assert onset_ms <= timeline["drift"] <= timeline["alert"] <= timeline["promoted"] <= serving
     before, after = pr_aucs(loop, "1", degraded), pr_aucs(loop, "2", lambda r: True)
     assert after and np.mean(after) > np.mean(before) + 0.15, (before, after)  # quality restored on the wave
+
+
+def lifecycle_reasons(loop: Loop) -> list[str]:
+    """Each lifecycle step of the loop's model with its reason (a gate's or a shadow's numbers)."""
+    lifecycle = "kestrel.model-lifecycle.v1"
+    return [f"{v['stage']}: {v['reason']}" for _, t, v in loop.seen if t == lifecycle and v["model_name"] == loop.model]
 
 
 def pr_aucs(loop: Loop, version: str, which: Any) -> list[float]:

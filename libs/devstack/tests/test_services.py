@@ -98,3 +98,11 @@ def test_parse_replicas() -> None:
         parse_replicas(["features=0"])
     with pytest.raises(KeyError, match="unknown service"):
         parse_replicas(["nope=2"])
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_every_field_the_stack_assigns_a_port_to_is_a_port(service) -> None:
+    """The stack gives each *_port field a free port: a field so named that is no port breaks the service
+    (seen: a boolean reuse_port got a port number and the process refused its configuration)."""
+    fields = service.settings_class.model_fields
+    assert all(fields[name].annotation is int for name in service.port_fields), service.port_fields

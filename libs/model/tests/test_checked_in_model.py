@@ -31,3 +31,9 @@ def test_every_version_runs_the_current_model_py_on_this_feature_set(version, fe
     assert artifact.feature_names == tuple(feature_set.names)
     assert artifact.feature_set_version == feature_set.version_id
     assert artifact.metrics["holdout"]["pr_auc"] > 0.8  # on simulator data; see docs/model.md
+
+
+def test_the_champion_carries_its_reference_performance():
+    """Without it the drift monitor draws no PR-AUC band, so PerformanceDegraded never fires on the stack."""
+    performance = load(MODEL / "1").reference.performance
+    assert performance is not None and performance.band("pr_auc") is not None

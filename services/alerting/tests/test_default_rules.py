@@ -84,3 +84,21 @@ def test_consumer_lag_fires_after_five_minutes_and_pages(report: Callable[..., d
     assert (lag.state, lag.starts_at_ms) == ("firing", 5 * MIN)
     assert lag.annotations["summary"] == "Consumer group kestrel-features is 25k messages behind"
     assert [m.receiver for m in routes_for(config.route, lag.labels)] == ["oncall-webhook", "alerts-topic"]
+
+
+def test_an_events_report_fires_feature_drift_for_its_column_and_nothing_on_score_or_performance(
+    report: Callable[..., dict[str, Any]],
+) -> None:
+    """The drift monitor's events subject (raw event columns, no score, no performance) under the default rules."""
+    config = load_config(REPO / "infra/alerting/rules.yaml")
+    metrics = [
+        {"name": "channel", "kind": "categorical", "psi": 0.2, "drifted": True, "p_corrected": 0.0},
+        {"name": "country", "kind": "categorical", "psi": 0.001, "drifted": False, "p_corrected": 0.3},
+    ]
+    events = report(subject="events", feature_set_version="kestrel.v1.Event", metrics=metrics, performance=None)
+    states: dict[str, AlertState] = {}
+    for signal in drift_signals(events, config.report_url):
+        states.update({s.fingerprint: s for s in evaluate(config.rules, signal, states, 0)})
+    [alert] = [a for a in states.values() if a.state == "firing"]
+    assert alert.rule == "FeatureDrift"
+    assert (alert.labels["subject"], alert.labels["feature"], alert.labels["model"]) == ("events", "channel", "fraud")

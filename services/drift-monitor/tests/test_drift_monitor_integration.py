@@ -39,6 +39,7 @@ pytestmark = pytest.mark.integration
 PREDICTIONS, REPORTS = "kestrel.predictions.v1", "kestrel.drift-reports.v1"
 CATALOGUE = (
     PREDICTIONS,
+    "kestrel.events.v1",  # the events subject's source: the service checks it at start
     "kestrel.labels.v1",
     REPORTS,
     dead_letter_topic("prediction-logger"),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from kestrel.retrain_trigger.gate import GatePolicy, decide
+from kestrel.retrain_trigger.gate import GatePolicy, _Weighted, decide, scores_summary
 
 
 def scored(seed: int, signal: float, n: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
@@ -56,3 +57,41 @@ def test_a_champion_that_flags_everything_does_not_keep_a_better_model_out():
     decision = decide(y, good, everything, 0.5)
     assert decision.passed, decision.reasons
     assert decision.champion["recall"] > decision.challenger["recall"]  # what a recall-only guard would refuse
+
+
+def noisier(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, a challenger that ranks a little worse (the champion's logits plus noise), and the champion."""
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.05
+    logits = rng.normal(size=n) + 2.0 * y
+    champion = 1 / (1 + np.exp(-(logits - 3)))
+    return y, 1 / (1 + np.exp(-(logits + rng.normal(scale=0.6, size=n) - 3))), champion
+
+
+def roc_reason(decision) -> str:
+    return next(r for r in decision.reasons if r.startswith("roc_auc"))
+
+
+def test_a_guard_loss_the_holdout_cannot_tell_from_noise_passes_and_a_clear_one_fails():
+    y, challenger, champion = noisier(800, 1)  # 40 frauds: the champion leads by 0.019, inside the noise
+    small = decide(y, challenger, champion, 0.5)
+    assert small.champion["roc_auc"] - small.challenger["roc_auc"] > 0.005  # what a fixed tolerance refused
+    assert "passes" in roc_reason(small), small.reasons
+    y, challenger, champion = noisier(20_000, 1)  # the same kind of loss, on 1,000 frauds: clear
+    assert "fails" in roc_reason(decide(y, challenger, champion, 0.5)), roc_reason(decide(y, challenger, champion, 0.5))
+
+
+def test_the_bootstrap_is_seeded_so_one_holdout_gets_one_decision():
+    y, challenger, champion = noisier(1500, 2)
+    assert decide(y, challenger, champion, 0.5).reasons == decide(y, challenger, champion, 0.5).reasons
+
+
+def test_weighted_metrics_equal_the_plain_ones_on_the_rows_a_resample_repeats():
+    y, challenger, _ = noisier(3000, 3)
+    rng = np.random.default_rng(4)
+    rows = rng.choice(len(y), len(y))
+    weights = np.bincount(rows, minlength=len(y)).astype(np.float64)
+    plain = scores_summary(y[rows], challenger[rows], 0.5)
+    weighted = _Weighted(y, challenger, 0.5).metrics(weights)
+    assert weighted["roc_auc"] == pytest.approx(plain["roc_auc"], abs=1e-12)
+    assert weighted["f1"] == pytest.approx(plain["f1"], abs=1e-12)

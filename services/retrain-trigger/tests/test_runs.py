@@ -38,11 +38,13 @@ def test_a_passing_run_goes_training_loading_shadowing_promoted():
 
 def test_a_gate_refusal_and_a_bad_shadow_end_in_rejection_the_champion_staying():
     run, _ = runs.start("r2", "fraud", "manual", 0)
-    refused, out = runs.job_done(run, PASSED | {"passed": False, "reasons": ["pr_auc 0.56 fails"]}, 1)
+    reasons = ["pr_auc 0.5600 fails: at least champion 0.6 + 0.005", "roc_auc 0.9 passes: at most 0.005 below"]
+    refused, out = runs.job_done(run, PASSED | {"passed": False, "reasons": reasons}, 1)
     assert (refused.step, refused.outcome) == (DONE, "rejected") and stages(out) == [
         ("evaluated", "2"),
         ("rejected", "2"),
     ]
+    assert out[-1]["reason"] == "[r2] gate: pr_auc 0.5600 fails: at least champion 0.6 + 0.005"  # the rule it broke
     shadowing, _ = runs.loaded(runs.job_done(run, PASSED, 1)[0], 60, 2)
     verdict = judge_shadow(shadowing.holdout, {"pr_auc": 0.60, "precision": 0.99}, tolerance=0.05)
     assert not verdict.promote and "pr_auc 0.6000 vs holdout 0.7300" in verdict.reason

@@ -54,6 +54,12 @@ async def test_timeline_reads_the_loop_back_from_postgres(postgres: Any, tmp_pat
                window_start, window_end, status) VALUES ($1, $2, 'predictions', true, $3, $4, '1', $5, $2, 'drift')""",
             f"{model}-r", _at(start + 2 * HOUR), json.dumps({"metrics": metrics}), model, _at(start + HOUR),
         )  # fmt: skip
+        channel = [{"name": "channel", "drifted": True}]  # an earlier events-subject report: not the model's inputs
+        await conn.execute(
+            """INSERT INTO drift_reports (report_id, created_at, subject, drifted, payload, model_name, model_version,
+               window_start, window_end, status) VALUES ($1, $2, 'events', true, $3, $4, '1', $5, $2, 'drift')""",
+            f"{model}-e", _at(start + HOUR), json.dumps({"metrics": channel}), model, _at(start),
+        )  # fmt: skip
         await conn.execute(
             """INSERT INTO model_audit (model_name, version, action, alias, reason, actor, at)
                VALUES ($1, '2', 'promoted', 'champion', 'shadow held', 'test', $2)""",

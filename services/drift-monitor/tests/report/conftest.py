@@ -36,6 +36,7 @@ def feature(name: str, *, drifted: bool = False, kind: str = "numeric", shift: f
         "reference_shares": ref,
         "current_shares": cur,
         "drifted": drifted,
+        "categories": [],
     }
 
 

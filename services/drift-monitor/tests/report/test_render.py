@@ -119,3 +119,9 @@ def test_categorical_bins_are_labelled_by_value(make_report, make_feature) -> No
 def test_a_window_from_an_incomplete_prediction_log_says_so(make_report) -> None:
     assert "prediction log incomplete" in render([make_report(0) | {"log_complete": False}])
     assert "prediction log incomplete" not in render([make_report(0)])
+
+
+def test_an_events_reports_categorical_bins_are_labelled_by_their_names(make_report, make_feature) -> None:
+    channel = {**make_feature("channel", drifted=True, kind="categorical", shift=0.2), "categories": ["<pos>", "other"]}
+    html = render([{**make_report(features=[channel]), "subject": "events", "performance": None}])
+    assert "&lt;pos&gt;" in html and "<pos>" not in html and ">other<" in html

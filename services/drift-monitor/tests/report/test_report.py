@@ -53,6 +53,13 @@ def test_several_models_must_be_told_apart(make_report) -> None:
     assert [r["model_version"] for r in select(reports, Selection(model_version="8"))] == ["8"]
 
 
+def test_a_model_versions_two_subjects_are_told_apart_by_subject(make_report) -> None:
+    reports = [make_report(0), {**make_report(0), "report_id": "e-0", "subject": "events"}]
+    with pytest.raises(ReportError, match=r"fraud/7 \(events\), fraud/7 \(predictions\).*--subject"):
+        select(reports, Selection(model_name="fraud", model_version="7"))
+    assert [r["report_id"] for r in select(reports, Selection(subject="events"))] == ["e-0"]
+
+
 def test_an_empty_selection_is_an_error(make_report) -> None:
     with pytest.raises(ReportError, match="no drift report matches"):
         select([make_report(0)], Selection(model_name="other"))

@@ -123,6 +123,13 @@ class GrpcSettings(KestrelSettings):
     tls_client_cafile: str | None = None
     auth_tokens: list[SecretStr] = []
     """Bearer tokens accepted on every RPC (JSON list in the environment); empty disables auth."""
+    workers: int = Field(1, ge=1)
+    """Processes serving grpc_port together (SO_REUSEPORT, as gunicorn's workers): a parent starts them and
+    ends when one does; worker i serves its metrics on METRICS_PORT + i."""
+    grpc_reuseport: bool = False
+    """Bind grpc_port with SO_REUSEPORT (the parent sets it for its workers; not named *_port, which the stack
+    reads as a port to assign). Off, a second process on the port
+    fails to start instead of sharing it unnoticed."""
 
     def grpc_server(self) -> GrpcServerSettings:
         from kestrel.common.grpc.server import GrpcServerSettings  # grpc is imported only by gRPC services
@@ -135,6 +142,7 @@ class GrpcSettings(KestrelSettings):
             tls_keyfile=Path(self.tls_keyfile) if self.tls_keyfile else None,
             tls_client_cafile=Path(self.tls_client_cafile) if self.tls_client_cafile else None,
             auth_tokens=self.auth_tokens,
+            reuse_port=self.grpc_reuseport,
         )
 
 

@@ -64,8 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--demo",
         action="store_true",
-        help="once the services run, push sample traffic through them (kestrel.devstack.demo)",
+        help="start from a fresh state, run the services with the loop's shrunk timings and close the loop: "
+        "drift -> alert -> retrain -> shadow -> promoted, then its timeline and page (kestrel.devstack.demo_loop); "
+        "then push sample traffic through the services (kestrel.devstack.demo)",
     )
+    up.add_argument("--keep-state", action="store_true", help=argparse.SUPPRESS)  # --demo's background process
     up.set_defaults(handler=_up)
 
     commands.add_parser("down", help="stop everything `up` started").set_defaults(handler=_down)
@@ -101,7 +104,9 @@ async def _up(args: argparse.Namespace) -> int:
     except (KeyError, ValueError) as exc:
         print(f"kestrel-stack: {exc}", file=sys.stderr)
         return 2
-    if args.fresh and not record.find_running(args.state_dir):
+    if (args.fresh or args.demo) and not args.keep_state and not record.find_running(args.state_dir):
+        if args.demo:
+            print(f"--demo starts from a fresh state: clearing {args.state_dir}", flush=True)
         shutil.rmtree(args.state_dir, ignore_errors=True)
     if args.detach:
         return await detach.run_in_background(args.state_dir, _foreground_argv(args))
@@ -112,14 +117,15 @@ async def _up(args: argparse.Namespace) -> int:
     supervise: asyncio.Task[None] | None = None
     try:
         await stack.start()
-        supervisor = Supervisor(stack.state_dir, stack.env, runnable(stack.addresses, ADDRESSES), replicas)
+        env = stack.env | (await _loop_settings(stack) if args.demo else {})
+        supervisor = Supervisor(stack.state_dir, env, runnable(stack.addresses, ADDRESSES), replicas)
         await supervisor.start()
         supervise = asyncio.create_task(supervisor.supervise())
         await supervisor.wait_ready()
         stack.announce(_service_addresses(supervisor))
         _print_endpoints(stack)
         if args.demo:
-            await _demo(stack.endpoints, supervisor)
+            await _demo(stack, supervisor)
         print(f"{detach.READY} (Ctrl-C or `kestrel-stack down` stops it)", flush=True)
         return await _watch(stack, supervise)
     except asyncio.CancelledError:
@@ -136,7 +142,7 @@ async def _up(args: argparse.Namespace) -> int:
 def _foreground_argv(args: argparse.Namespace) -> list[str]:
     """The same `up` without --detach (nor --fresh, done already), for the background process."""
     argv = ["--state-dir", str(args.state_dir), "--log-level", args.log_level, "up"]
-    argv += ["--no-triton"] * args.no_triton + ["--demo"] * args.demo
+    argv += ["--no-triton"] * args.no_triton + ["--demo", "--keep-state"] * args.demo
     return argv + [f"--replicas={spec}" for spec in args.replicas]
 
 
@@ -197,10 +203,23 @@ def _print_endpoints(stack: Stack) -> None:
     print("  kestrel-stack ps | restart SERVICE | kill SERVICE", flush=True)
 
 
-async def _demo(endpoints: dict[str, str], supervisor: Supervisor) -> None:
-    from kestrel.devstack import demo  # imported on use: it pulls in the simulator
+async def _loop_settings(stack: Stack) -> dict[str, str]:
+    """The loop's settings for the services (kestrel.devstack.loop), its rules file, and the checked-in model
+    registered as the champion: what the demo's loop needs before the services start."""
+    from kestrel.devstack import loop  # imported on use: it pulls in the model and registry libraries
 
-    await demo.run(endpoints, demo.Services.of(supervisor))
+    work = stack.state_dir / "loop"
+    loop.write_rules(work)
+    folder = loop.champion_copy(work / "artifacts", _serving_models()[0])
+    await loop.register_champion(stack.postgres.dsn, folder, actor="kestrel-stack")
+    return loop.loop_settings(work)
+
+
+async def _demo(stack: Stack, supervisor: Supervisor) -> None:
+    from kestrel.devstack import demo, demo_loop  # imported on use: they pull in the simulator
+
+    await demo_loop.run(stack.endpoints, _serving_models()[0], stack.state_dir)
+    await demo.run(stack.endpoints, demo.Services.of(supervisor))
 
 
 async def _down(args: argparse.Namespace) -> int:

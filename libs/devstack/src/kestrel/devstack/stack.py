@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,11 +48,16 @@ class Stack:
         ports: Mapping[str, int] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir or default_state_dir()).absolute()
+        self.model_repo = Path(model_repo or self.state_dir / "models").absolute()
+        """What tritonserver serves and the drift monitor and retrain-trigger read; by default the stack's own copy
+        of the checked-in models, so the retrain-trigger's new versions (and Triton's __pycache__) stay out of the
+        checkout and live as long as the registry that names them."""
+        self._copy_models = model_repo is None
         ports = load_ports(self.state_dir) if ports is None else ports  # busy ones are replaced by free ones
         self.kafka = KafkaBroker(self.state_dir, ports.get("kafka"), ports.get("kafka_controller"))
         self.redis = RedisServer(self.state_dir, ports.get("redis"))
         self.postgres = PostgresServer(self.state_dir, ports.get("postgres"))
-        self.triton = _triton(self.state_dir, model_repo, triton_models, ports) if with_triton else None
+        self.triton = _triton(self.state_dir, self.model_repo, triton_models, ports) if with_triton else None
         self.service_addresses: dict[str, str] = {}
         """Addresses of the stack's own services that clients read (ingest_addr for kestrel-sim)."""
         self._started: list[ServerProcess] = []
@@ -69,6 +75,7 @@ class Stack:
             "postgres_dsn": self.postgres.dsn,
             # One shared file registry: every service learns the schema versions the others wrote.
             "schema_registry_store": str(self.state_dir / "schema-registry.json"),
+            "model_repository": str(self.model_repo),  # a folder, not a server: every stack has one
         }
         if self.triton is not None:
             addresses["triton_url"] = self.triton.grpc_url
@@ -100,6 +107,8 @@ class Stack:
             where = f"{self.state_dir} (started by pid {running.owner_pid})"
             raise ComponentError("stack", f"already running from {where}; run `kestrel-stack down` first")
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self._copy_models:
+            copy_new_models(model_repository(), self.model_repo)
         try:
             results = await asyncio.gather(*(self._start(c) for c in self.components), return_exceptions=True)
             if failures := [r for r in results if isinstance(r, BaseException)]:
@@ -156,10 +165,20 @@ def _records(components: Sequence[ServerProcess]) -> dict[str, dict[str, Any]]:
     return records
 
 
-def _triton(state_dir: Path, model_repo: Path | None, models: Sequence[str], ports: Mapping[str, int]) -> TritonServer:
+def copy_new_models(source: Path, target: Path) -> list[str]:
+    """Copies each model of `source` that `target` lacks (a model already there keeps the versions and version
+    pins the retrain-trigger gave it); returns the models copied."""
+    copied = []
+    for model in sorted(p for p in source.iterdir() if p.is_dir() and not (target / p.name).exists()):
+        shutil.copytree(model, target / model.name, ignore=shutil.ignore_patterns("__pycache__"))
+        copied.append(model.name)
+    return copied
+
+
+def _triton(state_dir: Path, model_repo: Path, models: Sequence[str], ports: Mapping[str, int]) -> TritonServer:
     return TritonServer(
         state_dir,
-        model_repo or model_repository(),
+        model_repo,
         grpc_port=ports.get("triton_grpc"),
         http_port=ports.get("triton_http"),
         metrics_port=ports.get("triton_metrics"),

@@ -6,7 +6,7 @@ import json
 import re
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -15,6 +15,7 @@ import numpy as np
 
 from kestrel.model.dataset import TrainingSet
 from kestrel.model.errors import ModelError
+from kestrel.model.events import EventReference
 from kestrel.model.network import Network
 from kestrel.model.reference import ReferenceStats, compute_reference
 from kestrel.model.train import TrainResult
@@ -22,6 +23,9 @@ from kestrel.model.train import TrainResult
 FORMAT = 1
 MANIFEST, WEIGHTS, METRICS = "manifest.json", "weights.npz", "metrics.json"
 REFERENCE_JSON, REFERENCE_NPZ = "reference.json", "reference.npz"
+EVENTS_JSON = "events_reference.json"
+"""Optional: the training events' monitored columns (kestrel.model.events); a file of its own, so adding it to a
+version made before it existed leaves that version's other files as they were."""
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -70,7 +74,7 @@ class ModelArtifact:
 def build(result: TrainResult, data: TrainingSet, model_name: str, version: int) -> ModelArtifact:
     """The artifact of a training run, with reference statistics of the rows it was trained on."""
     reference = compute_reference(
-        data.X, result.network.predict(data.X), data.feature_names, performance=result.performance
+        data.X, result.network.predict(data.X), data.feature_names, performance=result.performance, events=data.events
     )
     metrics = {"kind": result.kind, "holdout": result.holdout, "candidates": result.candidates}
     return ModelArtifact(
@@ -109,6 +113,8 @@ def write_files(artifact: ModelArtifact, directory: Path) -> None:
     (directory / REFERENCE_JSON).write_text(json.dumps(artifact.reference.to_json()))
     reference = artifact.reference
     np.savez_compressed(directory / REFERENCE_NPZ, sample=reference.sample, scores=reference.sample_scores)
+    if reference.events is not None:
+        (directory / EVENTS_JSON).write_text(json.dumps(reference.events.to_json(), sort_keys=True))
 
 
 def load(directory: Path) -> ModelArtifact:
@@ -124,6 +130,9 @@ def load(directory: Path) -> ModelArtifact:
             reference = ReferenceStats.from_parts(
                 json.loads((directory / REFERENCE_JSON).read_text()), ref["sample"], ref["scores"]
             )
+        if (directory / EVENTS_JSON).exists():
+            events = EventReference.from_json(json.loads((directory / EVENTS_JSON).read_text()))
+            reference = replace(reference, events=events)
         return ModelArtifact(
             manifest["model_name"],
             int(manifest["version"]),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from kestrel.featureset import FeatureSet, offline
 from kestrel.model.errors import ModelError
+from kestrel.model.events import EventReference, event_reference
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,9 @@ class TrainingSet:
     feature_names: tuple[str, ...]
     feature_set_version: str
     """e.g. `card.v1`: what the model's input vector means."""
+    events: EventReference | None = None
+    """The raw event columns of these rows, counted (from_events only): the drift monitor's events reference. A
+    part (take) has none: it would describe other rows."""
 
     def __post_init__(self) -> None:
         n, d = self.X.shape if self.X.ndim == 2 else (-1, -1)
@@ -78,7 +82,7 @@ def from_events(
     X = np.array([vectors[i] for i in keep], dtype=np.float64)
     y = np.array([label_of[events[i]["event_id"]] for i in keep])
     t = np.array([events[i][feature_set.time] for i in keep], dtype=np.int64)
-    return from_matrix(X, y, t, feature_set)
+    return replace(from_matrix(X, y, t, feature_set), events=event_reference(events[i] for i in keep))
 
 
 def time_split(data: TrainingSet, holdout: float = 0.2) -> tuple[TrainingSet, TrainingSet]:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from kestrel.model.errors import ModelError
+from kestrel.model.events import EventReference
 from kestrel.model.performance import ReferencePerformance
 
 BINS = 10
@@ -56,6 +57,9 @@ class ReferenceStats:
     performance: ReferencePerformance | None = None
     """Holdout performance, its spread over time chunks and the score calibration; None in artifacts made
     before it existed (the drift monitor then reports performance without a band or an estimate)."""
+    events: EventReference | None = None
+    """The training events' monitored columns (stored as events_reference.json); None when the training set was
+    not made from events, or in artifacts made before it existed (the drift monitor then has no events reference)."""
 
     def __post_init__(self) -> None:
         d = len(self.feature_names)
@@ -95,6 +99,7 @@ def compute_reference(
     sample_size: int = SAMPLE,
     seed: int = 0,
     performance: ReferencePerformance | None = None,
+    events: EventReference | None = None,
 ) -> ReferenceStats:
     """Bins from every row; a seeded uniform sample (in time order) for the tests that need raw values."""
     X = np.asarray(X, dtype=np.float64)
@@ -107,4 +112,5 @@ def compute_reference(
         X[rows].astype(np.float32),
         np.asarray(scores)[rows].astype(np.float32),
         performance,
+        events,
     )

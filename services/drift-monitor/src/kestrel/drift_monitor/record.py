@@ -6,10 +6,15 @@ import uuid
 from typing import Any
 
 from kestrel.drift_monitor.assess import Assessment
+from kestrel.drift_monitor.verdict import WindowVerdict
 from kestrel.drift_monitor.windows import Close
 
 SUBJECT = "predictions"
 """What a window report tests (the schema's subject, and the topic key): a model version's predictions."""
+EVENTS = "events"
+"""The other subject: the raw event columns of a window of event time, against a model version's training events."""
+EVENT_SCHEMA = "kestrel.v1.Event"
+"""An events report's feature_set_version: what the tested columns are (event.avsc), no feature set."""
 
 _NAMESPACE = uuid.UUID("5d6c1f7e-3b0a-4c55-9a4e-6f2b8d0c1a77")
 
@@ -17,6 +22,11 @@ _NAMESPACE = uuid.UUID("5d6c1f7e-3b0a-4c55-9a4e-6f2b8d0c1a77")
 def report_id(model_name: str, model_version: str, window_start_ms: int) -> str:
     """Deterministic, so a window closed again after a crash overwrites its report instead of adding one."""
     return str(uuid.uuid5(_NAMESPACE, f"{model_name}\x1f{model_version}\x1f{window_start_ms}"))
+
+
+def event_report_id(model_name: str, window_start_ms: int) -> str:
+    """One events report per window: a close repeated after a crash (even against a newer version) replaces it."""
+    return str(uuid.uuid5(_NAMESPACE, f"{EVENTS}\x1f{model_name}\x1f{window_start_ms}"))
 
 
 def drift_report(
@@ -74,5 +84,34 @@ def _unassessed(close: Close, feature_set_version: str, created_at_ms: int, log_
         "drifted_features": [],
         "late_predictions": close.late,
         "log_complete": log_complete,
+        "performance": None,
+    }
+
+
+def events_report(
+    close: Close, verdict: WindowVerdict | None, model_name: str, model_version: str, created_at_ms: int
+) -> dict[str, Any]:
+    """The events subject's report of one window; without a verdict (no model version has an events reference) it
+    is insufficient data with no metrics. No score, no performance: those are the predictions subject's."""
+    status = verdict.status if verdict else "insufficient_data"
+    return {
+        "report_id": event_report_id(model_name, close.start),
+        "subject": EVENTS,
+        "feature_set_version": EVENT_SCHEMA,
+        "model_name": model_name,
+        "model_version": model_version or None,
+        "window_start": close.start,
+        "window_end": close.end,
+        "reference_size": verdict.reference_size if verdict else 0,
+        "window_size": verdict.current_size if verdict else close.count,
+        "metrics": [f.to_record() for f in verdict.features] if verdict else [],
+        "drifted": status == "drift",
+        "created_at": created_at_ms,
+        "status": status,
+        "correction": verdict.correction if verdict else "benjamini-hochberg",
+        "alpha": verdict.alpha if verdict else 0.05,
+        "drifted_features": list(verdict.drifted_features) if verdict else [],
+        "late_predictions": close.late,
+        "log_complete": True,
         "performance": None,
     }

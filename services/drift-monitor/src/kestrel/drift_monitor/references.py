@@ -1,4 +1,4 @@
-"""Each model version's reference, read once from its artifact in the Triton model repository and cached."""
+"""Each model version's references (features, scores, training events), read once from its Triton artifact, cached."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from kestrel.drift_monitor.assess import ModelReference, feature_kinds, referenc
 from kestrel.featureset import FeatureDefinitionError, load_feature_set
 from kestrel.model import artifact
 from kestrel.model.errors import ModelError
+from kestrel.model.events import EventReference
 
 log = structlog.get_logger()
 
@@ -51,3 +52,34 @@ class References:
             return tuple("numeric" for _ in names)
         by_name = dict(zip(fs.names, feature_kinds(fs)))
         return tuple(by_name.get(n, "numeric") for n in names)
+
+
+class EventReferences:
+    """The events subject's reference: the training events of the newest version of `model_name` that has one
+    (the version Triton serves by default; a version trained from logged vectors has none, so the one before
+    stands in). Each version is read once; the repository is listed on every call, so a new version takes over."""
+
+    def __init__(self, repository: Path, model_name: str) -> None:
+        self._repository, self._model_name = repository, model_name
+        self._cache: dict[int, EventReference | None] = {}
+
+    async def newest(self) -> tuple[str, EventReference | None]:
+        """(version, its events reference); ("", None) when no version has one."""
+        return await asyncio.to_thread(self._newest)
+
+    def _newest(self) -> tuple[str, EventReference | None]:
+        for version in reversed(artifact.versions(self._repository, self._model_name)):
+            if version not in self._cache:
+                self._cache[version] = self._load(version)
+            if self._cache[version] is not None:
+                return str(version), self._cache[version]
+        return "", None
+
+    def _load(self, version: int) -> EventReference | None:
+        try:
+            events = artifact.load(self._repository / self._model_name / str(version)).reference.events
+        except ModelError as exc:
+            log.warning("events_reference_unreadable", model=self._model_name, version=version, error=str(exc))
+            return None
+        log.info("events_reference_loaded", model=self._model_name, version=version, rows=events and events.rows)
+        return events

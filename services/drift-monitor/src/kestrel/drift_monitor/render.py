@@ -219,7 +219,8 @@ def _figure(m: Mapping[str, Any]) -> str:
     caption += f"<span class='stat'>{escape(stat)}</span></figcaption>"
     if not ref and not cur:
         return f"<figure>{caption}<p>No bins recorded.</p></figure>"
-    labels = svg.bin_labels(m.get("kind", "numeric"), m.get("bin_edges", []), max(len(ref), len(cur)))
+    bins = max(len(ref), len(cur))
+    labels = list(m.get("categories") or []) or svg.bin_labels(m.get("kind", "numeric"), m.get("bin_edges", []), bins)
     chart = svg.histogram(labels, ref, cur, drifted=drifted, title=f"{m['name']}: reference against current")
     return f"<figure{' class=drifted' if drifted else ''}>{caption}{chart}</figure>"
 

@@ -51,6 +51,8 @@ class Selection:
     window_start: int | None = None
     since: int | None = None
     until: int | None = None
+    subject: str | None = None
+    """predictions or events: a model version has a series of each."""
 
     @property
     def newest_only(self) -> bool:
@@ -59,7 +61,8 @@ class Selection:
     def admits(self, report: Mapping[str, Any]) -> bool:
         start = report["window_start"]
         return (
-            self.model_name in (None, report.get("model_name"))
+            self.subject in (None, report.get("subject"))
+            and self.model_name in (None, report.get("model_name"))
             and self.model_version in (None, report.get("model_version"))
             and self.report_id in (None, report["report_id"])
             and self.window_start in (None, start)
@@ -82,7 +85,9 @@ def select(reports: Iterable[Mapping[str, Any]], selection: Selection) -> list[M
         raise ReportError("no drift report matches the selection")
     if len(series) > 1:
         names = ", ".join(f"{name}/{version} ({subject})" for subject, name, version in series)
-        raise ReportError(f"reports of several models match ({names}): choose one with --model-name/--model-version")
+        raise ReportError(
+            f"reports of several series match ({names}): choose one with --model-name/--model-version/--subject"
+        )
     chosen = sorted(latest.values(), key=lambda r: r["window_start"])
     return chosen[-1:] if selection.newest_only else chosen
 
@@ -254,6 +259,9 @@ def parser() -> argparse.ArgumentParser:
     source.add_argument("--from-postgres", action="store_true", help="read the drift_reports table")
     report.add_argument("--model-name", metavar="NAME", help="only this model")
     report.add_argument("--model-version", metavar="VERSION", help="only this model version")
+    report.add_argument(
+        "--subject", choices=("predictions", "events"), help="only this subject (model inputs and score, or raw events)"
+    )
     report.add_argument("--report-id", metavar="ID", help="one report, by id")
     report.add_argument("--window-start", type=_time_argument, metavar="TIME", help="one window, by its start")
     report.add_argument("--since", type=_time_argument, metavar="TIME", help="windows starting at or after TIME")
@@ -271,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if (args.report_id or args.window_start is not None) and (args.since is not None or args.until is not None):
         cli.error("--report-id and --window-start select one window: drop --since/--until")
     selection = Selection(
-        args.model_name, args.model_version, args.report_id, args.window_start, args.since, args.until
+        args.model_name, args.model_version, args.report_id, args.window_start, args.since, args.until, args.subject
     )
     from kestrel.drift_monitor.render import render
 

@@ -43,8 +43,16 @@ class DriftMonitorSettings(KafkaSettings):
     """Multiple-testing correction across a window's features."""
     predictions_topic: str = "kestrel.predictions.v1"
     reports_topic: str = "kestrel.drift-reports.v1"
+    events_topic: str = "kestrel.events.v1"
+    """Raw events: their monitored columns (channel, country, merchant category, currency, amount) are the events
+    subject, in windows of the same rule as the predictions'."""
+    events_model: str = "kestrel_fraud"
+    """Model in MODEL_REPOSITORY whose newest version with an events reference (its training events) the events
+    subject is compared with."""
     group_id: str = "kestrel-drift-monitor"
     """Consumer group; the window state's changelog is named after it."""
+    events_group_id: str = "kestrel-drift-monitor-events"
+    """Consumer group of the events subject (its own stateful loop and changelog)."""
     batch_max: int = Field(2000, ge=1, le=100_000)
     poll_timeout_ms: int = Field(100, ge=1)
     commit_interval_s: float = Field(1.0, gt=0)

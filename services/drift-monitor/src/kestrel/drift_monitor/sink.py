@@ -16,7 +16,7 @@ from kestrel.common.errors import UnavailableError
 from kestrel.common.kafka import OutRecord, Producer
 from kestrel.drift_monitor.assess import Assessment, DriftPolicy, ModelReference, Window, aligned, assess
 from kestrel.drift_monitor.progress import LoggerProgress
-from kestrel.drift_monitor.record import SUBJECT, drift_report
+from kestrel.drift_monitor.record import drift_report
 from kestrel.drift_monitor.references import MissingReference, References
 from kestrel.drift_monitor.reports_db import ReportsDatabase
 from kestrel.drift_monitor.windows import Close
@@ -145,4 +145,4 @@ class ReportSink:
 
 def publisher(serialize: Callable[[dict[str, Any]], bytes], topic: str) -> Callable[[dict[str, Any]], OutRecord]:
     """A report as its topic record, keyed by subject as infra/topics.yaml declares."""
-    return lambda report: OutRecord(topic, serialize(report), SUBJECT.encode())
+    return lambda report: OutRecord(topic, serialize(report), str(report["subject"]).encode())

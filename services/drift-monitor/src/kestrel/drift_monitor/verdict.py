@@ -152,10 +152,14 @@ class FeatureResult:
     reference_shares: tuple[float, ...]
     current_shares: tuple[float, ...]
     drifted: bool
+    categories: tuple[str, ...] = ()
+    """Names of the bins of a categorical column whose values are strings (event columns; bin_edges then holds
+    their positions); empty for numeric values."""
 
     def to_record(self) -> dict[str, Any]:
         return {
             **{k: getattr(self, k) for k in ("name", "kind", "test", "effect", "drifted")},
+            "categories": list(self.categories),
             **{k: float(getattr(self, k)) for k in _FLOATS},
             **{k: [float(v) for v in getattr(self, k)] for k in ("bin_edges", "reference_shares", "current_shares")},
         }

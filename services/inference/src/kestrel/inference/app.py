@@ -26,7 +26,7 @@ from kestrel.inference.publisher import PredictionPublisher
 from kestrel.inference.records import PredictionRecords
 from kestrel.inference.scoring import Scorer
 from kestrel.inference.servicer import InferenceServicer
-from kestrel.inference.serving import LifecycleFollower, ServingState
+from kestrel.inference.serving import LifecycleFollower, ServingState, champion_version
 from kestrel.inference.settings import InferenceSettings
 from kestrel.inference.stream import StreamScorer
 from kestrel.model.triton_config import INPUT
@@ -118,7 +118,7 @@ def _follower(rt: Runtime[InferenceSettings], model: TritonModel, serve: Any) ->
     lifecycle = rt.topics.bind(s.lifecycle_topic)
 
     def changed(state: ServingState) -> None:
-        model.version = state.champion or s.model_version
+        model.version = champion_version(state, s.model_version, model.version, model.ready_versions())
         serve(state)
 
     def new_consumer() -> AIOKafkaConsumer:

@@ -78,6 +78,10 @@ class TritonModel:
         except InferenceServerException as exc:  # not fatal: Triton may start later; calls fail fast until then
             log.warning("triton_model_unavailable_at_start", url=self.url, model=self.name, error=_describe(exc))
 
+    def ready_versions(self) -> list[str]:
+        """The versions Triton had ready at start (empty when it was not reachable then)."""
+        return [str(v) for v in self._metadata.versions] if self._metadata is not None else []
+
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()

@@ -50,6 +50,19 @@ class ServingState:
         return (self.champion, self.challenger) != before
 
 
+def champion_version(state: ServingState, pinned: str, current: str, ready: list[str]) -> str:
+    """The version the champion's calls ask Triton for. The lifecycle's champion first, then the pinned setting.
+    With neither, not "" (Triton's latest ready version: a challenger as soon as it is loaded for its shadow,
+    which would then answer): the version asked for so far, or, the first time, the highest version Triton had
+    ready that is not the challenger in shadow. "" only when Triton named none (it was not up at start)."""
+    if state.champion or pinned:
+        return state.champion or pinned
+    if current and current != state.challenger:
+        return current
+    numbered = [v for v in ready if v.isdigit() and v != state.challenger]
+    return max(numbered, key=int, default="")
+
+
 class LifecycleFollower:
     """Reads the lifecycle topic from its beginning at start (ready once it reached the end it found then),
     then follows it; `on_change(state)` runs after each change. A Loop component: watch it."""

@@ -44,8 +44,10 @@ class InferenceSettings(KafkaSettings, GrpcSettings, RedisSettings, ConsumerSett
     triton_ssl: bool = False
     model_name: str = "kestrel_fraud"
     model_version: str = ""
-    """Empty: Triton's latest ready version (its version policy decides); set to pin one. Either way, a champion
-    named on the lifecycle topic (promoted, rolled_back) takes over while follow_lifecycle is on."""
+    """Set: pin this version. Empty: with follow_lifecycle off, Triton's latest ready version (its version policy
+    decides); with it on, the highest version Triton has ready at start, kept until the lifecycle names a
+    champion (so a challenger loaded for its shadow never answers). Either way, a champion named on the
+    lifecycle topic (promoted, rolled_back) takes over while follow_lifecycle is on."""
     follow_lifecycle: bool = True
     """Follow kestrel.model-lifecycle.v1: ask Triton for the champion it names, and (stream scorer) score a
     challenger in shadow beside it, logged with source=shadow. Off: model_version alone decides."""

@@ -30,10 +30,32 @@ def _batch_response(outcomes: Sequence[Outcome]) -> ingest_pb2.PublishBatchRespo
     )
 
 
+class StreamResults:
+    """A PublishStream's answer, built as the stream goes, in bounded memory: every event's result while fewer
+    than `limit` are kept, then only the events not accepted (those a client must act on), up to `limit` more;
+    the rest are counted in `omitted`. Counts of accepted and rejected cover every event."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.response = ingest_pb2.PublishBatchResponse()
+
+    def add(self, outcomes: Sequence[Outcome]) -> None:
+        r = self.response
+        for outcome in outcomes:
+            r.accepted += outcome.accepted
+            r.rejected += not outcome.accepted
+            kept = len(r.results)
+            if kept < self.limit or (not outcome.accepted and kept < 2 * self.limit):
+                r.results.append(_item(outcome))
+            else:
+                r.omitted += 1
+
+
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, publisher: EventPublisher, stream_chunk: int) -> None:
+    def __init__(self, publisher: EventPublisher, stream_chunk: int, stream_results_max: int = 10_000) -> None:
         self._publisher = publisher
         self._chunk = stream_chunk
+        self._results_max = stream_results_max
 
     async def Publish(
         self, request: ingest_pb2.PublishRequest, context: grpc.aio.ServicerContext
@@ -57,17 +79,18 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def PublishStream(
         self, request_iterator: AsyncIterator[ingest_pb2.PublishRequest], context: grpc.aio.ServicerContext
     ) -> ingest_pb2.PublishBatchResponse:
-        """Publishes chunk by chunk; reading pauses while a chunk waits for acks (HTTP/2 flow control)."""
-        outcomes: list[Outcome] = []
+        """Publishes chunk by chunk; reading pauses while a chunk waits for acks (HTTP/2 flow control), and the
+        answer is kept bounded (StreamResults), so a stream of any length holds one chunk and the results."""
+        results, seen = StreamResults(self._results_max), 0
         chunk: list[event_pb2.Event] = []
         async for request in request_iterator:
             chunk.append(request.event)
             if len(chunk) >= self._chunk:
-                outcomes.extend(await self._publish_chunk(chunk, len(outcomes)))
-                chunk = []
+                results.add(await self._publish_chunk(chunk, seen))
+                seen, chunk = seen + len(chunk), []
         if chunk:
-            outcomes.extend(await self._publish_chunk(chunk, len(outcomes)))
-        return _batch_response(outcomes)
+            results.add(await self._publish_chunk(chunk, seen))
+        return results.response
 
     async def _publish_chunk(self, chunk: list[event_pb2.Event], offset: int) -> list[Outcome]:
         outcomes = await self._publisher.publish(chunk)

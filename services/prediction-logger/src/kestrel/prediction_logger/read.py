@@ -21,6 +21,10 @@ WHERE model_name = $1 AND model_version = $2 AND event_time >= $3 AND event_time
 ORDER BY event_time, prediction_id
 """
 
+_SCORES = """
+SELECT score FROM predictions WHERE model_name = $1 AND model_version = $2 AND source = $3
+"""
+
 _WINDOW = """
 SELECT prediction_id, score, feature_set_version, features, feature_values FROM predictions
 WHERE model_name = $1 AND model_version = $2 AND event_time >= $3 AND event_time < $4
@@ -86,6 +90,11 @@ async def labelled_predictions(
     """The predictions of one model version in [start, end) that have a label, each with its newest label."""
     rows = await conn.fetch(_LABELLED, model_name, model_version, start, end)
     return [LabelledPrediction(**dict(r)) for r in rows]
+
+
+async def version_scores(conn: Any, model_name: str, model_version: str, source: str) -> list[float]:
+    """Every score one model version gave as `source` (e.g. a challenger's shadow predictions)."""
+    return [float(r["score"]) for r in await conn.fetch(_SCORES, model_name, model_version, source)]
 
 
 async def labelled_count(conn: Any, model_name: str, since: datetime) -> int:

@@ -69,7 +69,8 @@ def job_done(run: Run, outcome: dict[str, Any], now_ms: int) -> tuple[Run, list[
     ]
     if not outcome["passed"]:
         done = replace(run, step=DONE, outcome="rejected")
-        return done, [*records, lifecycle(done, "rejected", run.challenger, now_ms, "gate: challenger not better")]
+        failing = "; ".join(r for r in outcome["reasons"] if " fails" in r) or "challenger not better"
+        return done, [*records, lifecycle(done, "rejected", run.challenger, now_ms, f"gate: {failing}")]
     holdout = {k: float(v) for k, v in outcome.get("challenger", {}).items()}
     return replace(run, step=LOADING, holdout=holdout), records
 
@@ -97,11 +98,15 @@ class ShadowVerdict:
 
 def judge_shadow(holdout: dict[str, float], live: dict[str, float], tolerance: float) -> ShadowVerdict:
     """The challenger's metrics on live traffic in the shadow window against its holdout metrics: worse by more
-    than `tolerance` on any metric both have (pr_auc once labels are in, else the estimated precision)
-    rejects it. With no live metric at all it is promoted on the holdout's word, and the reason says so."""
+    than `tolerance` on any metric both have (pr_auc and the rest once labels are in; the estimated precision
+    and recall from its calibration before) rejects it. With no live metric at all it is promoted on the
+    holdout's word, and the reason says so."""
     common = sorted(set(holdout) & set(live))
     if not common:
-        return ShadowVerdict(True, "no live metric in the shadow window (no labels yet): promoted on the holdout")
+        return ShadowVerdict(
+            True,
+            "no live metric in the shadow window (no labels, too few predictions to estimate): promoted on the holdout",
+        )
     worse = [f"{m} {live[m]:.4f} vs holdout {holdout[m]:.4f}" for m in common if live[m] < holdout[m] - tolerance]
     if worse:
         return ShadowVerdict(False, f"worse live than on the holdout (tolerance {tolerance}): {'; '.join(worse)}")

@@ -42,7 +42,8 @@ class RetrainTriggerSettings(KafkaSettings):
     shadow_tolerance: float = Field(0.05, ge=0)
     """Live metrics in the shadow window may be this much below the holdout's before the challenger is rejected."""
     shadow_min_labels: int = Field(200, ge=1)
-    """Fewer labelled shadow predictions (or no fraud among them): no live metric; promoted on the holdout."""
+    """Fewer labelled shadow predictions (or no fraud among them): no measured live metric; fewer shadow
+    predictions at all: no estimated one either, and the challenger is promoted on the holdout's word."""
     threshold: float = Field(0.5, ge=0, le=1)
     """Decision threshold the live precision, recall and F1 are measured at."""
     alerts: list[str] = Field(default_factory=lambda: sorted(_DEFAULT.alerts))

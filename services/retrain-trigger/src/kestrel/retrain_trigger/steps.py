@@ -92,7 +92,8 @@ def advance(entry: Entry, record: Mapping[str, Any], *, shadow_s: float, toleran
     if kind == "loaded":
         return _stored(entry, *runs.loaded(run, shadow_s, now_ms))
     if kind == "measured":
-        verdict = runs.judge_shadow(run.holdout, record["live"], tolerance)
+        holdout = (run.holdout or {}) | record.get("holdout_estimated", {})
+        verdict = runs.judge_shadow(holdout, record["live"], tolerance)
         return _stored(entry, *runs.shadow_over(run, verdict, now_ms, **shadow_metrics(record)))
     return _stored(entry, *runs.failed(run, record["reason"], now_ms))
 
@@ -111,7 +112,8 @@ def shadow_metrics(measured: Mapping[str, Any]) -> dict[str, float]:
     """The challenger's live metrics, the champion's on the same labelled events, and how many there were."""
     live = {f"live_{k}": v for k, v in measured["live"].items()}
     champion = {f"champion_live_{k}": v for k, v in (measured.get("champion_live") or {}).items()}
-    return {**live, **champion, "shadow_labelled": float(measured.get("labelled", 0))}
+    scored = {"shadow_scored": float(measured["scored"])} if "scored" in measured else {}
+    return {**live, **champion, "shadow_labelled": float(measured.get("labelled", 0)), **scored}
 
 
 def published(entry: Entry) -> Entry:

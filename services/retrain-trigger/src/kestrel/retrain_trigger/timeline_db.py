@@ -18,7 +18,7 @@ WHERE p.model_name = $1 AND p.event_time >= to_timestamp($2 / 1000.0)
 _REPORTS = """
 SELECT (extract(epoch FROM window_start) * 1000)::bigint, (extract(epoch FROM window_end) * 1000)::bigint,
        model_version, drifted, payload->'metrics'
-FROM drift_reports WHERE model_name = $1 AND window_start >= to_timestamp($2 / 1000.0)
+FROM drift_reports WHERE model_name = $1 AND subject = 'predictions' AND window_start >= to_timestamp($2 / 1000.0)
 """
 _AUDIT = """
 SELECT (extract(epoch FROM at) * 1000)::bigint, version, action, alias, reason

@@ -9,13 +9,15 @@ import json
 import os
 import shlex
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kestrel.common.errors import KestrelError
+from kestrel.model import metrics
+from kestrel.model.artifact import load as load_artifact
 from kestrel.model.errors import ModelError
 from kestrel.prediction_logger import read
 from kestrel.retrain_trigger import rollout
@@ -103,27 +105,58 @@ def live_metrics(labels: Sequence[int], scores: Sequence[float], threshold: floa
     return scores_summary(y, np.asarray(scores, dtype=np.float64), threshold)
 
 
+SINCE_EVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 async def measure(s: RetrainTriggerSettings, pool: Any, run: Run, now_ms: int) -> dict[str, Any]:
-    """The shadow window [shadow start, now): the challenger's (source shadow) predictions with their labels, and
-    the champion's predictions of the same events (for the record: the verdict holds the challenger to its
-    holdout)."""
-    assert run.shadow_until_ms is not None and run.challenger is not None
-    start = datetime.fromtimestamp((run.shadow_until_ms - s.shadow_s * 1000) / 1000, UTC)
-    end = datetime.fromtimestamp(now_ms / 1000, UTC)
+    """The shadow so far: every prediction of the challenger (before its promotion it scores only in shadow; a
+    window of event time would miss payments whose time is not when they were scored), with the labels known
+    now, and the champion's predictions of the same events (for the record: the verdict holds the challenger
+    to its holdout). Besides measured metrics, CBPE estimates from the challenger's calibration, which need no
+    label: fraud labels come days later, after any shadow window."""
+    assert run.challenger is not None
     async with pool.acquire() as conn:  # a database error ends the task; the next mark measures again
-        rows = await read.labelled_predictions(conn, run.model_name, run.challenger, start, end)
+        end = datetime.fromtimestamp(now_ms / 1000 + 86_400, UTC)  # and event times a little ahead of the clock
+        rows = await read.labelled_predictions(conn, run.model_name, run.challenger, SINCE_EVER, end)
+        scores = await read.version_scores(conn, run.model_name, run.challenger, "shadow")
         champion = []
-        if run.champion is not None:
-            champion = await read.labelled_predictions(conn, run.model_name, run.champion, start, end)
+        if run.champion is not None and rows:
+            first, last = rows[0].event_time, rows[-1].event_time + timedelta(milliseconds=1)
+            champion = await read.labelled_predictions(conn, run.model_name, run.champion, first, last)
     events = {r.event_id for r in rows}
     same = [r for r in champion if r.event_id in events]
+    live, holdout = estimates(run.artifact, scores, s.threshold, s.shadow_min_labels)
     return {
         "kind": "measured",
         "run_id": run.run_id,
-        "live": _live(s, rows),
+        "live": _live(s, rows) | live,
+        "holdout_estimated": holdout,
         "champion_live": _live(s, same),
         "labelled": len(rows),
+        "scored": len(scores),
     }
+
+
+def estimates(
+    artifact: str | None, scores: Sequence[float], threshold: float, min_scores: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Estimated precision and recall (CBPE) of the challenger's shadow scores, and what the verdict holds them
+    to: the estimated precision on its holdout (from its reference performance). None without a calibration
+    or below `min_scores` scores. Recall is recorded, not judged: its estimate rests on the calibrated
+    probabilities of the unflagged bulk, where a holdout holds few frauds (in the loop test, with about 40, it
+    read 0.34 live against 0.49 on the holdout while the promoted model then measured PR-AUC 0.59-0.66 on the
+    wave, above its holdout's 0.54)."""
+    if artifact is None or len(scores) < min_scores:
+        return {}, {}
+    performance = load_artifact(Path(artifact)).reference.performance
+    if performance is None:
+        return {}, {}
+    values = np.asarray(scores, dtype=np.float64)
+    precision, recall = metrics.expected_precision_recall(performance.calibration(values), values >= threshold)
+    pairs = (("estimated_precision", precision), ("estimated_recall", recall))
+    both = [(k, v, performance.overall.get(k, np.nan)) for k, v in pairs]
+    kept = [(k, v, ref) for k, v, ref in both if not (np.isnan(v) or np.isnan(ref))]  # nan: nothing flagged
+    return {k: v for k, v, _ in kept}, {k: ref for k, _, ref in kept if k == "estimated_precision"}
 
 
 def _live(s: RetrainTriggerSettings, rows: Sequence[Any]) -> dict[str, float]:

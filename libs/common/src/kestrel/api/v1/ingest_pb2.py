@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from kestrel.api.v1 import event_pb2 as kestrel_dot_api_dot_v1_dot_event__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bkestrel/api/v1/ingest.proto\x12\x0ekestrel.api.v1\x1a\x1akestrel/api/v1/event.proto\"6\n\x0ePublishRequest\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x15.kestrel.api.v1.Event\"F\n\x0fPublishResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\"<\n\x13PublishBatchRequest\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.kestrel.api.v1.Event\"g\n\x14PublishBatchResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.kestrel.api.v1.ItemResult\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x10\n\x08rejected\x18\x03 \x01(\x05\"\x96\x01\n\nItemResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08\x12\x11\n\tpartition\x18\x04 \x01(\x05\x12\x0e\n\x06offset\x18\x05 \x01(\x03\x12\x32\n\nviolations\x18\x06 \x03(\x0b\x32\x1e.kestrel.api.v1.FieldViolation\"/\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t2\x8f\x02\n\rIngestService\x12J\n\x07Publish\x12\x1e.kestrel.api.v1.PublishRequest\x1a\x1f.kestrel.api.v1.PublishResponse\x12Y\n\x0cPublishBatch\x12#.kestrel.api.v1.PublishBatchRequest\x1a$.kestrel.api.v1.PublishBatchResponse\x12W\n\rPublishStream\x12\x1e.kestrel.api.v1.PublishRequest\x1a$.kestrel.api.v1.PublishBatchResponse(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bkestrel/api/v1/ingest.proto\x12\x0ekestrel.api.v1\x1a\x1akestrel/api/v1/event.proto\"6\n\x0ePublishRequest\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x15.kestrel.api.v1.Event\"F\n\x0fPublishResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\"<\n\x13PublishBatchRequest\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.kestrel.api.v1.Event\"x\n\x14PublishBatchResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.kestrel.api.v1.ItemResult\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x10\n\x08rejected\x18\x03 \x01(\x05\x12\x0f\n\x07omitted\x18\x04 \x01(\x05\"\x96\x01\n\nItemResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08\x12\x11\n\tpartition\x18\x04 \x01(\x05\x12\x0e\n\x06offset\x18\x05 \x01(\x03\x12\x32\n\nviolations\x18\x06 \x03(\x0b\x32\x1e.kestrel.api.v1.FieldViolation\"/\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t2\x8f\x02\n\rIngestService\x12J\n\x07Publish\x12\x1e.kestrel.api.v1.PublishRequest\x1a\x1f.kestrel.api.v1.PublishResponse\x12Y\n\x0cPublishBatch\x12#.kestrel.api.v1.PublishBatchRequest\x1a$.kestrel.api.v1.PublishBatchResponse\x12W\n\rPublishStream\x12\x1e.kestrel.api.v1.PublishRequest\x1a$.kestrel.api.v1.PublishBatchResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,11 +39,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PUBLISHBATCHREQUEST']._serialized_start=203
   _globals['_PUBLISHBATCHREQUEST']._serialized_end=263
   _globals['_PUBLISHBATCHRESPONSE']._serialized_start=265
-  _globals['_PUBLISHBATCHRESPONSE']._serialized_end=368
-  _globals['_ITEMRESULT']._serialized_start=371
-  _globals['_ITEMRESULT']._serialized_end=521
-  _globals['_FIELDVIOLATION']._serialized_start=523
-  _globals['_FIELDVIOLATION']._serialized_end=570
-  _globals['_INGESTSERVICE']._serialized_start=573
-  _globals['_INGESTSERVICE']._serialized_end=844
+  _globals['_PUBLISHBATCHRESPONSE']._serialized_end=385
+  _globals['_ITEMRESULT']._serialized_start=388
+  _globals['_ITEMRESULT']._serialized_end=538
+  _globals['_FIELDVIOLATION']._serialized_start=540
+  _globals['_FIELDVIOLATION']._serialized_end=587
+  _globals['_INGESTSERVICE']._serialized_start=590
+  _globals['_INGESTSERVICE']._serialized_end=861
 # @@protoc_insertion_point(module_scope)

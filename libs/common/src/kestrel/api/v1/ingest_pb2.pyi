@@ -30,14 +30,16 @@ class PublishBatchRequest(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[_event_pb2.Event, _Mapping]]] = ...) -> None: ...
 
 class PublishBatchResponse(_message.Message):
-    __slots__ = ("results", "accepted", "rejected")
+    __slots__ = ("results", "accepted", "rejected", "omitted")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
+    OMITTED_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[ItemResult]
     accepted: int
     rejected: int
-    def __init__(self, results: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ..., accepted: _Optional[int] = ..., rejected: _Optional[int] = ...) -> None: ...
+    omitted: int
+    def __init__(self, results: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ..., accepted: _Optional[int] = ..., rejected: _Optional[int] = ..., omitted: _Optional[int] = ...) -> None: ...
 
 class ItemResult(_message.Message):
     __slots__ = ("index", "event_id", "accepted", "partition", "offset", "violations")

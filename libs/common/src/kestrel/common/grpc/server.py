@@ -31,6 +31,8 @@ class GrpcServerSettings(BaseModel):
     """Set to require client certificates signed by this CA (mutual TLS)."""
     auth_tokens: list[SecretStr] = []
     grace_s: float = 5.0
+    reuse_port: bool = False
+    """SO_REUSEPORT: several worker processes share the port."""
 
 
 @dataclass
@@ -78,7 +80,7 @@ class GrpcServer:
         server = grpc.aio.server(
             interceptors=self._interceptors(),
             maximum_concurrent_rpcs=self.settings.max_concurrent_rpcs,
-            options=[("grpc.so_reuseport", 0)],
+            options=[("grpc.so_reuseport", int(self.settings.reuse_port))],
         )
         names = [reflection.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
         for b in self.bindings:

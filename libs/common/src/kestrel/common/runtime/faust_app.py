@@ -4,16 +4,21 @@ kestrel-common[faust]`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
 import faust
+import structlog
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
 from kestrel.common.kafka import aiokafka_config
 from kestrel.common.settings import KafkaSettings
+
+log = structlog.get_logger()
 
 
 def make_app(
@@ -50,7 +55,14 @@ def make_app(
 
 
 class _ConsumerThread(AIOKafkaConsumerThread):
-    """Seeks a stream partition that has no committed offset back to its start after a rebalance.
+    """Subscribes only once the broker's metadata lists every topic, and seeks a stream partition that has no
+    committed offset back to its start after a rebalance.
+
+    faust creates its internal topics (repartition topics, changelogs) just before it subscribes, through its
+    producer's client. The broker may answer the consumer's metadata request without a topic created
+    milliseconds before; the leader's assignor then ignores it ("Ignoring missing topic") and its partitions
+    are nobody's until the metadata refreshes, five minutes later: seen as an alerting replica that evaluated
+    no drift report for minutes. Waiting for the metadata before subscribing closes that window.
 
     While faust restores tables it lets the consumer fetch, and drops what it fetches for the stream
     partitions it holds paused; when the restore ends it seeks them back to their committed offsets. aiokafka's
@@ -58,6 +70,21 @@ class _ConsumerThread(AIOKafkaConsumerThread):
     dropped there is lost: a replica killed before its first commit took the records it had not committed,
     and the ones sent while its successor restored, with it. Such a partition goes back to the start, which is
     where auto_offset_reset=earliest would have begun."""
+
+    async def subscribe(self, topics: Iterable[str]) -> None:
+        names = set(topics)
+        await self.call_thread(self._until_listed, names)
+        await super().subscribe(names)
+
+    async def _until_listed(self, names: set[str]) -> None:
+        client = self._ensure_consumer()._client
+
+        async def listed() -> set[str]:
+            return set((await client.fetch_all_metadata()).topics())
+
+        missing = await until_listed(listed, names, timeout_s=30.0)
+        if missing:
+            log.warning("faust_topics_missing", topics=sorted(missing), note="subscribing anyway")
 
     async def seek_to_committed(self) -> Mapping[Any, int]:
         return cast(Mapping[Any, int], await self.call_thread(self._seek_to_committed_or_start))
@@ -70,6 +97,19 @@ class _ConsumerThread(AIOKafkaConsumerThread):
         if unset:
             await consumer.seek_to_beginning(*unset)
         return cast(Mapping[Any, int], committed)
+
+
+async def until_listed(
+    listed: Callable[[], Awaitable[set[str]]], names: set[str], *, timeout_s: float, poll_s: float = 0.1
+) -> set[str]:
+    """Asks `listed` (the topics the broker's metadata names) until it names all of `names` or `timeout_s`
+    passes; returns the ones still missing."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        missing = names - await listed()
+        if not missing or time.monotonic() >= deadline:
+            return missing
+        await asyncio.sleep(poll_s)
 
 
 class _Consumer(AIOKafkaConsumer):

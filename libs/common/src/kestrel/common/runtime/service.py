@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from kestrel.common.runtime.workers import is_worker, run_workers
 from kestrel.common.settings import KafkaSettings, KestrelSettings, env_epilog, load_settings
 
 if TYPE_CHECKING:
@@ -47,6 +48,10 @@ class Service(Generic[S]):
         from kestrel.common.logs import configure_logging
 
         configure_logging(self.name, settings.log_format, settings.log_level)
+        workers = getattr(settings, "workers", 1)
+        if workers > 1 and not is_worker():
+            prefix = str(self.settings.model_config.get("env_prefix", ""))
+            raise SystemExit(run_workers(self.name, workers, prefix, settings.metrics_port))
         raise SystemExit(asyncio.run(self.run(settings)))
 
     def parser(self) -> argparse.ArgumentParser:
