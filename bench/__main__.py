@@ -1,11 +1,17 @@
-"""`python -m bench [--quick] [--only ingest]`: run benchmarks, print the table, write JSON."""
+"""`python -m bench [--quick] [--only ingest] [--profile]`: run benchmarks, print the table, write JSON.
+
+--profile records a py-spy profile of the services that suites with a hot path run (the stream scorer:
+`--only stream-scorer`), writes it under bench/results/profiles/ and prints its top frames."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import functools
 import tempfile
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bench import (
@@ -21,14 +27,17 @@ from bench import (
     triton,
 )
 from bench.fixtures import REPO, kafka_broker
-from bench.report import attach_ratios, machine, render, write_json
+from bench.profile import render_top
+from bench.report import Row, attach_ratios, machine, render, write_json
 
+PROFILES = REPO / "bench" / "results" / "profiles"
 SUITES = {
     "ingest": ingest.run,
     "features": features.run,
     "feature-writer": feature_writer.run,
     "triton": triton.run,
     "inference": inference.run,
+    "stream-scorer": inference.run_stream,
     "prediction-logger": prediction_logger.run,
     "alerting": alerting.run,
     "drift": drift.run,
@@ -37,20 +46,31 @@ SUITES = {
 }
 WITHOUT_BROKER = {"drift", "pipeline", "loop"}
 """Suites that need no shared broker (pipeline and loop start a whole stack of their own)."""
+PROFILED = {"stream-scorer": "stream scorer"}
+"""Suites that take a profile path, and what their profile is of. They run only when named: the whole
+bench already holds their rows (the stream scorer's are part of the inference suite)."""
 
 
 async def main(args: argparse.Namespace) -> None:
-    rows, names = [], args.only or list(SUITES)
+    rows, names = [], args.only or [name for name in SUITES if name not in PROFILED]
+    profiles: dict[str, Path] = {}
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="kestrel-bench-") as tmp:
         async with contextlib.AsyncExitStack() as stack:
             needs_broker = not set(names) <= WITHOUT_BROKER
             bootstrap = await stack.enter_async_context(kafka_broker(Path(tmp))) if needs_broker else ""
             for name in names:
-                rows += await SUITES[name](bootstrap, Path(tmp), args.quick)
+                run: Callable[..., Awaitable[list[Row]]] = SUITES[name]
+                if args.profile and name in PROFILED:
+                    profiles[name] = PROFILES / f"{name}-{stamp}.txt"
+                    run = functools.partial(run, profile=profiles[name])
+                rows += await run(bootstrap, Path(tmp), args.quick)
     attach_ratios(rows)
     pipeline.against_parts(rows)
     print(f"\nKestrel bench on {machine()}\n")
     print(render(rows))
+    for name, path in profiles.items():
+        print(f"\n{render_top(PROFILED[name], path)}")
     print(f"\nJSON: {write_json(rows, REPO / 'bench' / 'results')}")
 
 
@@ -58,4 +78,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller runs (CI smoke)")
     parser.add_argument("--only", action="append", choices=sorted(SUITES))
+    parser.add_argument("--profile", action="store_true", help=f"py-spy profiles of: {', '.join(PROFILED)}")
     asyncio.run(main(parser.parse_args()))

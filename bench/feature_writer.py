@@ -77,14 +77,15 @@ async def ours(client: Any, writes: list[VectorWrite]) -> float:
 
 
 async def kafka_to_redis(bootstrap: str, redis_url: str, vectors: list[dict[str, Any]]) -> float:
-    """The whole service path: consume, decode Avro, compare-and-set in Redis, commit; pre-filled topic."""
+    """The whole service path: consume, decode Avro, compare-and-set in Redis, commit; pre-filled topic of
+    vectors as the features service writes them (packed, definition order)."""
     prefix = await fresh_catalogue(bootstrap)
     topic = prefix + "kestrel.features.v1"
     serde = serde_for_topic(FileSchemaRegistry(), topic, "feature_vector")
     producer = Producer({"bootstrap.servers": bootstrap})
     await producer.start()
     for i in range(0, len(vectors), 5000):
-        chunk = vectors[i : i + 5000]
+        chunk = [dict(v, features={}, feature_values=list(v["features"].values())) for v in vectors[i : i + 5000]]
         await producer.send_many(
             OutRecord(topic, v, r["entity_id"].encode()) for v, r in zip(serde.serialize_many(chunk), chunk)
         )

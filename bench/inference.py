@@ -29,7 +29,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench import consume
 from bench.fixtures import REPO, fresh_catalogue, stop_process
+from bench.profile import recording
 from bench.report import Row, latency_ms
 from bench.triton import PROCESSES, Measure, Phase, Result, server_time, share
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
@@ -45,6 +47,7 @@ from kestrel.devstack.redis_server import RedisServer
 from kestrel.devstack.triton import TritonServer
 from kestrel.featureset import load_feature_set
 from kestrel.featureset.state import FeatureComputer
+from kestrel.featureset.wire import VectorEncoder
 from kestrel.model.triton_config import input_width
 from kestrel.online_store import OnlineStoreWriter, VectorWrite, redis_client
 from kestrel.simulator.generator import Generator, GeneratorConfig
@@ -61,6 +64,8 @@ STREAM_ROWS = 1024
 STREAM_INFLIGHT = 4
 """Triton requests in flight: the scorer's scorer_concurrency, and the baseline's concurrency."""
 CARDS = 10_000
+SCORER_BATCH = 4096
+"""Records per consumer batch of the scorer (its max_batch default)."""
 WORKERS, WORKERS_AT = 2, 64
 """The API's SO_REUSEPORT workers measured, and at which concurrency (the bar's)."""
 FLOOR_AT = (1, 64)
@@ -503,20 +508,20 @@ def direct_row(name: str, result: Result, baseline: str | None = None) -> Row:
 
 
 async def produce_vectors(bootstrap: str, topic: str, seeded: Seeded, n: int) -> None:
-    """n kestrel.features.v1 records: the seeded cards' real vectors, cycled, each with its own event id/time."""
-    serde = serde_for_topic(FileSchemaRegistry(), topic, "feature_vector")
+    """n kestrel.features.v1 records as the features service writes them (packed): the seeded cards' real
+    vectors, cycled, each with its own event id/time."""
+    card = load_feature_set("card")
+    encoder = VectorEncoder.for_feature_set(serde_for_topic(FileSchemaRegistry(), topic, "feature_vector"), card)
     t0 = now_ms() - n
-    base = seeded.vectors
+    base = [(v["entity_id"], [v["features"][name] for name in card.names]) for v in seeded.vectors]
     producer = Producer({"bootstrap.servers": bootstrap})
     await producer.start()
     try:
         for i in range(0, n, 10_000):
-            chunk = [
-                dict(base[j % len(base)], event_id=f"s-{j}", event_time=t0 + j, computed_at=t0 + j)
-                for j in range(i, min(n, i + 10_000))
-            ]
+            chunk = [base[j % len(base)] + (j,) for j in range(i, min(n, i + 10_000))]
             await producer.send_many(
-                OutRecord(topic, v, r["entity_id"].encode()) for v, r in zip(serde.serialize_many(chunk), chunk)
+                OutRecord(topic, encoder.encode(entity, f"s-{j}", t0 + j, values, t0 + j), entity.encode())
+                for entity, values, j in chunk
             )
     finally:
         await producer.stop()
@@ -549,35 +554,53 @@ class StreamResult:
     dead_letters: int
     server: dict[str, float]
     log: str
+    topic: str
+    """The features topic it drained (left filled)."""
+    cpu_us: float
+    """The scorer process's CPU time (all its threads) per prediction over the same span as `rate`."""
 
 
 async def stream_run(
-    bootstrap: str, triton: TritonServer, redis_url: str, seeded: Seeded, n: int, log_path: Path, timeout_s: float = 240
+    bootstrap: str,
+    triton: TritonServer,
+    redis_url: str,
+    seeded: Seeded,
+    n: int,
+    log_path: Path,
+    timeout_s: float = 240,
+    profile: Path | None = None,
 ) -> StreamResult:
+    """The scorer draining n pre-produced vectors; with `profile`, py-spy samples it from its first prediction
+    to its last into that file."""
     prefix = await fresh_catalogue(bootstrap)
     await produce_vectors(bootstrap, prefix + "kestrel.features.v1", seeded, n)
     predictions, dlq = prefix + "kestrel.predictions.v1", prefix + dead_letter_topic("inference")
     async with topic_counter(bootstrap) as count:
         before = await triton.model_stats(MODEL)
         started = time.perf_counter()
-        with inference_process(
-            "kestrel-inference-scorer",
-            bootstrap,
-            prefix,
-            redis_url,
-            triton.grpc_url,
-            log_path,
-            group_id=f"{prefix}scorer",
-            triton_max_rows=str(STREAM_ROWS),
-            scorer_concurrency=str(STREAM_INFLIGHT),
-        ) as service:
+        with (
+            inference_process(
+                "kestrel-inference-scorer",
+                bootstrap,
+                prefix,
+                redis_url,
+                triton.grpc_url,
+                log_path,
+                group_id=f"{prefix}scorer",
+                triton_max_rows=str(STREAM_ROWS),
+                scorer_concurrency=str(STREAM_INFLIGHT),
+            ) as service,
+            contextlib.ExitStack() as spy,
+        ):
             first: tuple[float, int] | None = None
             deadline = time.monotonic() + timeout_s
             while True:
                 done = await count(predictions)
                 now = time.perf_counter()
                 if done and first is None:
-                    first = (now, done)
+                    first, cpu_first = (now, done), cpu_seconds(service.proc.pid)
+                    if profile is not None:
+                        spy.enter_context(recording(service.proc.pid, profile))
                 if done >= n and first is not None:
                     break
                 if not service.alive():
@@ -585,12 +608,26 @@ async def stream_run(
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the scorer produced {done:,} of {n:,} predictions in {timeout_s:.0f}s")
                 await asyncio.sleep(0.05)
+            cpu = cpu_seconds(service.proc.pid) - cpu_first
             after = await triton.model_stats(MODEL)
             dead = await count(dlq)
         log = service.log_summary()
     # All n already there at the first look (cannot happen at these sizes): the rate including start-up.
     rate = (n - first[1]) / (now - first[0]) if first[1] < n else n / (now - started)
-    return StreamResult(rate, now - started, dead, server_time(before, after), log)
+    cpu_us = cpu * 1e6 / (n - first[1]) if first[1] < n else float("nan")
+    return StreamResult(
+        rate, now - started, dead, server_time(before, after), log, prefix + "kestrel.features.v1", cpu_us
+    )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; NaN elsewhere): what the scorer spends per event
+    whatever else runs on the machine, which its rate alone does not say on shared cores."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stream_row(result: StreamResult, n: int, cards: int, direct: Result) -> Row:
@@ -606,7 +643,8 @@ def stream_row(result: StreamResult, n: int, cards: int, direct: Result) -> Row:
         f"{n:,} Avro vectors pre-produced (the {cards:,} seeded cards' "
         f"real vectors, cycled, fresh event ids), 1 scorer process: decode, {STREAM_ROWS} rows/Triton request, "
         f"{STREAM_INFLIGHT} in flight, prediction records produced + acked, commit; first to last prediction "
-        f"({result.total_s:.1f} s from process start); Triton {s['rows_per_execution']:.0f} rows/execution, "
+        f"({result.total_s:.1f} s from process start), scorer CPU {result.cpu_us:.1f} us/event; "
+        f"Triton {s['rows_per_execution']:.0f} rows/execution, "
         f"compute {s['infer_us_per_row']:.1f} us/row; limit: {limit}"
     )
     if result.dead_letters:
@@ -619,7 +657,13 @@ def stream_row(result: StreamResult, n: int, cards: int, direct: Result) -> Row:
         result.rate,
         baseline=DIRECT_STREAM,
         notes=notes,
-        extra={**s, "total_s": result.total_s, "dead_letters": result.dead_letters, "triton_busy_share": busy},
+        extra={
+            **s,
+            "total_s": result.total_s,
+            "dead_letters": result.dead_letters,
+            "triton_busy_share": busy,
+            "cpu_us_per_event": result.cpu_us,
+        },
     )
 
 
@@ -628,7 +672,6 @@ def stream_row(result: StreamResult, n: int, cards: int, direct: Result) -> Row:
 
 async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
     duration = 2.0 if quick else 6.0
-    stream_n = 50_000 if quick else 200_000
     history = 50_000 if quick else 100_000
     width = input_width((model_repository() / MODEL / "config.pbtxt").read_text())
     async with contextlib.AsyncExitStack() as stack:
@@ -690,14 +733,52 @@ async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
                 log=log or "clean",
             )
         )
-        direct_stream = await direct(Phase(MODEL, STREAM_INFLIGHT, rows=STREAM_ROWS))
-        rows.append(direct_row(DIRECT_STREAM, direct_stream))
-        stream = await stream_run(bootstrap, triton, redis.url, seeded, stream_n, workdir / "inference-scorer.log")
-        rows.append(stream_row(stream, stream_n, len(seeded.vectors), direct_stream))
+        rows += (await stream_rows(bootstrap, workdir, quick, triton, redis.url, seeded, direct))[0]
     for row in rows:
         if row.name.startswith(("gRPC Predict, concurrency", "gRPC floor", "stream scorer")):
             row.notes += f"; {NOISE}"
     return rows
+
+
+async def stream_rows(
+    bootstrap: str,
+    workdir: Path,
+    quick: bool,
+    triton: TritonServer,
+    redis_url: str,
+    seeded: Seeded,
+    direct: Measure,
+    profile: Path | None = None,
+) -> tuple[list[Row], str]:
+    """Triton's own rate at the scorer's request size, then the scorer, in that order (same noise); and the
+    features topic the scorer drained (left filled)."""
+    n = stream_size(quick)
+    direct_stream = await direct(Phase(MODEL, STREAM_INFLIGHT, rows=STREAM_ROWS))
+    log_path = workdir / "inference-scorer.log"
+    stream = await stream_run(bootstrap, triton, redis_url, seeded, n, log_path, profile=profile)
+    rows = [direct_row(DIRECT_STREAM, direct_stream), stream_row(stream, n, len(seeded.vectors), direct_stream)]
+    return rows, stream.topic
+
+
+def stream_size(quick: bool) -> int:
+    return 50_000 if quick else 200_000
+
+
+async def run_stream(bootstrap: str, workdir: Path, quick: bool, profile: Path | None = None) -> list[Row]:
+    """The stream scorer rows alone (`--only stream-scorer`): its baseline and the scorer, nothing of Predict."""
+    async with contextlib.AsyncExitStack() as stack:
+        triton = TritonServer(workdir / "inference-triton", model_repository(), load_models=[MODEL])
+        redis = RedisServer(workdir / "inference-redis")
+        history = 20_000 if quick else 50_000
+        seeded, *_ = await asyncio.gather(asyncio.to_thread(seed_history, history), triton.start(), redis.start())
+        stack.push_async_callback(triton.stop)
+        stack.push_async_callback(redis.stop)
+        width = input_width((model_repository() / MODEL / "config.pbtxt").read_text())
+        pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(PROCESSES))
+        direct = Measure(triton, pool, width, 2.0 if quick else 6.0)
+        rows, topic = await stream_rows(bootstrap, workdir, quick, triton, redis.url, seeded, direct, profile)
+    rows[-1].notes += f"; {NOISE}"
+    return rows + await consume.rows(bootstrap, topic, stream_size(quick), SCORER_BATCH)
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["floor"]:

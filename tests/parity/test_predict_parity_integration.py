@@ -25,6 +25,7 @@ from kestrel.feature_writer.settings import FeatureWriterSettings
 from kestrel.features.service import SERVICE as FEATURES
 from kestrel.features.settings import FeaturesSettings
 from kestrel.featureset import load_feature_set
+from kestrel.featureset.records import record_features
 from kestrel.featureset.request import RequestFeatures
 from kestrel.inference import core
 from kestrel.online_store import OnlineStore, redis_client
@@ -114,7 +115,7 @@ async def stream_vectors(bootstrap: str, topic: str, count: int) -> dict[str, li
                 for records in (await reader.getmany(timeout_ms=200)).values():
                     for r in records:
                         v = VECTORS.deserialize(r.value)
-                        out[v["event_id"]] = [v["features"][n] for n in CARD.names]
+                        out[v["event_id"]] = record_features(v, CARD)
     finally:
         await reader.stop()
     return out

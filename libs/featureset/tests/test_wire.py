@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 from kestrel.common.avro import AvroSerde, load_schema
 from kestrel.common.errors import SerializationError
 from kestrel.common.registry import FileSchemaRegistry
-from kestrel.featureset.wire import PredictionEncoder, VectorDecoder, VectorEncoder, zigzag
+from kestrel.featureset.wire import PredictionEncoder, VectorDecoder, VectorEncoder, zigzag, zigzag_many
 
 SERDE = AvroSerde(FileSchemaRegistry(), "t-value", load_schema("feature_vector"))
 LONG = st.integers(-(2**63), 2**63 - 1)
@@ -43,7 +44,8 @@ def test_bytes_match_fastavro(
             "event_id": event_id,
             "event_time": event_time,
             "feature_set_version": "card.v9",
-            "features": dict(zip(names, values)),
+            "features": {},
+            "feature_values": values,
             "computed_at": at,
             "categories": part[0],
             "category_window_ms": 0,
@@ -54,8 +56,10 @@ def test_bytes_match_fastavro(
     )
     assert encoded == expected
     decoded = SERDE.deserialize(encoded)
-    assert decoded["features"] == dict(zip(names, values)) and decoded["categories"] == part[0]
-    assert VectorDecoder(SERDE, names).decode(encoded) == (entity, event_id, event_time, "card.v9", tuple(values), at)
+    assert decoded["feature_values"] == values and decoded["categories"] == part[0]
+    batch = VectorDecoder(SERDE, len(names)).decode_batch([encoded])
+    assert batch[:5] == ([0], [entity], [event_id], [event_time], ["card.v9"])
+    assert batch.values.tolist() == [values]
 
 
 def test_encoder_for_a_feature_set_carries_the_event_as_the_log_keeps_it() -> None:
@@ -80,6 +84,11 @@ def test_zigzag_round_trips_through_avro(n: int) -> None:
     from fastavro.io.binary_decoder import BinaryDecoder
 
     assert BinaryDecoder(io.BytesIO(zigzag(n))).read_long() == n
+
+
+@given(st.lists(LONG, max_size=20))
+def test_zigzag_many_encodes_as_zigzag(values: list[int]) -> None:
+    assert zigzag_many(values) == [zigzag(n) for n in values]
 
 
 def test_wrong_length_and_wrong_serde_are_refused() -> None:
@@ -130,35 +139,88 @@ def test_prediction_bytes_match_fastavro(names, data, ids, times, flags, decisio
 
 
 @given(
-    names=st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=40, unique=True),
+    size=st.integers(0, 40),
     data=st.data(),
     entity=TEXT,
     event_id=TEXT,
     event_time=LONG,
     at=LONG,
 )
-def test_vector_decoder_reads_what_the_encoder_and_fastavro_write(names, data, entity, event_id, event_time, at):
-    values = data.draw(st.lists(st.floats(allow_nan=False), min_size=len(names), max_size=len(names)))
+def test_vector_decoder_reads_what_fastavro_writes(size, data, entity, event_id, event_time, at):
+    values = data.draw(st.lists(st.floats(allow_nan=False), min_size=size, max_size=size))
     record = {
         "entity_id": entity,
         "event_id": event_id,
         "event_time": event_time,
         "feature_set_version": "card.v9",
-        "features": dict(zip(names, values)),
+        "features": {},
+        "feature_values": values,
         "computed_at": at,
+        "categories": data.draw(st.dictionaries(TEXT, TEXT, max_size=3)),
+        "numbers": data.draw(st.dictionaries(TEXT, FLOAT, max_size=3)),
     }
-    decoded = VectorDecoder(SERDE, names).decode(SERDE.serialize(record))
-    assert decoded == (entity, event_id, event_time, "card.v9", tuple(values), at)
+    decoded = VectorDecoder(SERDE, size).decode_batch([SERDE.serialize(record)] * 2)
+    assert decoded[:5] == ([0, 1], [entity] * 2, [event_id] * 2, [event_time] * 2, ["card.v9"] * 2)
+    assert decoded.values.shape == (2, size) and decoded.values.tolist() == [values] * 2
 
 
 def test_vector_decoder_declines_what_it_cannot_read_exactly() -> None:
-    names = ["a", "b", "c"]
-    decoder = VectorDecoder(SERDE, names)
+    decoder = VectorDecoder(SERDE, 3)
     base = {"entity_id": "e", "event_id": "i", "event_time": 5, "feature_set_version": "v", "computed_at": 6}
-    good = SERDE.serialize({**base, "features": {"a": 1.0, "b": 2.0, "c": 3.0}})
-    assert decoder.decode(good) == ("e", "i", 5, "v", (1.0, 2.0, 3.0), 6)
-    assert decoder.decode(SERDE.serialize({**base, "features": {"b": 2.0, "a": 1.0, "c": 3.0}})) is None  # order
-    assert decoder.decode(SERDE.serialize({**base, "features": {"a": 1.0, "b": 2.0}})) is None  # missing key
-    assert decoder.decode(good[:-1]) is None and decoder.decode(good + b"\x00") is None  # truncated, trailing
+    good = SERDE.serialize({**base, "feature_values": [1.0, 2.0, 3.0]})
+    by_name = SERDE.serialize({**base, "features": {"a": 1.0, "b": 2.0, "c": 3.0}})  # an older writer's
     other = AvroSerde(FileSchemaRegistry(), "t-other", load_schema("event"))
-    assert decoder.decode(b"\x00" + (other.schema_id + 1).to_bytes(4, "big") + good[5:]) is None  # other schema id
+    declined = [
+        by_name,
+        SERDE.serialize({**base, "features": {"a": 1.0}, "feature_values": [1.0, 2.0, 3.0]}),  # both
+        SERDE.serialize({**base, "feature_values": [1.0, 2.0]}),  # another size
+        good[:-1],  # truncated
+        good + b"\x00",  # trailing
+        b"\x00" + (other.schema_id + 1).to_bytes(4, "big") + good[5:],  # another schema id
+    ]
+    decoded = decoder.decode_batch([*declined, good])
+    assert decoded.positions == [len(declined)] and decoded.values.tolist() == [[1.0, 2.0, 3.0]]
+    assert decoder.decode_batch(declined).values.shape == (0, 3)
+
+
+def test_prediction_batch_encodes_as_each_record_does() -> None:
+    names = ["a", "b"]
+    encoder = PredictionEncoder(PREDICTIONS, names)
+    shared = {"model_name": "m", "threshold": 0.5, "feature_set_version": "card.v9", "latency_us": 7}
+    shared |= {"source": "stream", "predicted_at": 99}
+    rows = [
+        ("p0", "e0", "c0", 1, "3", 0.25, False, [1.0, 2.0], 40),
+        ("p1", "e1", "c1", 2, "4", 0.75, True, [3.0, 4.0], 0),
+    ]
+    singles = [
+        encoder.encode(
+            prediction_id=p,
+            event_id=e,
+            entity_id=c,
+            event_time=t,
+            model_version=v,
+            score=sc,
+            decision=d,
+            features=f,
+            features_age_ms=age,
+            degraded=False,
+            flags=[],
+            **shared,
+        )
+        for p, e, c, t, v, sc, d, f, age in rows
+    ]
+    columns = list(zip(*rows))
+    batch = encoder.encode_batch(
+        prediction_ids=columns[0],
+        event_ids=columns[1],
+        entity_ids=columns[2],
+        event_times=columns[3],
+        model_versions=columns[4],
+        scores=columns[5],
+        decisions=columns[6],
+        features=np.array(columns[7]),
+        features_age_ms=columns[8],
+        **shared,
+    )
+    assert batch == singles
+    assert PREDICTIONS.deserialize(batch[1])["feature_values"] == [3.0, 4.0]

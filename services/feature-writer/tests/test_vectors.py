@@ -31,6 +31,24 @@ def test_other_versions_and_no_definitions_pass():
     assert VectorCheck().problem(record(z=1.0)) is None
 
 
+def packed(version: str = "card.v1", *values: float) -> dict:
+    return {**record(version), "features": {}, "feature_values": list(values or (1.0, 2.0))}
+
+
+def test_packed_vectors_of_the_known_version_are_checked_and_stored_by_name():
+    check = VectorCheck("card.v1", ["b", "a"])
+    assert check.problem(packed()) is None and check.by_name(packed()) == {"b": 1.0, "a": 2.0}
+    assert check.problem(packed("card.v1", 1.0)) == "1 feature values, card.v1 has 2"
+    (write,), _ = prepare([SimpleNamespace(offset=0)], [packed()], check, "p")
+    (by_name,), _ = prepare([SimpleNamespace(offset=0)], [record(b=1.0, a=2.0)], check, "p")
+    assert write == by_name
+
+
+def test_packed_vectors_of_another_version_are_refused_their_names_being_unknown():
+    assert "knows the feature names of card.v1 only" in VectorCheck("card.v1", ["a", "b"]).problem(packed("card.v2"))
+    assert VectorCheck().problem(packed()) is not None
+
+
 def test_prepare_rejects_undecodable_inconsistent_and_unkeyable_records():
     sources = [SimpleNamespace(offset=i) for i in range(4)]
     decoded = [record(), SerializationError("bad magic byte 7"), record(a=1.0), record("v{1}")]

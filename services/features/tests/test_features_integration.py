@@ -36,8 +36,9 @@ def by_event(records: list[Any]) -> dict[str, list[list[float]]]:
     out: dict[str, list[list[float]]] = {}
     for record in records:
         vector = VECTORS.deserialize(record.value)
-        assert list(vector["features"]) == names and vector["feature_set_version"] == "card.v1"
-        out.setdefault(vector["event_id"], []).append([vector["features"][n] for n in names])
+        assert vector["features"] == {} and len(vector["feature_values"]) == len(names)  # packed
+        assert vector["feature_set_version"] == "card.v1"
+        out.setdefault(vector["event_id"], []).append(vector["feature_values"])
     return out
 
 

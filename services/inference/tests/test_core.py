@@ -20,7 +20,7 @@ from kestrel.inference.core import (
     FALLBACK_MODEL,
     Item,
     Request,
-    Row,
+    StreamRows,
     stream_prediction_id,
     valid_prefix,
     validate,
@@ -180,12 +180,19 @@ def test_predictions_decide_at_the_threshold_and_flag_the_fallback():
 
 
 def test_stream_predictions_repeat_their_ids_on_replay():
-    rows = [Row("card-0", "e-0", 1_000, [1.0, 2.0]), Row("card-1", "e-1", 9_000, [3.0, 4.0])]
+    rows = StreamRows(["card-0", "card-1"], ["e-0", "e-1"], [1_000, 9_000], np.array([[1.0, 2.0], [3.0, 4.0]]))
     first = core.stream_predictions(
         rows, [0.9, 0.1], ["1", "1"], "kestrel_fraud", 10_000, threshold=0.5, feature_set_version="card.v1"
     )
     again = core.stream_predictions(
         rows, [0.9, 0.1], ["1", "1"], "kestrel_fraud", 20_000, threshold=0.5, feature_set_version="card.v1"
     )
-    assert [p.prediction_id for p in first] == [p.prediction_id for p in again]
-    assert [(p.decision, p.features_age_ms, p.degraded) for p in first] == [(True, 9_000, False), (False, 1_000, False)]
+    assert first.prediction_ids == again.prediction_ids
+    assert first.prediction_ids[1] == core.stream_prediction_id("e-1", "kestrel_fraud", "1")
+    assert (first.decisions, first.ages_ms, first.scores) == ([True, False], [9_000, 1_000], [0.9, 0.1])
+
+
+def test_stream_ages_are_never_negative():
+    rows = StreamRows(["card-0"], ["e-0"], [30_000], np.zeros((1, 2)))
+    scored = core.stream_predictions(rows, [0.5], ["1"], "m", 10_000, threshold=0.5, feature_set_version="card.v1")
+    assert scored.ages_ms == [0] and scored.decisions == [True]

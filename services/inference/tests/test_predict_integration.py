@@ -11,7 +11,7 @@ import pytest
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
 from kestrel.common.grpc.server import GrpcServer
 from kestrel.featureset import offline
-from kestrel.featureset.predictions import prediction_features
+from kestrel.featureset.records import record_features
 from kestrel.featureset.request import RequestFeatures
 from kestrel.inference.app import CheckedModel
 from kestrel.inference.service import API
@@ -49,7 +49,7 @@ async def test_predict_merges_the_event_into_online_features_and_publishes_the_r
 
     expected = np.asarray(offline.compute([*past, current], CARD)[-1])
     (record,) = await topics.read(topics.predictions, 1)
-    features = np.array(prediction_features(record, CARD))
+    features = np.array(record_features(record, CARD))
     cols = exact_columns()
     np.testing.assert_allclose(features[cols], expected[cols], rtol=1e-9, atol=1e-9)
     score = float(artifact.predict(features[None, :].astype(np.float32))[0])
@@ -78,7 +78,7 @@ async def test_an_event_already_in_the_store_is_not_counted_twice(api, topics, r
     stored = await store_vectors(redis_server.url, topics.key_prefix, past)
     await stub.Predict(request(past[-1]), timeout=10)
     (record,) = await topics.read(topics.predictions, 1)
-    assert prediction_features(record, CARD) == pytest.approx(stored["card-p2"])
+    assert record_features(record, CARD) == pytest.approx(stored["card-p2"])
 
 
 async def test_predict_batch_answers_in_order_like_single_predicts(api, topics, redis_server):

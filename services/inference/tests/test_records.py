@@ -5,7 +5,7 @@ from __future__ import annotations
 from kestrel.api.v1 import inference_pb2
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
-from kestrel.featureset.predictions import prediction_features
+from kestrel.featureset.records import record_features
 from kestrel.featureset.wire import PredictionEncoder
 from kestrel.inference.core import NEWER, STALE, Prediction
 from kestrel.inference.records import PredictionRecords
@@ -41,7 +41,7 @@ def test_a_prediction_record_carries_every_field_of_the_prediction():
     value = serde.deserialize(out.value)
     assert out.topic == "kestrel.predictions.v1" and out.key == b"card-1"
     assert value["features"] == {}  # packed: the names come from the feature set, not from every record
-    assert prediction_features(value, CARD) == prediction().features
+    assert record_features(value, CARD) == prediction().features
     assert {k: v for k, v in value.items() if k not in ("features", "feature_values")} == {
         "prediction_id": "p-1",
         "event_id": "e-1",

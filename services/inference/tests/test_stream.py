@@ -13,7 +13,7 @@ from kestrel.common.errors import UnavailableError
 from kestrel.common.kafka import BatchAck, Delivery
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
-from kestrel.featureset.wire import PredictionEncoder
+from kestrel.featureset.wire import PredictionEncoder, VectorEncoder
 from kestrel.inference.core import stream_prediction_id
 from kestrel.inference.model import Scores
 from kestrel.inference.records import PredictionRecords
@@ -101,3 +101,49 @@ async def test_a_failed_batch_logs_one_warning_with_its_offsets_and_raises():
     (failure,) = [line for line in logs if line["log_level"] == "warning"]
     assert failure["event"] == "stream_batch_failed" and failure["offsets"] == "kestrel.features.v1[0]:100-101"
     assert handler.healthy is False
+
+
+async def test_packed_vectors_and_older_writers_maps_score_alike_and_the_rest_is_dead_lettered():
+    t = now_ms()
+    encoder = VectorEncoder.for_feature_set(VECTORS, CARD)
+    values = [[float(i * 100 + k) for k in range(len(CARD.names))] for i in range(3)]
+    packed = [encoder.encode(f"card-{i}", f"p-{i}", t, values[i], t) for i in range(2)]
+    named = {"entity_id": "card-2", "event_id": "n-2", "event_time": t, "computed_at": t}
+    named |= {"feature_set_version": CARD.version_id, "features": dict(zip(CARD.names, values[2]))}  # older writer
+    other = encoder.encode("card-9", "o-9", t, values[0], t).replace(CARD.version_id.encode(), b"card.v0")
+    batch = [packed[0], VECTORS.serialize(named), b"\x00garbage", other, packed[1]]
+    records = [SimpleNamespace(topic="t", partition=0, offset=i, value=v) for i, v in enumerate(batch)]
+    producer = Producer()
+    rejections = await scorer(Model(), producer)(records)
+    assert [(r.record.offset, "card.v0" in r.reason) for r in rejections] == [(2, False), (3, True)]
+    scored = {p["event_id"]: p for p in (PREDICTIONS.deserialize(r.value) for r in producer.sent)}
+    assert set(scored) == {"p-0", "p-1", "n-2"}
+    assert [scored[e]["feature_values"] for e in ("p-0", "p-1", "n-2")] == values
+    assert all(p["features"] == {} and p["score"] == 0.75 for p in scored.values())
+
+
+async def test_a_batch_of_packed_vectors_and_only_undecodable_records_scores_the_vectors():
+    t = now_ms()
+    encoder = VectorEncoder.for_feature_set(VECTORS, CARD)
+    batch = [encoder.encode("card-1", "p-1", t, [0.5] * len(CARD.names), t), b"\x00garbage"]
+    records = [SimpleNamespace(topic="t", partition=0, offset=i, value=v) for i, v in enumerate(batch)]
+    producer = Producer()
+    rejections = await scorer(Model(), producer)(records)
+    assert [r.record.offset for r in rejections] == [1]
+    assert [PREDICTIONS.deserialize(r.value)["event_id"] for r in producer.sent] == ["p-1"]
+
+
+async def test_a_challenger_scores_the_same_rows_in_shadow_and_its_failure_is_not_the_batchs():
+    records = PredictionRecords(PredictionEncoder(PREDICTIONS, CARD.names), "kestrel.predictions.v1", "stream")
+    challenger = Model()
+    producer = Producer()
+    handler = StreamScorer(
+        VECTORS, records, Model(), producer, CARD, threshold=0.5, shadow=(challenger, records.with_source("shadow"))
+    )
+    handler.shadow_version = "2"
+    assert await handler(consumed(2)) == []
+    sources = sorted((v["source"], v["event_id"]) for v in (PREDICTIONS.deserialize(r.value) for r in producer.sent))
+    assert sources == [("shadow", "e-0"), ("shadow", "e-1"), ("stream", "e-0"), ("stream", "e-1")]
+    challenger.down = True
+    assert await handler(consumed(2)) == [] and handler.healthy is True
+    assert len(producer.sent) == 6  # the champion's two more; the challenger's none

@@ -15,6 +15,7 @@ from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
 from kestrel.devstack.paths import model_repository
 from kestrel.devstack.triton import TritonServer
+from kestrel.featureset.records import record_features
 from kestrel.inference.core import stream_prediction_id
 from kestrel.inference.service import SCORER
 
@@ -24,6 +25,16 @@ pytestmark = pytest.mark.integration
 
 
 def vectors(n: int, seed: int, start: int = 0) -> list[dict[str, Any]]:
+    """Vectors as the features service writes them: packed."""
+    return [dict(v, features={}, feature_values=record_features(v, CARD)) for v in named_vectors(n, seed, start)]
+
+
+def by_name(vector: dict[str, Any]) -> dict[str, Any]:
+    return dict(vector, features=dict(zip(CARD.names, record_features(vector, CARD))), feature_values=[])
+
+
+def named_vectors(n: int, seed: int, start: int = 0) -> list[dict[str, Any]]:
+    """Vectors as writers before packing wrote them: features by name."""
     rng = np.random.default_rng(seed)
     t = now_ms() - 10_000
     return [
@@ -51,20 +62,23 @@ async def produce(bootstrap: str, topic: str, records: list[dict[str, Any]], raw
 
 
 def expected_scores(artifact, records: list[dict[str, Any]]) -> dict[str, float]:
-    matrix = np.array([[r["features"][n] for n in CARD.names] for r in records], dtype=np.float32)
+    matrix = np.array([record_features(r, CARD) for r in records], dtype=np.float32)
     return {r["event_id"]: float(s) for r, s in zip(records, artifact.predict(matrix))}
 
 
 async def test_scores_every_vector_and_dead_letters_the_bad_ones(kafka, redis_server, fraud_model, topics, artifact):
-    good = vectors(3000, seed=1)
+    good = [*vectors(3000, seed=1), *named_vectors(20, seed=3, start=3000)]  # packed, and some of older writers
     other_version = dict(good[0], event_id="e-v2", feature_set_version="card.v2")
-    missing = dict(good[1], event_id="e-short", features={"amount": 1.0})
+    missing = by_name(dict(good[1], event_id="e-missing"))
+    missing["features"] = {"amount": 1.0}
     app = SCORER.app(settings(topics, redis_server.url, fraud_model.grpc_url, max_batch=1000, triton_max_rows=256))
     await app.start()
     try:
-        await produce(kafka.bootstrap, topics.features, [*good, other_version, missing], raw=[b"\x00garbage"])
+        short = dict(good[2], event_id="e-short", feature_values=[1.0])
+        bad = [other_version, missing, short]
+        await produce(kafka.bootstrap, topics.features, [*good, *bad], raw=[b"\x00garbage"])
         predictions = await topics.read(topics.predictions, len(good))
-        dead = await topics.read(topics.dead_letters, 3)
+        dead = await topics.read(topics.dead_letters, 4)
     finally:
         await app.stop()
     assert sorted(p["event_id"] for p in predictions) == sorted(v["event_id"] for v in good)
@@ -75,7 +89,8 @@ async def test_scores_every_vector_and_dead_letters_the_bad_ones(kafka, redis_se
         assert p["prediction_id"] == stream_prediction_id(p["event_id"], MODEL, "1")
         assert p["decision"] == (p["score"] >= 0.5) and not p["degraded"]
     reasons = sorted(d["reason"] for d in dead)
-    assert any("card.v2" in r for r in reasons) and any("missing" in r for r in reasons) and len(reasons) == 3
+    assert any("card.v2" in r for r in reasons) and any("missing" in r for r in reasons) and len(reasons) == 4
+    assert any(r == f"1 feature values, {CARD.version_id} has {len(CARD.names)}" for r in reasons)
 
 
 async def test_triton_outage_pauses_scoring_and_loses_nothing(kafka, redis_server, topics, artifact, tmp_path):

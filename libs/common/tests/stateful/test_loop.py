@@ -142,3 +142,9 @@ def test_offset_ranges_name_first_and_last_offset_per_partition() -> None:
 
     records = [SimpleNamespace(topic="ev", partition=p, offset=o) for p, o in [(3, 7), (0, 12), (0, 10), (0, 19)]]
     assert offset_ranges(records) == "ev[0]:10-19 ev[3]:7-7"
+    again = [
+        *records,
+        SimpleNamespace(topic="ev", partition=3, offset=2),
+        SimpleNamespace(topic="ev", partition=0, offset=25),
+    ]
+    assert offset_ranges(again) == "ev[0]:10-25 ev[3]:2-7"  # a partition seen again later in the batch

@@ -23,6 +23,7 @@ class FeatureWriterSettings(KafkaSettings, RedisSettings, ConsumerSettings):
     """Vectors per Redis script call: a call blocks Redis ~10 us per vector, so readers wait that long at most."""
     feature_set: str | None = "card"
     """Vectors of this feature set's current version must carry exactly its features (others are dead-lettered);
-    vectors of other versions are stored as they come. Empty or unset: no check."""
+    vectors of other versions are stored as they come when they carry their features by name (packed, their
+    names are unknown here: dead-lettered). Empty or unset: no check, and only vectors by name are stored."""
     health_port: int = 8080
     """HTTP /healthz (the consumer loop runs) and /readyz (started, Redis answered); 0 disables."""

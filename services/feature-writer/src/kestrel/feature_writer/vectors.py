@@ -23,7 +23,7 @@ def prepare(
             rejections.append(Rejection(record, problem))
         else:
             try:
-                writes.append(VectorWrite.from_record(value, prefix))
+                writes.append(VectorWrite.from_record({**value, "features": check.by_name(value)}, prefix))
             except ValueError as exc:  # a version with braces cannot be part of a key
                 rejections.append(Rejection(record, str(exc)))
     return writes, rejections

@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -79,13 +79,33 @@ class Prediction:
         return bool(self.flags) and any(f != NEWER for f in self.flags)
 
 
-class Row(NamedTuple):
-    """One feature vector of the stream, ready to score."""
+@dataclass(frozen=True, slots=True)
+class StreamRows:
+    """Feature vectors of the stream, ready to score: a column per field, the vectors one array."""
 
-    entity_id: str
-    event_id: str
-    event_time: int
-    values: Sequence[float]
+    entity_ids: list[str]
+    event_ids: list[str]
+    event_times: list[int]
+    values: np.ndarray
+    """float64, (rows, features), each row in the feature set's definition order."""
+
+    def __len__(self) -> int:
+        return len(self.entity_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamScored:
+    """The stream's predictions of a batch, column by column (rows line up with `rows`)."""
+
+    rows: StreamRows
+    prediction_ids: list[str]
+    scores: list[float]
+    decisions: list[bool]
+    versions: list[str]
+    ages_ms: list[int]
+    model_name: str
+    threshold: float
+    feature_set_version: str
 
 
 def validate(
@@ -233,7 +253,7 @@ def predictions(
 
 
 def stream_predictions(
-    rows: Sequence[Row],
+    rows: StreamRows,
     scores: Sequence[float] | np.ndarray,
     versions: Sequence[str],
     model_name: str,
@@ -241,26 +261,23 @@ def stream_predictions(
     *,
     threshold: float,
     feature_set_version: str,
-) -> list[Prediction]:
-    """The stream's predictions: ids derived from (event, model, version), so a replayed batch repeats them."""
-    return [
-        Prediction(
-            stream_prediction_id(row.event_id, model_name, version),
-            row.entity_id,
-            row.event_id,
-            row.event_time,
-            score,
-            score >= threshold,
-            threshold,
-            model_name,
-            version,
-            feature_set_version,
-            row.values,
-            max(0, now_ms - row.event_time),
-            [],
-        )
-        for row, score, version in zip(rows, np.asarray(scores, dtype=np.float64).tolist(), versions)
-    ]
+) -> StreamScored:
+    """The stream's predictions: ids derived from (event, model, version), so a replayed batch repeats them;
+    decisions and ages computed over the whole batch at once."""
+    score = np.asarray(scores, dtype=np.float64)
+    ages = np.maximum(0, now_ms - np.asarray(rows.event_times, dtype=np.int64))
+    ids = [stream_prediction_id(e, model_name, v) for e, v in zip(rows.event_ids, versions)]
+    return StreamScored(
+        rows,
+        ids,
+        score.tolist(),
+        (score >= threshold).tolist(),
+        list(versions),
+        ages.tolist(),
+        model_name,
+        threshold,
+        feature_set_version,
+    )
 
 
 def stream_prediction_id(event_id: str, model_name: str, model_version: str) -> str:

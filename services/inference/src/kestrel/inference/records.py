@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kestrel.common.kafka import OutRecord
 from kestrel.featureset.wire import PredictionEncoder
-from kestrel.inference.core import Prediction
+from kestrel.inference.core import Prediction, StreamScored
 
 
 class PredictionRecords:
@@ -45,3 +45,26 @@ class PredictionRecords:
 
     def records(self, predictions: list[Prediction], latency_us: int, predicted_at: int) -> list[OutRecord]:
         return [self.record(p, latency_us, predicted_at) for p in predictions]
+
+    def stream_records(self, scored: StreamScored, latency_us: int, predicted_at: int) -> list[OutRecord]:
+        """A scored stream batch as records, encoded column by column (see PredictionEncoder.encode_batch)."""
+        rows = scored.rows
+        values = self._encoder.encode_batch(
+            prediction_ids=scored.prediction_ids,
+            event_ids=rows.event_ids,
+            entity_ids=rows.entity_ids,
+            event_times=rows.event_times,
+            model_name=scored.model_name,
+            model_versions=scored.versions,
+            scores=scored.scores,
+            threshold=scored.threshold,
+            decisions=scored.decisions,
+            feature_set_version=scored.feature_set_version,
+            features=rows.values,
+            features_age_ms=scored.ages_ms,
+            latency_us=latency_us,
+            source=self.source,
+            predicted_at=predicted_at,
+        )
+        topic = self.topic
+        return [OutRecord(topic, value, entity.encode()) for value, entity in zip(values, rows.entity_ids)]

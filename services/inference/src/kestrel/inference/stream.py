@@ -1,13 +1,13 @@
 """The stream scorer: every feature vector on kestrel.features.v1 scored through Triton, as source=stream.
 
-BatchConsumer handler. Vectors of the current schema are decoded straight into rows and predictions encoded
-straight from them (kestrel.featureset.wire: bytes identical to fastavro's, 5-10x cheaper); anything
-else goes through the generic serde. A consumer batch (thousands of vectors) goes to Triton as requests of up to the
-model's max_batch_size rows, several in flight; the prediction records are produced and acknowledged before
-the batch's offsets are committed. Triton or Kafka down: UnavailableError, so the consumer retries the batch
-with backoff and commits nothing. Prediction ids are derived from (event, model, version), so a replayed
-batch produces the same ids and the prediction log stays free of duplicates.
-"""
+BatchConsumer handler. Vectors of the current schema are decoded a batch at a time into columns and one
+array of values, and predictions encoded straight from them (kestrel.featureset.wire: bytes identical to
+fastavro's); anything else (older writers' features maps included) goes through the generic serde. A
+consumer batch (thousands of vectors) goes to Triton as requests of up to the model's max_batch_size rows,
+several in flight; the prediction records are produced and acknowledged before the batch's offsets are
+committed. Triton or Kafka down: UnavailableError, so the consumer retries the batch with backoff and
+commits nothing. Prediction ids are derived from (event, model, version), so a replayed batch produces the
+same ids and the prediction log stays free of duplicates."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from kestrel.common.kafka import OutRecord, Producer, Rejection
 from kestrel.common.kafka.context import offset_ranges
 from kestrel.featureset import FeatureSet
 from kestrel.featureset.check import VectorCheck
-from kestrel.featureset.wire import VectorDecoder
-from kestrel.inference.core import Row, stream_predictions
+from kestrel.featureset.wire import DecodedVectors, VectorDecoder
+from kestrel.inference.core import StreamRows, stream_predictions
 from kestrel.inference.model import TritonModel
 from kestrel.inference.records import PredictionRecords
 
@@ -63,7 +63,7 @@ class StreamScorer:
         shadow: tuple[TritonModel, PredictionRecords] | None = None,
     ) -> None:
         self._serde = vectors
-        self._fast = VectorDecoder(vectors, feature_set.names)
+        self._fast = VectorDecoder(vectors, len(feature_set.names))
         self._records = records
         self._model = model
         self._producer = producer
@@ -83,7 +83,7 @@ class StreamScorer:
         with bound_contextvars(offsets=offset_ranges(records)):
             started = time.perf_counter()
             rows, rejections = self._prepare(records)
-            if rows:
+            if len(rows):
                 await self._score(rows, started)
             REJECTED.inc(len(rejections))
             BATCH_SECONDS.observe(time.perf_counter() - started)
@@ -96,49 +96,28 @@ class StreamScorer:
             )
             return rejections
 
-    async def _score(self, rows: list[Row], started: float) -> None:
+    async def _score(self, rows: StreamRows, started: float) -> None:
         """Scores the rows and waits for Kafka to take their records; UnavailableError (logged) when either fails."""
+        matrix = rows.values.astype(np.float32)  # once: the shadow scores the same matrix
         try:
-            scores = await self._model.score(
-                np.array([row.values for row in rows], dtype=np.float32), self._concurrency
-            )
-            latency_us = int((time.perf_counter() - started) * 1e6 / len(rows))
-            now = time.time_ns() // 1_000_000
-            predictions = stream_predictions(
-                rows,
-                scores.values,
-                scores.versions,
-                self._model.name,
-                now,
-                threshold=self._threshold,
-                feature_set_version=self._version,
-            )
-            await self._produce(self._records.records(predictions, latency_us, now))
+            await self._score_with(self._model, self._records, rows, matrix, started)
             if self.shadow_version is not None and self._shadow is not None:
-                await self._score_shadow(rows, self.shadow_version, started)
+                await self._score_shadow(rows, matrix, self.shadow_version, started)
         except UnavailableError as exc:
             self.healthy = False
             log.warning("stream_batch_failed", rows=len(rows), error=str(exc))
             raise
         self.healthy = True
         SCORED.inc(len(rows))
-        EVENT_LAG.set(time.time() - max(row.event_time for row in rows) / 1000)
+        EVENT_LAG.set(time.time() - max(rows.event_times) / 1000)
 
-    async def _score_shadow(self, rows: list[Row], version: str, started: float) -> None:
-        """The challenger's scores of the same rows, logged with source=shadow. Its failure is counted, never
-        the batch's: only the champion answers, so only the champion may hold the stream up."""
-        assert self._shadow is not None
-        model, records = self._shadow
-        model.version = version
-        try:
-            scores = await model.score(np.array([row.values for row in rows], dtype=np.float32), self._concurrency)
-        except UnavailableError as exc:
-            SHADOW_FAILED.inc(len(rows))
-            log.warning("shadow_scoring_failed", version=version, rows=len(rows), error=str(exc))
-            return
-        now = time.time_ns() // 1_000_000
+    async def _score_with(
+        self, model: TritonModel, records: PredictionRecords, rows: StreamRows, matrix: np.ndarray, started: float
+    ) -> None:
+        scores = await model.score(matrix, self._concurrency)
         latency_us = int((time.perf_counter() - started) * 1e6 / len(rows))
-        shadowed = stream_predictions(
+        now = time.time_ns() // 1_000_000
+        scored = stream_predictions(
             rows,
             scores.values,
             scores.versions,
@@ -147,23 +126,52 @@ class StreamScorer:
             threshold=self._threshold,
             feature_set_version=self._version,
         )
-        await self._produce(records.records(shadowed, latency_us, now))
+        await self._produce(records.stream_records(scored, latency_us, now))
+
+    async def _score_shadow(self, rows: StreamRows, matrix: np.ndarray, version: str, started: float) -> None:
+        """The challenger's scores of the same rows, logged with source=shadow. Its failure is counted, never
+        the batch's: only the champion answers, so only the champion may hold the stream up."""
+        assert self._shadow is not None
+        model, records = self._shadow
+        model.version = version
+        try:
+            await self._score_with(model, records, rows, matrix, started)
+        except UnavailableError as exc:
+            SHADOW_FAILED.inc(len(rows))
+            log.warning("shadow_scoring_failed", version=version, rows=len(rows), error=str(exc))
+            return
         SHADOW_SCORED.inc(len(rows))
 
-    def _prepare(self, records: Sequence[Any]) -> tuple[list[Row], list[Rejection]]:
-        rows: list[Row] = []
-        rejections: list[Rejection] = []
-        decode = self._fast.decode
-        for record in records:
-            fast = decode(record.value)
-            if fast is not None and fast[3] == self._version:
-                rows.append(Row(fast[0], fast[1], fast[2], fast[4]))
-            elif problem := self._slow(record, rows):
-                rejections.append(Rejection(record, problem))
-        return rows, rejections
+    def _prepare(self, records: Sequence[Any]) -> tuple[StreamRows, list[Rejection]]:
+        """The batch's rows: packed vectors of this feature set through the fast decoder, all at once; the rest
+        (older writers' maps, other versions, undecodable) through the generic serde, one by one."""
+        fast = self._fast.decode_batch([record.value for record in records])
+        ours = [k for k, version in enumerate(fast.versions) if version == self._version]
+        if len(ours) == len(records):  # the usual batch: every record current
+            return StreamRows(fast.entity_ids, fast.event_ids, fast.event_times, fast.values), []
+        taken = {fast.positions[k] for k in ours}
+        slow: list[tuple[str, str, int, Sequence[float]]] = []
+        rejections = [
+            Rejection(record, problem)
+            for i, record in enumerate(records)
+            if i not in taken and (problem := self._slow(record, slow))
+        ]
+        return self._rows(fast, ours, slow), rejections
 
-    def _slow(self, record: Any, rows: list[Row]) -> str | None:
-        """The generic path (older writer schemas, other key orders); returns why a record is rejected."""
+    def _rows(
+        self, fast: DecodedVectors, ours: list[int], slow: list[tuple[str, str, int, Sequence[float]]]
+    ) -> StreamRows:
+        """The fast path's rows of this version, then the generic path's."""
+        named = np.array([s[3] for s in slow], dtype=np.float64).reshape(len(slow), self._fast.size)
+        return StreamRows(
+            [fast.entity_ids[k] for k in ours] + [s[0] for s in slow],
+            [fast.event_ids[k] for k in ours] + [s[1] for s in slow],
+            [fast.event_times[k] for k in ours] + [s[2] for s in slow],
+            np.concatenate([fast.values[ours], named]),
+        )
+
+    def _slow(self, record: Any, rows: list[tuple[str, str, int, Sequence[float]]]) -> str | None:
+        """The generic path (older writer schemas, features by name); returns why a record is rejected."""
         try:
             value = self._serde.deserialize(record.value)
         except SerializationError as exc:
@@ -175,7 +183,8 @@ class StreamScorer:
             )
         if problem := self._check.problem(value):
             return problem
-        rows.append(Row(value["entity_id"], value["event_id"], value["event_time"], self._pick(value["features"])))
+        features = self._check.by_name(value)
+        rows.append((value["entity_id"], value["event_id"], value["event_time"], self._pick(features)))
         return None
 
     async def _produce(self, out: list[OutRecord]) -> None:

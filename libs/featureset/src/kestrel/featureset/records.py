@@ -1,4 +1,4 @@
-"""The feature values of a decoded Prediction record, whichever way its writer carried them."""
+"""The feature values of a decoded Prediction or FeatureVector record, whichever way its writer carried them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from kestrel.featureset.definition import FeatureSet
 
 
-def prediction_features(record: Mapping[str, Any], feature_set: FeatureSet) -> list[float]:
+def record_features(record: Mapping[str, Any], feature_set: FeatureSet) -> list[float]:
     """Values in the feature set's vector order: the packed feature_values of current writers, or the by-name
     features map of records written before it. ValueError when the record is of another feature-set version
     or does not carry exactly the set's features (positions mean nothing then)."""
