@@ -63,3 +63,11 @@ def test_a_failed_step_and_a_rollback_are_records_too():
     assert done.outcome == "failed" and stages(out) == [("failed", "")]
     back = runs.rolled_back("fraud", "1", "worse on live traffic", 9)
     assert (back["stage"], back["version"], back["model_name"]) == ("rolled_back", "1", "fraud")
+
+
+def test_worse_than_its_holdout_but_better_than_the_champion_on_the_same_events_is_promoted():
+    holdout, live = {"pr_auc": 0.64}, {"pr_auc": 0.30, "pr_auc_upper": 0.40}
+    assert not judge_shadow(holdout, live, tolerance=0.15).promote
+    assert not judge_shadow(holdout, live, tolerance=0.15, champion_live={"pr_auc": 0.35}).promote
+    verdict = judge_shadow(holdout, live, tolerance=0.15, champion_live={"pr_auc": 0.12})
+    assert verdict.promote and "better than the champion on the same events: 0.3000 vs 0.1200" in verdict.reason

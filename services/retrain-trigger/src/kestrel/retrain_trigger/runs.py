@@ -96,12 +96,18 @@ class ShadowVerdict:
     reason: str
 
 
-def judge_shadow(holdout: dict[str, float], live: dict[str, float], tolerance: float) -> ShadowVerdict:
+def judge_shadow(
+    holdout: dict[str, float], live: dict[str, float], tolerance: float, champion_live: dict[str, float] | None = None
+) -> ShadowVerdict:
     """The challenger's metrics on live traffic in the shadow window against its holdout metrics: worse by more
     than `tolerance` on any metric both have (pr_auc and the rest once labels are in; the estimated precision
     from its calibration before) rejects it. A measured metric comes with its upper confidence bound
-    (`<metric>_upper`): it is worse only when that bound is. With no live metric at all it is promoted on the
-    holdout's word, and the reason says so."""
+    (`<metric>_upper`): it is worse only when that bound is. Worse than its holdout, it is still promoted when
+    its live PR-AUC beats the champion's on the same labelled events (`champion_live`): traffic moved for both
+    models, and the challenger is the better of the two on it (seen in the loop test: the new-country wave's
+    24-hour features kept changing after the training window, live PR-AUC 0.30 against 0.64 on the holdout,
+    while the champion scored far lower on the same payments). With no live metric at all it is promoted on
+    the holdout's word, and the reason says so."""
     common = sorted(m for m in set(holdout) & set(live) if not m.endswith("_upper"))
     if not common:
         return ShadowVerdict(
@@ -115,7 +121,15 @@ def judge_shadow(holdout: dict[str, float], live: dict[str, float], tolerance: f
 
     worse = [shown(m) for m in common if live.get(f"{m}_upper", live[m]) < holdout[m] - tolerance]
     if worse:
-        return ShadowVerdict(False, f"worse live than on the holdout (tolerance {tolerance}): {'; '.join(worse)}")
+        said = f"worse live than on the holdout (tolerance {tolerance}): {'; '.join(worse)}"
+        ours, theirs = live.get("pr_auc"), (champion_live or {}).get("pr_auc")
+        if ours is not None and theirs is not None and ours > theirs:
+            return ShadowVerdict(
+                True, f"{said}; but better than the champion on the same events: {ours:.4f} vs {theirs:.4f}"
+            )
+        return ShadowVerdict(
+            False, said + (f"; champion on the same events {theirs:.4f}" if theirs is not None else "")
+        )
     return ShadowVerdict(True, f"live as good as the holdout: {'; '.join(shown(m) for m in common)}")
 
 

@@ -93,7 +93,7 @@ def advance(entry: Entry, record: Mapping[str, Any], *, shadow_s: float, toleran
         return _stored(entry, *runs.loaded(run, shadow_s, now_ms))
     if kind == "measured":
         holdout = (run.holdout or {}) | record.get("holdout_estimated", {})
-        verdict = runs.judge_shadow(holdout, record["live"], tolerance)
+        verdict = runs.judge_shadow(holdout, record["live"], tolerance, record.get("champion_live"))
         return _stored(entry, *runs.shadow_over(run, verdict, now_ms, **shadow_metrics(record)))
     return _stored(entry, *runs.failed(run, record["reason"], now_ms))
 
