@@ -105,9 +105,9 @@ def judge_shadow(
     (`<metric>_upper`): it is worse only when that bound is. Worse than its holdout, it is still promoted when
     its live PR-AUC beats the champion's on the same labelled events (`champion_live`): traffic moved for both
     models, and the challenger is the better of the two on it (seen in the loop test: the new-country wave's
-    24-hour features kept changing after the training window, live PR-AUC 0.30 against 0.64 on the holdout,
-    while the champion scored far lower on the same payments). With no live metric at all it is promoted on
-    the holdout's word, and the reason says so."""
+    24-hour features kept changing after the training window: live PR-AUC 0.30 against 0.64 on the holdout,
+    and over the same hours the champion measured 0.20). With no live metric at all it is promoted on the
+    holdout's word, and the reason says so."""
     common = sorted(m for m in set(holdout) & set(live) if not m.endswith("_upper"))
     if not common:
         return ShadowVerdict(
