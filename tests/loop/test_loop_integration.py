@@ -24,8 +24,8 @@ from kestrel.common.avro import AvroSerde, load_schema
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.topics import load_catalogue
 from kestrel.devstack.loop import (
-    CARDS,
     RATE,
+    STATIONARY_S,
     WINDOW_S,
     champion_copy,
     champion_performance,
@@ -34,23 +34,18 @@ from kestrel.devstack.loop import (
     triton_repository,
     write_rules,
 )
+from kestrel.devstack.loop import traffic as loop_traffic
 from kestrel.devstack.ports import free_port
 from kestrel.devstack.services import SERVICES, Service, by_name, stack_env
 from kestrel.devstack.supervisor import Supervisor
 from kestrel.devstack.topics import PrefixedTopics
 from kestrel.devstack.triton import TritonServer
-from kestrel.simulator.generator import GeneratorConfig
-from kestrel.simulator.population import natural_rate
-from kestrel.simulator.runner import RunConfig
-from kestrel.simulator.runner import run as simulate
 from kestrel.simulator.settings import SimulatorSettings
 
 pytestmark = pytest.mark.integration
 
 ALERTING = Service("alerting", "kestrel-alerting", "kestrel.alerting.settings:AlertingSettings", "health_port")
 IN_THE_LOOP = ("features", "inference-scorer", "prediction-logger", "drift-monitor", "retrain-trigger")
-STATIONARY_S = 40
-"""Traffic before the drift starts; the control runs STATIONARY_S + DRIFT_BUDGET_S of it with no drift."""
 DRIFT_BUDGET_S = 200
 """Longest wait, from drift onset, for the promoted challenger to serve."""
 WINDOW_WALL_S = WINDOW_S * 0.4 / RATE
@@ -167,26 +162,12 @@ async def watch(loop: Loop) -> None:
 
 
 async def traffic(loop: Loop, seconds: float, scenario: str) -> Any:
-    drift_at_s = STATIONARY_S * RATE / natural_rate(CARDS)  # sim seconds: the drift starts STATIONARY_S in
-    generator = GeneratorConfig(cards=CARDS, scenario=scenario, drift_at_s=drift_at_s, seed=13)
-    span_ms = int(seconds * RATE / natural_rate(CARDS) * 1000)
     settings = SimulatorSettings(
         kafka_bootstrap=loop.topics.bootstrap,
         topic_prefix=loop.topics.prefix,
         schema_registry_store=loop.env["KESTREL_SCHEMA_REGISTRY_STORE"],
     )
-    return await simulate(
-        RunConfig(
-            to="kafka",
-            rate=RATE,
-            duration_s=seconds,
-            clock="sim",
-            start_ms=int(time.time() * 1000) - span_ms,  # ends now: after the champion's training window
-            generator=generator,
-            settings=settings,
-            progress="log",
-        )
-    )
+    return await loop_traffic(settings, seconds, scenario, progress="log")
 
 
 async def test_stationary_traffic_raises_no_alert_and_starts_no_retraining(loop):

@@ -19,16 +19,11 @@ from aiokafka import AIOKafkaConsumer
 
 from kestrel.common.serde import make_registry, serde_for_topic
 from kestrel.common.settings import KafkaSettings
-from kestrel.devstack.loop import BIN, CARDS, RATE, WINDOW_S
+from kestrel.devstack.loop import BIN, RATE, STATIONARY_S, WINDOW_S
+from kestrel.devstack.loop import traffic as loop_traffic
 from kestrel.devstack.loop_story import LIFECYCLE, WATCHED, Seen, describe, outcome
-from kestrel.simulator.generator import GeneratorConfig
-from kestrel.simulator.population import natural_rate
-from kestrel.simulator.runner import RunConfig
-from kestrel.simulator.runner import run as simulate
 from kestrel.simulator.settings import SimulatorSettings
 
-STATIONARY_S = 40
-"""Steady traffic before the wave starts: the champion's first windows show its normal quality."""
 BUDGET_S = 360.0
 """Longest wait, from drift onset, for the promoted challenger to serve (the test's 200 s, stretched for a
 loaded laptop: the run took 45-51 s from onset to serving on a quiet machine)."""
@@ -94,22 +89,8 @@ async def watch(shared: dict[str, Any], seen: Seen, onset_ms: int) -> None:
 
 
 async def traffic(shared: dict[str, Any], seconds: float) -> Any:
-    """Payments of CARDS cards at RATE on the simulator's clock, ending now (features reject payments from the
-    future and, per card, ones older than its last): the wave starts STATIONARY_S in."""
-    speedup = RATE / natural_rate(CARDS)
-    generator = GeneratorConfig(cards=CARDS, scenario="new-country-wave", drift_at_s=STATIONARY_S * speedup, seed=13)
-    return await simulate(
-        RunConfig(
-            to="kafka",
-            rate=RATE,
-            duration_s=seconds,
-            clock="sim",
-            start_ms=int((time.time() - seconds * speedup) * 1000),
-            generator=generator,
-            settings=SimulatorSettings(**shared),
-            progress="off",
-        )
-    )
+    """The recipe's payments (kestrel.devstack.loop.traffic): the new-country wave STATIONARY_S in."""
+    return await loop_traffic(SimulatorSettings(**shared), seconds)
 
 
 async def write_page(endpoints: Mapping[str, str], model: str, page: Path) -> None:

@@ -23,6 +23,8 @@ WINDOW_S = 4 * 3600
 window holds about 5,700 payments (57 frauds) and closes every ~19 s of wall time at RATE."""
 RATE = 300
 CARDS = 10_000
+STATIONARY_S = 40
+"""Wall seconds of steady payments before a scenario's drift starts."""
 REFERENCE_EVENTS = 40_000
 RULES = """
 rules:
@@ -153,3 +155,28 @@ async def register_champion(dsn: str, folder: Path, actor: str = "ci") -> None:
         await registry.promote(entry.model_name, entry.version, actor=actor, reason="the loop's first champion")
     finally:
         await conn.close()
+
+
+async def traffic(settings: Any, seconds: float, scenario: str = "new-country-wave", progress: str = "off") -> Any:
+    """Payments of CARDS cards at RATE on the simulator's clock for `seconds` of wall time, ending now (features
+    reject payments from the future and, per card, ones older than its last), the scenario's drift starting
+    STATIONARY_S in; `settings`: the simulator's SimulatorSettings (where to send)."""
+    from kestrel.simulator.generator import GeneratorConfig  # imported on use: the simulator is heavy
+    from kestrel.simulator.population import natural_rate
+    from kestrel.simulator.runner import RunConfig
+    from kestrel.simulator.runner import run as simulate
+
+    speedup = RATE / natural_rate(CARDS)
+    generator = GeneratorConfig(cards=CARDS, scenario=scenario, drift_at_s=STATIONARY_S * speedup, seed=13)
+    return await simulate(
+        RunConfig(
+            to="kafka",
+            rate=RATE,
+            duration_s=seconds,
+            clock="sim",
+            start_ms=int((time.time() - seconds * speedup) * 1000),
+            generator=generator,
+            settings=settings,
+            progress=progress,  # type: ignore[arg-type]
+        )
+    )
