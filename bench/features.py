@@ -56,6 +56,7 @@ def features_processes(bootstrap: str, prefix: str, workers: int, log_path: Path
         "KESTREL_FEATURES_TOPIC_PREFIX": prefix,
         "KESTREL_FEATURES_GROUP_ID": f"bench-{uuid.uuid4().hex}",
         "KESTREL_FEATURES_METRICS_PORT": "0",
+        "KESTREL_FEATURES_HEALTH_PORT": "0",  # several workers on one host: no fixed port to clash on
         "KESTREL_FEATURES_CHANGELOG_REPLICATION": "1",
         "KESTREL_FEATURES_LOG_FORMAT": "json",
         "KESTREL_FEATURES_LOG_LEVEL": "WARNING",
