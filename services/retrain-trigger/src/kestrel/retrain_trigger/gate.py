@@ -9,6 +9,7 @@ against the champion's 0.12 was refused for a ROC-AUC 0.021 below, well inside t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,17 +88,23 @@ def bootstrap_leads(
     drawn with replacement, frauds and the rest apart (each resample keeps the holdout's fraud count), both
     models scored on the same rows. A resample is a vector of row weights, so each model is sorted once.
     Seeded: the same holdout gives the same decision."""
-    rng = np.random.default_rng(0)
-    positives, negatives = np.flatnonzero(y), np.flatnonzero(~y)
     models = [_Weighted(y, scores, threshold) for scores in (champion, challenger)]
     leads: dict[str, list[float]] = {"roc_auc": [], "f1": []}
-    for _ in range(policy.resamples):
-        drawn = np.concatenate([rng.choice(positives, positives.size), rng.choice(negatives, negatives.size)])
+    for drawn in stratified_resamples(y, policy.resamples):
         weights = np.bincount(drawn, minlength=y.size).astype(np.float64)
         old, new = (m.metrics(weights) for m in models)
         for name in leads:
             leads[name].append(old[name] - new[name])
     return {name: np.asarray(values) for name, values in leads.items()}
+
+
+def stratified_resamples(y: np.ndarray, resamples: int) -> Iterator[np.ndarray]:
+    """Row indices of each bootstrap resample: drawn with replacement, frauds and the rest apart, so each
+    resample keeps the fraud count. Seeded: the same rows give the same resamples."""
+    rng = np.random.default_rng(0)
+    positives, negatives = np.flatnonzero(y), np.flatnonzero(~y)
+    for _ in range(resamples):
+        yield np.concatenate([rng.choice(positives, positives.size), rng.choice(negatives, negatives.size)])
 
 
 class _Weighted:

@@ -21,7 +21,7 @@ from kestrel.model.artifact import load as load_artifact
 from kestrel.model.errors import ModelError
 from kestrel.prediction_logger import read
 from kestrel.retrain_trigger import rollout
-from kestrel.retrain_trigger.gate import scores_summary
+from kestrel.retrain_trigger.gate import scores_summary, stratified_resamples
 from kestrel.retrain_trigger.runs import Run
 from kestrel.retrain_trigger.settings import RetrainTriggerSettings
 
@@ -121,11 +121,8 @@ def upper_bounds(
     verdict calls the challenger worse only when even this bound is below the holdout by the tolerance. On the
     60 or so frauds of a short shadow PR-AUC moves by about 0.1 between resamples (a loop test run rejected a
     challenger on a live PR-AUC of 0.365 against 0.54 on its holdout, well inside that noise). Seeded."""
-    rng = np.random.default_rng(0)
-    positives, negatives = np.flatnonzero(y), np.flatnonzero(~y)
     drawn: dict[str, list[float]] = {name: [] for name in names}
-    for _ in range(resamples):
-        rows = np.concatenate([rng.choice(positives, positives.size), rng.choice(negatives, negatives.size)])
+    for rows in stratified_resamples(y, resamples):
         for name, value in scores_summary(y[rows], scores[rows], threshold).items():
             if name in drawn:
                 drawn[name].append(value)
