@@ -22,11 +22,8 @@ async def run(_bootstrap: str, workdir: Path, _quick: bool) -> list[Row]:
     await stack.start()
     supervisor = None
     try:
-        work = stack.state_dir / "loop"
-        loop.write_rules(work)
-        await loop.register_champion(stack.postgres.dsn, loop.champion_copy(work / "artifacts", model), "bench")
-        services = runnable(stack.addresses, ADDRESSES)
-        supervisor = Supervisor(stack.state_dir, stack.env | loop.loop_settings(work), services)
+        settings = await loop.prepare(stack.state_dir, stack.postgres.dsn, model, actor="bench")
+        supervisor = Supervisor(stack.state_dir, stack.env | settings, runnable(stack.addresses, ADDRESSES))
         await supervisor.start()
         await supervisor.wait_ready(240)
         took = await demo_loop.run(stack.endpoints, model, stack.state_dir)

@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from kestrel.devstack.loop import champion_copy, register_champion
+from kestrel.devstack.loop import RULES, champion_copy, loop_settings, prepare, register_champion
 from kestrel.registry.artifacts import checksum
 from kestrel.registry.models import CHAMPION
 from kestrel.registry.store import Registry
@@ -31,3 +31,17 @@ async def test_the_checked_in_model_becomes_the_registered_champion_with_its_ref
         await conn.close()
     assert entry is not None and entry.checksum == checksum(folder)
     assert entry.reference is not None and entry.reference["performance"]["overall"]["pr_auc"] > 0.8
+
+
+async def test_prepare_writes_the_rules_registers_the_champion_and_points_the_services_at_them(
+    postgres, tmp_path: Path
+) -> None:
+    model = f"fraud_{uuid.uuid4().hex[:8]}"
+    settings = await prepare(tmp_path, postgres.dsn, model, actor="test")
+    assert settings == loop_settings(tmp_path / "loop")
+    assert (tmp_path / "loop" / "rules.yaml").read_text() == RULES
+    conn = await asyncpg.connect(postgres.dsn)
+    try:
+        assert await Registry(conn).alias(model, CHAMPION) == "1"
+    finally:
+        await conn.close()

@@ -208,11 +208,7 @@ async def _loop_settings(stack: Stack) -> dict[str, str]:
     registered as the champion: what the demo's loop needs before the services start."""
     from kestrel.devstack import loop  # imported on use: it pulls in the model and registry libraries
 
-    work = stack.state_dir / "loop"
-    loop.write_rules(work)
-    folder = loop.champion_copy(work / "artifacts", _serving_models()[0])
-    await loop.register_champion(stack.postgres.dsn, folder, actor="kestrel-stack")
-    return loop.loop_settings(work)
+    return await loop.prepare(stack.state_dir, stack.postgres.dsn, _serving_models()[0], actor="kestrel-stack")
 
 
 async def _demo(stack: Stack, supervisor: Supervisor) -> None:

@@ -157,6 +157,15 @@ async def register_champion(dsn: str, folder: Path, actor: str = "ci") -> None:
         await conn.close()
 
 
+async def prepare(state_dir: Path, postgres_dsn: str, model: str, actor: str) -> dict[str, str]:
+    """What a stack's loop needs before its services start: the rules file, the checked-in model registered as
+    the champion, and the services' settings (under state_dir/loop)."""
+    work = state_dir / "loop"
+    write_rules(work)
+    await register_champion(postgres_dsn, champion_copy(work / "artifacts", model), actor=actor)
+    return loop_settings(work)
+
+
 async def traffic(settings: Any, seconds: float, scenario: str = "new-country-wave", progress: str = "off") -> Any:
     """Payments of CARDS cards at RATE on the simulator's clock for `seconds` of wall time, ending now (features
     reject payments from the future and, per card, ones older than its last), the scenario's drift starting
