@@ -23,13 +23,6 @@ def _item(outcome: Outcome) -> ingest_pb2.ItemResult:
     return item
 
 
-def _batch_response(outcomes: Sequence[Outcome]) -> ingest_pb2.PublishBatchResponse:
-    accepted = sum(o.accepted for o in outcomes)
-    return ingest_pb2.PublishBatchResponse(
-        results=[_item(o) for o in outcomes], accepted=accepted, rejected=len(outcomes) - accepted
-    )
-
-
 class StreamResults:
     """A PublishStream's answer, built as the stream goes, in bounded memory: every event's result while fewer
     than `limit` are kept, then only the events not accepted (those a client must act on), up to `limit` more;
@@ -74,7 +67,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def PublishBatch(
         self, request: ingest_pb2.PublishBatchRequest, context: grpc.aio.ServicerContext
     ) -> ingest_pb2.PublishBatchResponse:
-        return _batch_response(await self._publisher.publish(request.events))
+        outcomes = await self._publisher.publish(request.events)
+        results = StreamResults(limit=len(outcomes))  # a batch is bounded already: every event's result
+        results.add(outcomes)
+        return results.response
 
     async def PublishStream(
         self, request_iterator: AsyncIterator[ingest_pb2.PublishRequest], context: grpc.aio.ServicerContext
