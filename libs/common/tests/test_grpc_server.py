@@ -7,6 +7,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import SecretStr
 
 from kestrel.common.errors import InvalidArgumentError, NotFoundError, UnavailableError
+from kestrel.common.grpc.interceptors import ErrorMappingInterceptor, request_context
 from kestrel.common.grpc.server import GrpcServer, GrpcServerSettings, ServiceBinding
 
 ERRORS = {
@@ -100,3 +101,25 @@ async def test_each_call_logs_with_its_request_id_and_our_failures_warn():
         "req-42",
         "Call",
     )
+
+
+async def test_a_methods_wrapped_handler_is_built_once_and_rebuilt_for_a_new_handler():
+    interceptor = ErrorMappingInterceptor()
+    details = grpc.HandlerCallDetails()
+    details.method, details.invocation_metadata = "/test.Echo/Call", ()
+    first, second = grpc.unary_unary_rpc_method_handler(echo), grpc.unary_unary_rpc_method_handler(echo)
+
+    async def serving(handler):
+        async def continuation(_):
+            return handler
+
+        return await interceptor.intercept_service(continuation, details)
+
+    wrapped = await serving(first)
+    assert await serving(first) is wrapped
+    assert await serving(second) is not wrapped  # a re-registered method must not keep the old behaviour
+
+
+def test_fresh_request_ids_are_16_hex_and_distinct():
+    ids = {request_context("/test.Echo/Call", ())["request_id"] for _ in range(1000)}
+    assert len(ids) == 1000 and all(len(i) == 16 and int(i, 16) >= 0 for i in ids)
