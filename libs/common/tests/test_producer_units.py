@@ -1,6 +1,7 @@
 """Producer pieces that need no broker: delivery reports, batch acks, fatal error reports."""
 
 import asyncio
+import threading
 
 import pytest
 from confluent_kafka import KafkaError
@@ -38,6 +39,25 @@ async def test_batch_ack_reports_in_order_and_maps_a_missing_offset_to_minus_one
     assert ack.results[0] == Delivery("t", 2, -1)
     assert isinstance(ack.results[1], UnavailableError) and "in-sync" in str(ack.results[1])
     assert ack.results[2] == Delivery("t", 2, 7)
+
+
+async def test_reports_from_two_threads_complete_the_batch_once_with_every_record():
+    delivered = []
+    ack = BatchAck(asyncio.get_running_loop(), 40_000, on_delivered=lambda: delivered.append(1))
+
+    def report(indexes):
+        for i in indexes:
+            ack.report(i, None, Msg(i))
+
+    threads = [threading.Thread(target=report, args=(range(k, 40_000, 2),)) for k in (0, 1)]  # poll and flush
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert await ack.wait(1)
+    assert ack.errors() == {} and ack.unreported() == 0 and delivered == [1]  # the broker seen once a batch
+    assert [d.offset for d in await ack.confirm(1)] == list(range(40_000))
+    assert ack.delivery(39_999) == Delivery("t", 2, 39_999)
 
 
 async def test_empty_batch_is_complete_at_once():

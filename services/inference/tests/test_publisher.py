@@ -18,7 +18,7 @@ from kestrel.inference.publisher import PredictionPublisher
 
 class Ack(BatchAck):
     def __init__(self, results):
-        self.results = results
+        self._results = results
 
     async def wait(self, timeout_s=None):
         return True
@@ -143,7 +143,7 @@ class LateAck(Ack):
         self._done = asyncio.Event()
 
     def report(self, results):
-        self.results = results
+        self._results = results
         self._done.set()
 
     async def wait(self, timeout_s=None):

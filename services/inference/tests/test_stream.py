@@ -48,7 +48,7 @@ class DeliveredAck(BatchAck):
     """Every record acknowledged already."""
 
     def __init__(self, results: list[Delivery]) -> None:
-        self.results = results
+        self._results = results
 
     async def wait(self, timeout_s: float | None = None) -> bool:
         return True

@@ -143,7 +143,7 @@ class FakeAck(BatchAck):
     def __init__(self, journal: Journal, n: int, fail: bool) -> None:
         self.journal = journal
         error = UnavailableError("broker gone")
-        self.results = [error if fail else Delivery("out", 0, i) for i in range(n)]
+        self._results = [error if fail else Delivery("out", 0, i) for i in range(n)]
 
     async def wait(self) -> bool:
         self.journal.append("acks")

@@ -156,7 +156,7 @@ class PredictionPublisher:
             log.warning("prediction_publish_failed", records=len(out), error=str(exc))
             return out
         if not await ack.wait(self._timeout):
-            late = sum(result is None for result in ack.results)
+            late = ack.unreported()
             UNACKED.inc(late)
             log.warning("prediction_acks_late", records=late, timeout_s=self._timeout)
             await ack.wait()  # librdkafka reports every record; shutdown's grace bounds this wait

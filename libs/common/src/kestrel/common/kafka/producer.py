@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -184,40 +185,53 @@ class Producer:
 
 
 class BatchAck:
-    """Delivery reports of one batch, filled in by librdkafka's callback thread."""
+    """Delivery reports of one batch, filled in by librdkafka's callback thread.
 
-    __slots__ = ("results", "size", "_remaining", "_lock", "_loop", "_done", "_on_delivered")
+    A report keeps librdkafka's message as it comes; where it is stored (a Delivery) is built only when
+    asked for (measured: building one per record was most of the Python time of a report, and most callers
+    only ask whether every record was acknowledged)."""
+
+    __slots__ = ("_results", "size", "_reported", "_loop", "_done", "_on_delivered")
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop, size: int, on_delivered: Callable[[], None] | None = None
     ) -> None:
-        self.results: list[Delivery | UnavailableError | None] = [None] * size
-        """Per record, in order: its Delivery, its error, or None while not yet reported."""
+        self._results: list[Any] = [None] * size
+        """Per record, in order: librdkafka's message (or a Delivery) once acknowledged, an UnavailableError,
+        or None while not reported."""
         self.size = size
-        self._remaining = size
-        self._lock = threading.Lock()  # poll() and flush() may report from different threads
+        # next() on a count is atomic under the GIL, and poll() and flush() may report from different threads.
+        self._reported = itertools.count(1)
         self._loop = loop
         self._done: asyncio.Future[None] = loop.create_future()
         self._on_delivered = on_delivered
+        """Called once, at the batch's first acknowledgement."""
         if size == 0:
             self._done.set_result(None)
 
     def report(self, index: int, err: Any, msg: Any) -> None:
         if err is not None:
-            self.results[index] = UnavailableError(f"kafka delivery failed: {err.str()}")
+            self._results[index] = UnavailableError(f"kafka delivery failed: {err.str()}")
         else:
-            self.results[index] = _delivery(msg)
+            self._results[index] = msg
             if self._on_delivered is not None:
-                self._on_delivered()
-        with self._lock:
-            self._remaining -= 1
-            last = self._remaining == 0
-        if last:
+                on_delivered, self._on_delivered = self._on_delivered, None
+                on_delivered()
+        if next(self._reported) == self.size:
             self._loop.call_soon_threadsafe(_finish, self._done)
+
+    @property
+    def results(self) -> list[Delivery | UnavailableError | None]:
+        """Per record, in order: its Delivery, its error, or None while not yet reported."""
+        return [r if r is None or isinstance(r, (UnavailableError, Delivery)) else _delivery(r) for r in self._results]
 
     def done(self) -> bool:
         """Every record reported (its delivery or its error)."""
         return self._done.done()
+
+    def unreported(self) -> int:
+        """Records with no report yet."""
+        return self._results.count(None)
 
     async def wait(self, timeout_s: float | None = None) -> bool:
         """True once every record is reported; False if the timeout came first."""
@@ -242,13 +256,17 @@ class BatchAck:
     def errors(self, unreported: str = "kafka delivery not reported") -> dict[int, str]:
         """Index -> reason, in order, for every record not acknowledged: failed, or not reported (yet)."""
         return {
-            i: unreported if r is None else str(r) for i, r in enumerate(self.results) if not isinstance(r, Delivery)
+            i: unreported if r is None else str(r)
+            for i, r in enumerate(self._results)
+            if r is None or isinstance(r, UnavailableError)
         }
 
     def delivery(self, index: int) -> Delivery | None:
         """Where the record at `index` is stored, once acknowledged."""
-        result = self.results[index]
-        return result if isinstance(result, Delivery) else None
+        result = self._results[index]
+        if result is None or isinstance(result, (UnavailableError, Delivery)):
+            return result if isinstance(result, Delivery) else None
+        return _delivery(result)
 
 
 def _delivery(msg: Any) -> Delivery:
