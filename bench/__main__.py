@@ -1,7 +1,7 @@
 """`python -m bench [--quick] [--only ingest] [--profile]`: run benchmarks, print the table, write JSON.
 
 --profile records a py-spy profile of the services that suites with a hot path run (the stream scorer:
-`--only stream-scorer`), writes it under bench/results/profiles/ and prints its top frames."""
+`--only stream-scorer`; the Predict path: `--only predict`), writes it under bench/results/profiles/ and prints its top frames."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from bench import (
     ingest,
     loop,
     pipeline,
+    predict,
     prediction_logger,
     triton,
 )
@@ -38,6 +39,7 @@ SUITES = {
     "triton": triton.run,
     "inference": inference.run,
     "stream-scorer": inference.run_stream,
+    "predict": predict.run,
     "prediction-logger": prediction_logger.run,
     "alerting": alerting.run,
     "drift": drift.run,
@@ -46,7 +48,7 @@ SUITES = {
 }
 WITHOUT_BROKER = {"drift", "pipeline", "loop"}
 """Suites that need no shared broker (pipeline and loop start a whole stack of their own)."""
-PROFILED = {"stream-scorer": "stream scorer"}
+PROFILED = {"stream-scorer": "stream scorer", "predict": "Predict API (concurrency 64; -batch: PredictBatch)"}
 """Suites that take a profile path, and what their profile is of. They run only when named: the whole
 bench already holds their rows (the stream scorer's are part of the inference suite)."""
 
@@ -70,7 +72,8 @@ async def main(args: argparse.Namespace) -> None:
     print(f"\nKestrel bench on {machine()}\n")
     print(render(rows))
     for name, path in profiles.items():
-        print(f"\n{render_top(PROFILED[name], path)}")
+        for each in sorted(path.parent.glob(f"{path.stem}*.txt")):  # a suite may record more than one phase
+            print(f"\n{render_top(PROFILED[name] + each.stem.removeprefix(path.stem), each)}")
     print(f"\nJSON: {write_json(rows, REPO / 'bench' / 'results')}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import signal
@@ -14,8 +15,9 @@ from pathlib import Path
 
 RATE_HZ = 250
 """Samples per second: a few thousand samples over a bench phase, light on two shared cores."""
-IDLE = ("select (selectors.py", "poll (selectors.py")
-"""Leaf frames of an event loop waiting for I/O: left out, so shares are of the time the process computes."""
+IDLE = re.compile(r"^(\w+\.)?(select|poll) \(selectors\.py")
+"""Leaf frames of an event loop waiting for I/O (`EpollSelector.select (selectors.py)`, as py-spy names
+them with their class): left out, so shares are of the time the process computes."""
 _LINE = re.compile(r":\d+\)$")
 
 
@@ -23,10 +25,12 @@ _LINE = re.compile(r":\d+\)$")
 def recording(pid: int, out: Path) -> Iterator[Path]:
     """py-spy samples the running process `pid` until the block ends (it is told to stop with SIGINT, which
     makes it write `out`: collapsed stacks, one "frame;frame;... count" line each). --nonblocking: the
-    service is not paused to be read, so the profile barely slows what it measures."""
+    service is not paused to be read, so the profile barely slows what it measures. BENCH_PROFILE_NATIVE=1
+    samples native frames too (Cython, C: gRPC's core, librdkafka's calls), pausing the process to read them."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    command = [spy, "record", "--pid", str(pid), "--rate", str(RATE_HZ), "--format", "raw", "--nonblocking"]
+    command = [spy, "record", "--pid", str(pid), "--rate", str(RATE_HZ), "--format", "raw"]
+    command += ["--native"] if os.environ.get("BENCH_PROFILE_NATIVE") else ["--nonblocking"]
     proc = subprocess.Popen([*command, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield out
@@ -50,7 +54,7 @@ def top_frames(collapsed: str) -> tuple[int, Counter[str], Counter[str]]:
         if not stack or not count.isdigit():
             continue
         frames = [_LINE.sub(")", frame) for frame in stack.split(";")]
-        if frames[-1].startswith(IDLE):
+        if IDLE.match(frames[-1]):
             continue
         busy += int(count)
         own[frames[-1]] += int(count)
