@@ -1,7 +1,8 @@
 """`python -m bench [--quick] [--only ingest] [--profile]`: run benchmarks, print the table, write JSON.
 
 --profile records a py-spy profile of the services that suites with a hot path run (the stream scorer:
-`--only stream-scorer`; the Predict path: `--only predict`), writes it under bench/results/profiles/ and prints its top frames."""
+`--only stream-scorer`; the Predict path: `--only predict`), writes it under bench/results/profiles/ and
+prints its top frames."""
 
 from __future__ import annotations
 
