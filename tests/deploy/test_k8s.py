@@ -135,3 +135,17 @@ def test_kubectl_kustomize_renders_the_tree():
     rendered = subprocess.run(["kubectl", "kustomize", str(K8S_ROOT)], capture_output=True, text=True, timeout=60)
     assert rendered.returncode == 0, rendered.stderr
     assert "kind: Deployment" in rendered.stdout
+
+
+def test_every_grpc_api_fails_closed_with_tls_and_https_probes():
+    """Auth tokens from a non-optional Secret, REQUIRE_AUTH, TLS from a mounted Secret, HTTPS probes."""
+    from door_checks import door_problems, grpc_servers, optional_secret_problems
+
+    docs = kustomize_manifests(K8S_ROOT)
+    assert optional_secret_problems(docs) == []
+    served = []
+    for deployable in ON_K8S:
+        service_docs = kustomize_manifests(deployable.k8s_dir)
+        served += [w["metadata"]["name"] for w, _ in grpc_servers(service_docs)]
+        assert door_problems(service_docs, deployable.env_prefix) == []
+    assert sorted(served) == ["kestrel-inference-api", "kestrel-ingest"]

@@ -123,3 +123,44 @@ async def test_a_methods_wrapped_handler_is_built_once_and_rebuilt_for_a_new_han
 def test_fresh_request_ids_are_16_hex_and_distinct():
     ids = {request_context("/test.Echo/Call", ())["request_id"] for _ in range(1000)}
     assert len(ids) == 1000 and all(len(i) == 16 and int(i, 16) >= 0 for i in ids)
+
+
+async def _reflected_services(channel, metadata=()) -> list[str]:
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    ask = reflection_pb2.ServerReflectionRequest(list_services="")
+    async for reply in stub.ServerReflectionInfo(iter([ask]), metadata=metadata):
+        return [s.name for s in reply.list_services_response.service]
+    return []
+
+
+async def test_reflection_describes_the_api_only_to_callers_with_a_token():
+    server = await _server(auth_tokens=[SecretStr("s3cret")])
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            for metadata in ((), (("authorization", "Bearer wrong"),)):
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await _reflected_services(channel, metadata)
+                assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+                assert err.value.details() == "missing or invalid bearer token"
+            assert "test.Echo" in await _reflected_services(channel, (("authorization", "Bearer s3cret"),))
+    finally:
+        await server.stop()
+
+
+async def test_without_tokens_reflection_stays_open_for_the_local_stack():
+    server = await _server()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            assert "test.Echo" in await _reflected_services(channel)
+    finally:
+        await server.stop()
+
+
+async def test_an_empty_token_admits_nobody():
+    from kestrel.common.grpc.interceptors import TokenAuthInterceptor
+
+    auth = TokenAuthInterceptor(["", "s3cret"])
+    assert not auth._allowed((("authorization", "Bearer "),))
+    assert auth._allowed((("authorization", "Bearer s3cret"),))

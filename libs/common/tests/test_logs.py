@@ -17,3 +17,27 @@ def test_json_lines_mask_secrets(capsys):
     assert lines[0]["sasl_password"] == "***" and lines[0]["api_token"] == "***" and lines[0]["user"] == "bob"
     assert lines[1]["event"] == "stdlib line" and lines[1]["logger"] == "aiokafka"
     structlog.contextvars.clear_contextvars()
+
+
+def test_passwords_inside_urls_and_bearer_tokens_never_reach_a_line(capsys):
+    configure_logging("demo", fmt="json")
+    log = structlog.get_logger()
+    log.warning("redis down at redis://:hunter2@cache:6379/0", target="postgresql://kestrel:pg-pass@db:5432/k")
+    logging.getLogger("grpc").warning("rejected header authorization: Bearer tok-123")
+    try:
+        raise ConnectionError("cannot reach rediss://app:s3cr3t@cache:6380")
+    except ConnectionError:
+        log.exception("probe_failed")
+    err = capsys.readouterr().err
+    structlog.contextvars.clear_contextvars()
+    for secret in ("hunter2", "pg-pass", "tok-123", "s3cr3t"):
+        assert secret not in err
+    assert "redis://:***@cache:6379/0" in err and "postgresql://kestrel:***@db:5432/k" in err
+    assert "Bearer ***" in err and "rediss://app:***@cache:6380" in err
+
+
+def test_a_failed_start_prints_its_one_line_without_the_password(capsys):
+    from kestrel.common.runtime.runner import _fail
+
+    assert _fail("demo", "postgres not reachable: postgresql://kestrel:pg-pass@db/k refused") == 1
+    assert capsys.readouterr().err == "kestrel-demo: postgres not reachable: postgresql://kestrel:***@db/k refused\n"

@@ -44,3 +44,31 @@ def test_service_mixins_share_fields_and_build_their_clients_config(monkeypatch)
     s = Service()
     assert s.grpc_server().port == 50099 and s.consumer_options().max_batch == 17
     assert s.consumer_options().heartbeat_interval_ms == 1000 and s.kafka_bootstrap == "shared:9092"
+
+
+def _api_settings():
+    from kestrel.common.settings import GrpcSettings
+
+    class Api(GrpcSettings):
+        model_config = SettingsConfigDict(env_prefix="KESTREL_API_")
+
+    return Api
+
+
+def test_require_auth_without_tokens_refuses_to_start_in_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("KESTREL_API_REQUIRE_AUTH", "true")
+    with pytest.raises(SystemExit):
+        load_settings(_api_settings())
+    [line] = [line for line in capsys.readouterr().err.splitlines() if "KESTREL_API_AUTH_TOKENS" in line]
+    assert "require_auth" in line and "unauthenticated" in line
+
+
+def test_require_auth_with_tokens_starts_and_an_empty_token_never_counts(monkeypatch, capsys):
+    monkeypatch.setenv("KESTREL_API_REQUIRE_AUTH", "true")
+    monkeypatch.setenv("KESTREL_API_AUTH_TOKENS", '["t0k3n"]')
+    assert [t.get_secret_value() for t in load_settings(_api_settings()).auth_tokens] == ["t0k3n"]
+    monkeypatch.setenv("KESTREL_API_AUTH_TOKENS", '["t0k3n", " "]')
+    with pytest.raises(SystemExit):
+        load_settings(_api_settings())
+    assert "empty bearer token" in capsys.readouterr().err
+    assert "t0k3n" not in repr(_api_settings()(auth_tokens=["t0k3n"]))

@@ -12,7 +12,9 @@ def test_each_worker_serves_alone_on_the_shared_port_with_a_metrics_port_of_its_
         "KESTREL_INGEST_WORKERS": "1",
         "KESTREL_INGEST_GRPC_REUSEPORT": "true",
         "KESTREL_INGEST_METRICS_PORT": "9101",
+        "KESTREL_INGEST_HEALTH_PORT": "0",
     }
+    assert "KESTREL_INGEST_HEALTH_PORT" not in worker_env("KESTREL_INGEST_", 0, 9100)  # worker 0 answers probes
     assert worker_env("KESTREL_INGEST_", 1, 0)["KESTREL_INGEST_METRICS_PORT"] == "0"  # any free port stays so
 
 

@@ -1,9 +1,10 @@
-"""A minimal HTTP health endpoint on the event loop: it answers only while the loop itself is responsive."""
+"""A minimal HTTP(S) health endpoint on the event loop: it answers only while the loop itself is responsive."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -18,18 +19,38 @@ T = TypeVar("T")
 _STATUS = {True: b"200 OK", False: b"503 Service Unavailable"}
 
 
-class HealthEndpoint:
-    """GET /healthz and /readyz answer 200 or 503 from their checks; port 0 disables the endpoint."""
+def server_tls(certfile: str | None, keyfile: str | None) -> ssl.SSLContext | None:
+    """The health endpoint's TLS from the service's own certificate (None without one). No client certificate is
+    asked: the kubelet's HTTPS probe presents none and does not verify ours."""
+    if not certfile:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certfile, keyfile)
+    return context
 
-    def __init__(self, port: int, checks: dict[str, Callable[[], bool]], host: str = "0.0.0.0") -> None:
+
+class HealthEndpoint:
+    """GET /healthz and /readyz answer 200 or 503 from their checks; port 0 disables the endpoint. With `tls`,
+    only HTTPS is spoken."""
+
+    def __init__(
+        self,
+        port: int,
+        checks: dict[str, Callable[[], bool]],
+        host: str = "0.0.0.0",
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.port = port
         self._host = host
         self._checks = checks
+        self._tls = tls
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
         if self.port:
-            self._server = await asyncio.start_server(self._serve, self._host, self.port)
+            self._server = await asyncio.start_server(
+                self._serve, self._host, self.port, ssl=self._tls, ssl_handshake_timeout=5 if self._tls else None
+            )
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-_SECRET_MARKERS = ("password", "secret", "token", "authorization", "api_key")
+_SECRET_MARKERS = ("password", "secret", "token", "authorization", "api_key", "dsn")
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]*):[^@\s]*@")
+_BEARER = re.compile(r"(?P<head>\bBearer\s+)\S+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """The text with passwords inside URLs (scheme://user:password@host) and bearer tokens replaced by ***."""
+    return _BEARER.sub(r"\g<head>***", _URL_PASSWORD.sub(r"\g<head>:***@", text))
 
 
 def _mask_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     for key in event:
         if any(marker in key.lower() for marker in _SECRET_MARKERS):
             event[key] = "***"
+    return event
+
+
+def _redact_strings(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Secrets inside any text, the message and rendered tracebacks included (a DSN in an error, a URL in a
+    client library's line), whatever the key is called."""
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = redact(value)
     return event
 
 
@@ -40,6 +58,7 @@ def configure_logging(service: str, fmt: str = "auto", level: str = "INFO") -> N
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            _redact_strings,
             renderer,
         ],
     )

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -119,10 +119,17 @@ class GrpcSettings(KestrelSettings):
     grpc_port: int = 50051
     max_concurrent_rpcs: int = 1024
     tls_certfile: str | None = None
+    """Server certificate (PEM): gRPC and the HTTP health endpoint then speak TLS only."""
     tls_keyfile: str | None = None
     tls_client_cafile: str | None = None
+    """Set to require gRPC client certificates signed by this CA (mutual TLS; the health endpoint asks none)."""
+    require_auth: bool = False
+    """Refuse to start without auth_tokens: set it wherever the API must never run open (production)."""
     auth_tokens: list[SecretStr] = []
-    """Bearer tokens accepted on every RPC (JSON list in the environment); empty disables auth."""
+    """Bearer tokens accepted on every RPC but health (JSON list in the environment); empty disables auth
+    unless require_auth is set, which then stops the start-up."""
+    health_port: int = 0
+    """HTTP /healthz and /readyz (HTTPS with tls_certfile) for probes that cannot speak gRPC over TLS; 0 disables."""
     workers: int = Field(1, ge=1)
     """Processes serving grpc_port together (SO_REUSEPORT, as gunicorn's workers): a parent starts them and
     ends when one does; worker i serves its metrics on METRICS_PORT + i."""
@@ -130,6 +137,15 @@ class GrpcSettings(KestrelSettings):
     """Bind grpc_port with SO_REUSEPORT (the parent sets it for its workers; not named *_port, which the stack
     reads as a port to assign). Off, a second process on the port
     fails to start instead of sharing it unnoticed."""
+
+    @field_validator("auth_tokens")
+    @classmethod
+    def _tokens_when_required(cls, tokens: list[SecretStr], info: ValidationInfo) -> list[SecretStr]:
+        if any(not t.get_secret_value().strip() for t in tokens):
+            raise ValueError("an empty bearer token would admit any caller that sends an empty one")
+        if info.data.get("require_auth") and not tokens:
+            raise ValueError("no bearer tokens set while require_auth is on: refusing to serve the API unauthenticated")
+        return tokens
 
     def grpc_server(self) -> GrpcServerSettings:
         from kestrel.common.grpc.server import GrpcServerSettings  # grpc is imported only by gRPC services

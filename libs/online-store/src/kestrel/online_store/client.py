@@ -38,6 +38,7 @@ def redis_client(
 def client_for(settings: RedisSettings) -> Redis | RedisCluster:
     """The online store's client for a service's RedisSettings (decode_responses off: values are packed bytes)."""
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    tls = {"ssl_ca_certs": settings.redis_tls_cafile} if settings.redis_tls_cafile else {}
     return redis_client(
-        settings.redis_url, password=password, cluster=settings.redis_cluster, timeout_s=settings.redis_timeout_s
+        settings.redis_url, password=password, cluster=settings.redis_cluster, timeout_s=settings.redis_timeout_s, **tls
     )

@@ -14,6 +14,9 @@ class RedisSettings(KestrelSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     """redis:// or rediss:// (TLS); put the password in redis_password, not in the URL."""
     redis_password: SecretStr | None = None
+    """Redis AUTH (requirepass, or an ACL user's password with the user in the URL: redis://user@host)."""
+    redis_tls_cafile: str | None = None
+    """rediss:// only: the CA that signed the server's certificate (default: the system's trusted CAs)."""
     redis_cluster: bool = False
     """Redis Cluster: script calls are grouped per hash slot (keys carry the entity as hash tag)."""
     redis_timeout_s: float = Field(5.0, gt=0)

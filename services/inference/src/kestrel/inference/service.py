@@ -9,7 +9,6 @@ API = Service(
     "prediction published to kestrel.predictions.v1.",
     settings=InferenceSettings,
     components="kestrel.inference.app:api_components",
-    health_port=lambda s: None,  # a gRPC service: the gRPC health service answers probes
 )
 
 SCORER = Service(

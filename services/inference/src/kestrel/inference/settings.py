@@ -86,4 +86,4 @@ class InferenceSettings(KafkaSettings, GrpcSettings, RedisSettings, ConsumerSett
     scorer_concurrency: int = Field(4, ge=1)
     """Triton requests in flight per batch (Triton's batcher merges them)."""
     health_port: int = 8080
-    """HTTP /healthz and /readyz of the stream scorer; 0 disables. The API answers gRPC health instead."""
+    """HTTP /healthz and /readyz (HTTPS with tls_certfile); 0 disables. The API answers gRPC health besides."""

@@ -9,5 +9,4 @@ SERVICE = Service(
     "INVALID_ARGUMENT with the field, and a dead letter).",
     settings=IngestSettings,
     components="kestrel.ingest.app:components",
-    health_port=lambda s: None,  # a gRPC service: the gRPC health service answers probes
 )

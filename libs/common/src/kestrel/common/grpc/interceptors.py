@@ -29,8 +29,9 @@ _STATUS: Sequence[tuple[type[Exception], grpc.StatusCode]] = (
     (KestrelError, grpc.StatusCode.INTERNAL),
 )
 
-# Health checks and reflection stay open so probes work without credentials.
-_PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# Health stays open so probes and balancers work without credentials; reflection describes the whole API, so it is
+# for callers that hold a token (grpcurl -H 'authorization: Bearer ...').
+_PUBLIC_PREFIXES = ("/grpc.health.v1.Health/",)
 
 
 def status_for(exc: Exception) -> grpc.StatusCode:
@@ -131,10 +132,11 @@ def _mapped(method: str, behaviour: Any, streaming_response: bool) -> Any:
 
 
 class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
-    """Requires `authorization: Bearer <token>` on every RPC except health and reflection."""
+    """Requires `authorization: Bearer <token>` on every RPC except health; with no usable token, nothing passes."""
 
     def __init__(self, tokens: Sequence[str]) -> None:
-        self._tokens = [t.encode() for t in tokens]
+        # An empty token would match a bare "Bearer " header: it is never accepted.
+        self._tokens = [t.encode() for t in tokens if t.strip()]
 
     def _allowed(self, metadata: Sequence[tuple[str, Any]] | None) -> bool:
         for key, value in metadata or ():

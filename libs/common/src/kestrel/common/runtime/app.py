@@ -8,7 +8,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 
-from kestrel.common.health import HealthEndpoint
+from kestrel.common.health import HealthEndpoint, server_tls
 from kestrel.common.metrics import MetricsEndpoint
 from kestrel.common.runtime.bindings import Topics
 from kestrel.common.runtime.lifecycle import Component, LoopWatch
@@ -119,7 +119,9 @@ class Runtime(Generic[S]):
         components in its order, and a marker that flips readiness once they all started."""
         head: list[Any] = []
         if health_port is not None:
-            head.append(HealthEndpoint(health_port, {"/healthz": self.live, "/readyz": self.ready}))
+            s = self.settings  # a gRPC service's certificate serves its health endpoint too (HTTPS probes)
+            tls = server_tls(getattr(s, "tls_certfile", None), getattr(s, "tls_keyfile", None))
+            head.append(HealthEndpoint(health_port, {"/healthz": self.live, "/readyz": self.ready}, tls=tls))
         if self.topics is not None:
             head.append(self.topics)
         head.append(MetricsEndpoint(self.settings.metrics_port))

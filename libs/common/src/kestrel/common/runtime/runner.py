@@ -81,5 +81,7 @@ async def run_service(service: Service[Any], settings: Any, stop: asyncio.Event 
 
 def _fail(name: str, message: str) -> int:
     """The one line an operator reads when the process exits (the warnings before it are in the log)."""
-    print(f"kestrel-{name}: {message}", file=sys.stderr)
+    from kestrel.common.logs import redact
+
+    print(f"kestrel-{name}: {redact(message)}", file=sys.stderr)
     return 1

@@ -40,7 +40,7 @@ class Service(Generic[S]):
     dead_letters: str | None = None
     """Whose dead-letter topic its rejects go to (`kestrel.dlq.<name>.v1`); default: its own name."""
     health_port: Callable[[S], int | None] = field(default=lambda s: getattr(s, "health_port", None))
-    """HTTP /healthz and /readyz port; None for gRPC services, which answer the gRPC health service instead."""
+    """HTTP /healthz and /readyz port (0: off); gRPC services answer the gRPC health service besides."""
 
     def main(self, argv: Sequence[str] | None = None) -> None:
         self.parser().parse_args(argv)

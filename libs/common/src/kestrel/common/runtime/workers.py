@@ -21,13 +21,15 @@ def is_worker() -> bool:
 
 def worker_env(prefix: str, index: int, metrics_port: int) -> dict[str, str]:
     """What worker `index` gets on top of the parent's environment: one process, the shared port, and a
-    metrics port of its own (METRICS_PORT + index; 0 stays 0, any free port)."""
-    return {
+    metrics port of its own (METRICS_PORT + index; 0 stays 0, any free port). Worker 0 alone serves the HTTP
+    health port: the probe reaches one process, and the parent ends (failing the probe) when any worker ends."""
+    env = {
         WORKER_INDEX: str(index),
         f"{prefix}WORKERS": "1",
         f"{prefix}GRPC_REUSEPORT": "true",
         f"{prefix}METRICS_PORT": str(metrics_port + index if metrics_port else 0),
     }
+    return env | ({f"{prefix}HEALTH_PORT": "0"} if index else {})
 
 
 def run_workers(name: str, count: int, prefix: str, metrics_port: int, argv: Sequence[str] | None = None) -> int:
