@@ -18,6 +18,11 @@ RATE_HZ = 250
 IDLE = re.compile(r"^(\w+\.)?(select|poll) \(selectors\.py")
 """Leaf frames of an event loop waiting for I/O (`EpollSelector.select (selectors.py)`, as py-spy names
 them with their class): left out, so shares are of the time the process computes."""
+NATIVE_WAIT = re.compile(
+    r"^(epoll_wait|poll|pthread_cond_(timed)?wait|cnd_timedwait|PyThread_acquire_lock_timed|sem_(timed)?wait) \("
+)
+"""Native frames of a thread waiting (a BENCH_PROFILE_NATIVE profile: gRPC's poller in epoll, librdkafka's
+poll in a condition wait, an idle executor thread on its lock): left out wherever they are on the stack."""
 _LINE = re.compile(r":\d+\)$")
 
 
@@ -54,7 +59,7 @@ def top_frames(collapsed: str) -> tuple[int, Counter[str], Counter[str]]:
         if not stack or not count.isdigit():
             continue
         frames = [_LINE.sub(")", frame) for frame in stack.split(";")]
-        if IDLE.match(frames[-1]):
+        if IDLE.match(frames[-1]) or any(NATIVE_WAIT.match(frame) for frame in frames):
             continue
         busy += int(count)
         own[frames[-1]] += int(count)
