@@ -31,6 +31,7 @@ from kestrel.inference.settings import InferenceSettings
 from kestrel.prediction_logger.settings import PredictionLoggerSettings
 
 GROUP = "pipeline"
+SCHEMAS = {EVENTS: "event", FEATURES: "feature_vector", PREDICTIONS: "prediction"}
 HOPS = ("ingest", "features", "feature-writer", "inference-scorer", "prediction-logger")
 BAR = 5000
 """events/s the brief asks the whole path to sustain (docs/BRIEF: end to end)."""
@@ -123,11 +124,16 @@ class Driver:
         print(f"  pipeline {step.rate:>5}/s offered: {_describe(step)}", flush=True)
         return step
 
-    async def latency(self, step: Step) -> list[float]:
-        """Seconds from each event's creation (its event_time, set as it is sent) to its prediction's record."""
-        start = await self.offsets.ends([PREDICTIONS])
+    async def latency(self, step: Step) -> Latency:
+        """Seconds from each event's creation (its event_time, set as it is sent) to its prediction's record,
+        and each hop's share: the records' own timestamps (the producer's clock when each was produced) on the
+        events, features and predictions topics, matched by event id."""
+        topics = [EVENTS, FEATURES, PREDICTIONS]
+        start = await self.offsets.ends(topics)
         await self.step(step)
-        return await _prediction_delays(self.stack, start, await self.offsets.ends([PREDICTIONS]))
+        end = await self.offsets.ends(topics)
+        stamps = {topic: await _stamps(self.stack, topic, start, end) for topic in topics}
+        return Latency.of(stamps[EVENTS], stamps[FEATURES], stamps[PREDICTIONS])
 
     async def _offer(self, rate: int, seconds: float) -> int:
         calls = max(1, int(rate * seconds / PER_CALL))
@@ -174,27 +180,55 @@ def events(n: int) -> list[dict[str, Any]]:
     ]
 
 
-async def _prediction_delays(
-    stack: Stack, start: dict[TopicPartition, int], end: dict[TopicPartition, int]
-) -> list[float]:
+async def _stamps(
+    stack: Stack, topic: str, start: dict[TopicPartition, int], end: dict[TopicPartition, int]
+) -> dict[str, tuple[int, int]]:
+    """Event id -> (its event_time, the record's timestamp in ms) of the topic's records between the offsets
+    (predictions: the stream scorer's only)."""
     registry = FileSchemaRegistry(store=stack.state_dir / "schema-registry.json")
-    serde = serde_for_topic(registry, PREDICTIONS, "prediction")
+    serde = serde_for_topic(registry, topic, SCHEMAS[topic])
+    parts = {tp: offset for tp, offset in start.items() if tp.topic == topic}
     reader = AIOKafkaConsumer(bootstrap_servers=stack.kafka.bootstrap, enable_auto_commit=False)
     await reader.start()
-    delays: list[float] = []
+    stamps: dict[str, tuple[int, int]] = {}
     try:
-        reader.assign(list(start))
-        for tp, offset in start.items():
+        reader.assign(list(parts))
+        for tp, offset in parts.items():
             reader.seek(tp, offset)
-        while [tp for tp in start if await reader.position(tp) < end[tp]]:
+        while [tp for tp in parts if await reader.position(tp) < end[tp]]:
             for records in (await reader.getmany(timeout_ms=500, max_records=5000)).values():
                 for record in records:
                     value = serde.deserialize(record.value)
-                    if value["source"] == "stream":
-                        delays.append((record.timestamp - value["event_time"]) / 1000)
+                    if value.get("source", "stream") == "stream":
+                        stamps[value["event_id"]] = (value["event_time"], record.timestamp)
     finally:
         await reader.stop()
-    return delays
+    return stamps
+
+
+@dataclass
+class Latency:
+    total: list[float]
+    """Seconds from each event's creation to its prediction's record."""
+    hops: dict[str, list[float]]
+    """Seconds each hop took: ingest (creation to the event's record), features (to the vector's record),
+    scorer (to the prediction's record)."""
+
+    @classmethod
+    def of(
+        cls, events: dict[str, tuple[int, int]], vectors: dict[str, tuple[int, int]], scored: dict[str, tuple[int, int]]
+    ) -> Latency:
+        both = [e for e in scored if e in events and e in vectors]
+        hops = {
+            "ingest": [(events[e][1] - events[e][0]) / 1000 for e in both],
+            "features": [(vectors[e][1] - events[e][1]) / 1000 for e in both],
+            "scorer": [(scored[e][1] - vectors[e][1]) / 1000 for e in both],
+        }
+        return cls([(ts - created) / 1000 for created, ts in scored.values()], hops)
+
+    def describe(self) -> str:
+        parts = [f"{hop} {1000 * float(np.median(d)):.1f}" for hop, d in self.hops.items() if d]
+        return f"p50 per hop (ms): {', '.join(parts)}" if parts else "no hop matched"
 
 
 def _cpu(pids: dict[str, int]) -> dict[str, float]:
@@ -239,7 +273,7 @@ def bottleneck(steps: list[Step]) -> str:
     )
 
 
-def rows(steps: list[Step], best: int, latency: list[float], floor: list[float]) -> list[Row]:
+def rows(steps: list[Step], best: int, latency: Latency, floor: Latency) -> list[Row]:
     held = [s for s in steps if s.held]
     top = max(held, key=lambda s: s.rate) if held else steps[0]
     offered = ", ".join(f"{s.rate:,}{'' if s.held else ' (not held)'}" for s in steps)
@@ -256,10 +290,13 @@ def rows(steps: list[Step], best: int, latency: list[float], floor: list[float])
     ]
 
 
-def _latency_row(name: str, delays: list[float], note: str) -> Row:
+def _latency_row(name: str, latency: Latency, note: str) -> Row:
+    delays = latency.total
     p50, p99 = latency_ms(delays) if delays else (None, None)
-    p90 = {"p90_ms": float(np.percentile(np.asarray(delays) * 1000, 90))} if delays else {}
-    return Row(GROUP, name, None, p50, p99, notes=f"{len(delays):,} predictions; {note}", extra=p90)
+    extra = {"p90_ms": float(np.percentile(np.asarray(delays) * 1000, 90))} if delays else {}
+    extra |= {f"p50_ms_{hop}": 1000 * float(np.median(d)) for hop, d in latency.hops.items() if d}
+    notes = f"{len(delays):,} predictions; {latency.describe()}; {note}"
+    return Row(GROUP, name, None, p50, p99, notes=notes, extra=extra)
 
 
 PARTS = {
