@@ -6,11 +6,12 @@ import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import SecretStr
 
-from kestrel.common.errors import InvalidArgumentError, NotFoundError, UnavailableError
+from kestrel.common.errors import InvalidArgumentError, NotFoundError, OverloadedError, UnavailableError
 from kestrel.common.grpc.interceptors import ErrorMappingInterceptor, request_context
 from kestrel.common.grpc.server import GrpcServer, GrpcServerSettings, ServiceBinding
 
 ERRORS = {
+    b"full": OverloadedError("ingest at capacity", retry_after_ms=150),
     b"invalid": InvalidArgumentError("event.amount", "must be >= 0"),
     b"missing": NotFoundError("model 'x' not found"),
     b"down": UnavailableError("redis unreachable"),
@@ -164,3 +165,17 @@ async def test_an_empty_token_admits_nobody():
     auth = TokenAuthInterceptor(["", "s3cret"])
     assert not auth._allowed((("authorization", "Bearer "),))
     assert auth._allowed((("authorization", "Bearer s3cret"),))
+
+
+async def test_overload_is_resource_exhausted_with_grpc_retry_pushback():
+    server = await _server()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            call = channel.unary_unary("/test.Echo/Call")(b"full")
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await call
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert err.value.details() == "ingest at capacity; retry in 150 ms"
+            assert ("grpc-retry-pushback-ms", "150") in tuple(err.value.trailing_metadata())
+    finally:
+        await server.stop()

@@ -200,3 +200,28 @@ async def test_a_fatal_producer_error_takes_ingest_out_of_rotation_and_stops_it(
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "fatal" in err.value.details()
     finally:
         await app.stop()
+
+
+async def test_past_its_limit_ingest_refuses_at_once_with_retry_advice_and_loses_nothing_admitted(kafka):
+    app, prefix = await start_ingest(kafka.bootstrap, max_events_in_flight=600, overload_retry_ms=250)
+    calls = [[make_event(100 * c + i) for i in range(500)] for c in range(12)]
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.part(GrpcServer).port}") as channel:
+            stub = ingest_pb2_grpc.IngestServiceStub(channel)
+            replies = await asyncio.gather(
+                *(stub.PublishBatch(ingest_pb2.PublishBatchRequest(events=e)) for e in calls), return_exceptions=True
+            )
+    finally:
+        await app.stop()
+    refused = [r for r in replies if isinstance(r, grpc.aio.AioRpcError)]
+    answered = [(e, r) for e, r in zip(calls, replies) if not isinstance(r, BaseException)]
+    assert refused and answered  # one batch of 500 fits under 600 at a time: the rest are turned away
+    for error in refused:
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+        assert "ingest at capacity" in error.details() and error.details().endswith("retry in 250 ms")
+        assert ("grpc-retry-pushback-ms", "250") in tuple(error.trailing_metadata())
+    assert all(r.accepted == 500 for _, r in answered)
+    published = await read_topic(kafka.bootstrap, f"{prefix}kestrel.events.v1", 500 * len(answered))
+    serde = serde_for_topic(FileSchemaRegistry(), published[0].topic, "event")
+    expected = sorted(e.event_id for events, _ in answered for e in events)
+    assert sorted(serde.deserialize(r.value)["event_id"] for r in published) == expected  # nothing refused got in

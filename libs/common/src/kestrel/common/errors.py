@@ -56,7 +56,12 @@ class UnavailableError(KestrelError):
 
 
 class OverloadedError(KestrelError):
-    """Bounded buffers are full; the caller should slow down (gRPC RESOURCE_EXHAUSTED)."""
+    """Bounded buffers are full; the caller should slow down (gRPC RESOURCE_EXHAUSTED). `retry_after_ms`, when
+    set, goes to the caller as gRPC's `grpc-retry-pushback-ms` trailer (gRFC A6) and in the message."""
+
+    def __init__(self, reason: str, *, retry_after_ms: int | None = None) -> None:
+        super().__init__(reason if retry_after_ms is None else f"{reason}; retry in {retry_after_ms} ms")
+        self.retry_after_ms = retry_after_ms
 
 
 class SchemaRegistryUnavailableError(SchemaRegistryError, UnavailableError):

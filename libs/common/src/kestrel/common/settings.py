@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from kestrel.common.admission import Admission
     from kestrel.common.grpc.server import GrpcServerSettings
     from kestrel.common.kafka import ConsumerOptions
 
@@ -118,6 +119,11 @@ class GrpcSettings(KestrelSettings):
     grpc_host: str = "0.0.0.0"
     grpc_port: int = 50051
     max_concurrent_rpcs: int = 1024
+    max_events_in_flight: int = Field(50_000, ge=1)
+    """Events (ingest) or scoring requests (inference) being handled at once; past it, calls are answered
+    RESOURCE_EXHAUSTED at once with grpc-retry-pushback-ms instead of queueing (the bound on their memory)."""
+    overload_retry_ms: int = Field(200, ge=1)
+    """The retry advice in those answers."""
     tls_certfile: str | None = None
     """Server certificate (PEM): gRPC and the HTTP health endpoint then speak TLS only."""
     tls_keyfile: str | None = None
@@ -146,6 +152,11 @@ class GrpcSettings(KestrelSettings):
         if info.data.get("require_auth") and not tokens:
             raise ValueError("no bearer tokens set while require_auth is on: refusing to serve the API unauthenticated")
         return tokens
+
+    def admission(self, door: str) -> Admission:
+        from kestrel.common.admission import Admission
+
+        return Admission(door, self.max_events_in_flight, self.overload_retry_ms)
 
     def grpc_server(self) -> GrpcServerSettings:
         from kestrel.common.grpc.server import GrpcServerSettings  # grpc is imported only by gRPC services

@@ -67,7 +67,12 @@ def api_components(rt: Runtime[InferenceSettings]) -> list[Any]:
         scorer, max_rows=min(s.coalesce_max_rows, s.triton_max_rows), max_in_flight=s.coalesce_in_flight
     )
     servicer = InferenceServicer(
-        scorer, coalescer, Limits(), max_batch=s.max_batch_requests, stream_window=s.stream_window
+        scorer,
+        coalescer,
+        Limits(),
+        s.admission("inference"),
+        max_batch=s.max_batch_requests,
+        stream_window=s.stream_window,
     )
     service = ServiceBinding(
         servicer,

@@ -14,6 +14,7 @@ import grpc
 from structlog.contextvars import bound_contextvars
 
 from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
+from kestrel.common.admission import Admission
 from kestrel.common.convert import event_to_record
 from kestrel.common.errors import InvalidArgumentError
 from kestrel.common.validation import Limits
@@ -51,9 +52,17 @@ def to_response(p: Prediction) -> inference_pb2.PredictResponse:
 
 class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
     def __init__(
-        self, scorer: Scorer, coalescer: Coalescer, limits: Limits, *, max_batch: int, stream_window: int
+        self,
+        scorer: Scorer,
+        coalescer: Coalescer,
+        limits: Limits,
+        admission: Admission,
+        *,
+        max_batch: int,
+        stream_window: int,
     ) -> None:
         self._scorer = scorer
+        self._admission = admission
         self._coalescer = coalescer
         self._limits = limits
         self._max_batch = max_batch
@@ -64,7 +73,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
     ) -> inference_pb2.PredictResponse:
         with bound_contextvars(rpc="Predict", request_id=request.request_id):
             (item,) = validate([to_request(request)], self._limits, _now_ms())
-            return to_response(await self._coalescer.submit(item))
+            with self._admission.admit(1):
+                return to_response(await self._coalescer.submit(item))
 
     async def PredictBatch(
         self, request: inference_pb2.PredictBatchRequest, context: grpc.aio.ServicerContext
@@ -77,7 +87,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             items = validate(
                 [to_request(r) for r in request.requests], self._limits, _now_ms(), lambda i: f"requests[{i}]."
             )
-            predictions = await self._scorer.score(items)
+            with self._admission.admit(len(items)):
+                predictions = await self._scorer.score(items)
             return inference_pb2.PredictBatchResponse(responses=[to_response(p) for p in predictions])
 
     async def PredictStream(
@@ -92,7 +103,10 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         try:
             while True:
                 requests, end, failure = await self._next_window(queue)
-                with bound_contextvars(rpc="PredictStream", first_request=index, requests=len(requests)):
+                with (
+                    bound_contextvars(rpc="PredictStream", first_request=index, requests=len(requests)),
+                    self._admission.admit(len(requests), may_refuse=index == 0),  # later: flow control waits
+                ):
                     responses, invalid = await self._answer(requests, index)
                 for response in responses:  # yielded outside the bound context: it must not leak to the caller
                     yield response

@@ -19,6 +19,8 @@ class InferenceSettings(KafkaSettings, GrpcSettings, RedisSettings, ConsumerSett
     # gRPC API
     grpc_port: int = 50052
     max_concurrent_rpcs: int = 2048
+    max_events_in_flight: int = Field(8192, ge=1)
+    """Requests being scored at once (a PredictBatch counts its events); past it RESOURCE_EXHAUSTED at once."""
     max_batch_requests: int = Field(1024, ge=1)
     """Most requests in one PredictBatch call (INVALID_ARGUMENT above it)."""
     coalesce_max_rows: int = Field(256, ge=1)

@@ -26,7 +26,7 @@ def components(rt: Runtime[IngestSettings]) -> list[Any]:
         out, rt.topics.serde(events).serialize, events.name, limits, s.delivery_timeout_s, dead_letter
     )
     service = ServiceBinding(
-        IngestServicer(publisher, s.stream_chunk, s.stream_results_max),
+        IngestServicer(publisher, s.stream_chunk, s.stream_results_max, s.admission("ingest")),
         ingest_pb2_grpc.add_IngestServiceServicer_to_server,
         ingest_pb2.DESCRIPTOR.services_by_name["IngestService"],
     )

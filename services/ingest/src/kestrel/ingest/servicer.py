@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 import grpc
 
 from kestrel.api.v1 import event_pb2, ingest_pb2, ingest_pb2_grpc
+from kestrel.common.admission import Admission
 from kestrel.common.errors import InvalidArgumentError, UnavailableError
 from kestrel.ingest.publisher import EventPublisher, Outcome
 
@@ -45,15 +46,19 @@ class StreamResults:
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, publisher: EventPublisher, stream_chunk: int, stream_results_max: int = 10_000) -> None:
+    def __init__(
+        self, publisher: EventPublisher, stream_chunk: int, stream_results_max: int, admission: Admission
+    ) -> None:
         self._publisher = publisher
+        self._admission = admission
         self._chunk = stream_chunk
         self._results_max = stream_results_max
 
     async def Publish(
         self, request: ingest_pb2.PublishRequest, context: grpc.aio.ServicerContext
     ) -> ingest_pb2.PublishResponse:
-        (outcome,) = await self._publisher.publish([request.event])
+        with self._admission.admit(1):
+            (outcome,) = await self._publisher.publish([request.event])
         if outcome.violations:
             first, *rest = outcome.violations
             raise InvalidArgumentError(first.field, first.reason, [(v.field, v.reason) for v in rest])
@@ -67,7 +72,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def PublishBatch(
         self, request: ingest_pb2.PublishBatchRequest, context: grpc.aio.ServicerContext
     ) -> ingest_pb2.PublishBatchResponse:
-        outcomes = await self._publisher.publish(request.events)
+        with self._admission.admit(len(request.events)):
+            outcomes = await self._publisher.publish(request.events)
         results = StreamResults(limit=len(outcomes))  # a batch is bounded already: every event's result
         results.add(outcomes)
         return results.response
@@ -89,7 +95,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         return results.response
 
     async def _publish_chunk(self, chunk: list[event_pb2.Event], offset: int) -> list[Outcome]:
-        outcomes = await self._publisher.publish(chunk)
+        # Only a stream's first chunk may be refused: a refusal later would end the stream and lose the answer
+        # about the chunks already published. Later chunks wait their turn (reading pauses meanwhile).
+        with self._admission.admit(len(chunk), may_refuse=offset == 0):
+            outcomes = await self._publisher.publish(chunk)
         for o in outcomes:
             o.index += offset
         return outcomes

@@ -59,7 +59,7 @@ def _rewrap(handler: grpc.RpcMethodHandler, wrap: Callable[[Any, bool], Any]) ->
     return handler
 
 
-_CLIENT_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)
+_QUIET = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED)
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str) -> None:
@@ -67,9 +67,12 @@ async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str)
     if code == grpc.StatusCode.INTERNAL:
         log.exception("rpc_failed", method=method)
         await context.abort(code, "internal error")
-    # A caller's mistake is the caller's to log; our own trouble (UNAVAILABLE, overload) is a warning.
-    (log.debug if code in _CLIENT_ERRORS else log.warning)("rpc_error", code=code.name, error=str(exc))
-    await context.abort(code, str(exc))
+    # A caller's mistake is the caller's to log, and a refusal under overload is counted (a line per refused
+    # call would add load where there is too much); our own trouble (UNAVAILABLE) is a warning.
+    (log.debug if code in _QUIET else log.warning)("rpc_error", code=code.name, error=str(exc))
+    pushback = exc.retry_after_ms if isinstance(exc, OverloadedError) else None
+    trailers = (("grpc-retry-pushback-ms", str(pushback)),) if pushback is not None else ()
+    await context.abort(code, str(exc), trailing_metadata=trailers)
 
 
 def request_context(method: str, metadata: Sequence[tuple[str, Any]] | None) -> dict[str, str]:
