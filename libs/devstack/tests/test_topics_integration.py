@@ -40,7 +40,9 @@ async def config_of(bootstrap: str, name: str, key: str) -> str:
     await admin.start()
     try:
         [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name, {key: None})])
-        return {entry[0]: entry[1] for entry in response.resources[0][4]}[key]
+        [(value, source)] = [(entry[1], entry[3]) for entry in response.resources[0][4] if entry[0] == key]
+        assert source == 1, "set on the topic (DYNAMIC_TOPIC_CONFIG), not a broker default"
+        return str(value)
     finally:
         await admin.close()
 
