@@ -181,3 +181,10 @@ def test_alerting_rules_are_the_repositorys_routed_to_the_alertmanager_beside_it
     receivers = load_config(BASE / "alerting" / "rules.yaml").receivers.values()
     pushes_to = {r.url for r in receivers if r.kind == "alertmanager"}
     assert pushes_to == {"http://alertmanager:9093"} and "alertmanager" in services(compose)
+
+
+def test_redis_keeps_what_it_acknowledged_on_a_volume_with_an_append_only_file(compose):
+    redis = services(compose)["redis"]
+    command = " ".join(redis["command"])
+    assert "--appendonly yes" in command and "--appendfsync everysec" in command
+    assert "redis-data:/data" in redis["volumes"] and "redis-data" in compose["volumes"]

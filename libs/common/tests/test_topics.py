@@ -13,6 +13,7 @@ from kestrel.common.topics import (
     dead_letter_topic,
     find_topics_file,
     load_catalogue,
+    min_insync_for,
     parse_catalogue,
 )
 
@@ -51,6 +52,30 @@ def test_every_value_schema_exists_in_schemas() -> None:
         assert (schemas / spec.value_schema).is_file(), spec.name
 
 
+def test_every_topic_tolerates_one_broker_down_without_losing_acknowledged_records() -> None:
+    for spec in load_catalogue():
+        assert spec.replication_factor >= 3, spec.name
+        assert 2 <= spec.min_insync_replicas < spec.replication_factor, spec.name
+        assert spec.broker_config(spec.replication_factor)["min.insync.replicas"] == str(spec.min_insync_replicas)
+
+
+@pytest.mark.parametrize(
+    ("replication", "declared", "expected"),
+    [(3, (3, 2), 2), (2, (3, 2), 1), (1, (3, 2), 1), (1, (3, 3), 1), (2, (3, 3), 2), (5, (5, 3), 3), (4, (3, 2), 3)],
+)
+def test_min_insync_drops_with_capped_replication_keeping_the_failures_tolerated(
+    replication: int, declared: tuple[int, int], expected: int
+) -> None:
+    assert min_insync_for(replication, *declared) == expected
+
+
+def test_min_insync_is_a_catalogue_field_applied_as_a_config() -> None:
+    spec = parse_catalogue({"topics": [entry(replication_factor=3, min_insync_replicas=2, config={"a": 1})]})["t.a"]
+    assert dict(spec.config) == {"a": "1"}
+    assert spec.broker_config(1) == {"a": "1", "min.insync.replicas": "1"}
+    assert parse_catalogue({"topics": [entry()]})["t.a"].broker_config(1)["min.insync.replicas"] == "1"
+
+
 def test_config_values_become_strings() -> None:
     catalogue = parse_catalogue({"topics": [entry(config={"retention.ms": 1000, "preallocate": False})]})
     assert dict(catalogue["t.a"].config) == {"retention.ms": "1000", "preallocate": "false"}
@@ -73,6 +98,9 @@ def test_prefix_renames_every_topic_and_keeps_the_rest() -> None:
         ({"topics": [{"name": "t.a", "partitions": 1}]}, "lacks 'key'"),
         ({"topics": [entry(partitions="many")]}, "t.a"),
         ({"topics": [entry(config={"x": [1]})]}, "scalars"),
+        ({"topics": [entry(replication_factor=2, min_insync_replicas=3)]}, "between 1 and replication_factor"),
+        ({"topics": [entry(min_insync_replicas=0)]}, "between 1 and replication_factor"),
+        ({"topics": [entry(config={"min.insync.replicas": 2})]}, "beside replication_factor"),
     ],
 )
 def test_invalid_catalogues_are_rejected(document: dict[str, object], message: str) -> None:

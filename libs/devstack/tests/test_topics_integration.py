@@ -8,6 +8,7 @@ from uuid import uuid4
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from kestrel.common.topics import TopicCatalogue, load_catalogue
 from kestrel.devstack.topics import apply_topics
@@ -32,6 +33,31 @@ async def partitions_of(bootstrap: str, name: str) -> int:
         return len(topic["partitions"])
     finally:
         await admin.close()
+
+
+async def config_of(bootstrap: str, name: str, key: str) -> str:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name, {key: None})])
+        [(value, source)] = [(entry[1], entry[3]) for entry in response.resources[0][4] if entry[0] == key]
+        assert source == 1, "set on the topic (DYNAMIC_TOPIC_CONFIG), not a broker default"
+        return str(value)
+    finally:
+        await admin.close()
+
+
+async def test_on_one_broker_min_insync_replicas_is_capped_with_replication_and_reported(kafka: Any) -> None:
+    prefix = f"t-{uuid4().hex[:8]}."
+    catalogue = load_catalogue()
+    assert {(t.replication_factor, t.min_insync_replicas) for t in catalogue} == {(3, 2)}
+
+    changes = await apply_topics(kafka.bootstrap, catalogue, prefix=prefix)
+    assert changes.capped == {prefix + name: (1, 1) for name in catalogue.names}
+    assert changes.capped_summary() == f"{len(catalogue)} topics at 1 replicas, min.insync.replicas 1"
+    for name in catalogue.names:
+        assert await config_of(kafka.bootstrap, prefix + name, "min.insync.replicas") == "1"
+    assert (await apply_topics(kafka.bootstrap, catalogue, prefix=prefix)).capped == changes.capped
 
 
 async def test_catalogue_apply_is_idempotent_and_grows_topics(kafka: Any) -> None:

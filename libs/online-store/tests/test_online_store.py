@@ -11,7 +11,7 @@ from redis.crc import key_slot
 from kestrel.online_store import VectorWrite, entity_key, newest_per_key
 from kestrel.online_store.layout import pack_event, pack_features, to_definition_order, unpack_event, unpack_log
 from kestrel.online_store.scripts import command_groups
-from kestrel.online_store.writer import logged_per_key
+from kestrel.online_store.writer import logged_per_key, replicas_short
 
 names_strategy = st.lists(st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True), min_size=1, max_size=40, unique=True)
 
@@ -156,3 +156,11 @@ def test_a_log_mixing_layouts_is_refused():
     flat = [pack_event("a", {"amount": 1.0}, {}), b"1", pack_event("b", {"amount": 1.0}, {"country": "DE"}), b"2"]
     with pytest.raises(ValueError, match="layouts"):
         unpack_log(flat)
+
+
+def test_a_wait_short_of_replicas_says_how_many_and_how_long() -> None:
+    assert replicas_short(1, 1, 500) is None and replicas_short(2, 1, 500) is None
+    assert replicas_short(0, 2, 250) == (
+        "redis WAIT: 0 of 2 replicas acknowledged the batch within 250 ms; "
+        "it stays uncommitted and is sent again (check the replicas: INFO replication)"
+    )

@@ -7,6 +7,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from structlog.testing import capture_logs
 
 from kestrel.common.runtime.app import Watched
 from kestrel.devstack.ports import free_port
@@ -52,6 +54,51 @@ async def test_writes_the_newest_vector_per_entity_and_dead_letters_bad_records(
     finally:
         await app.stop()
         await client.aclose()
+
+
+async def test_without_the_redis_replicas_it_waits_for_nothing_is_committed_and_it_says_why(
+    redis_server, topics, send, make_vectors
+):
+    vectors = make_vectors(200, entities=40, seed=3)
+    group = f"g-wait-{topics.prefix}"
+    waiting = SERVICE.app(
+        settings(topics, redis_server.url, group_id=group, redis_wait_replicas=1, redis_wait_timeout_ms=50)
+    )
+    with capture_logs() as logs:
+        await waiting.start()
+        try:
+            await send(vectors)
+            async with asyncio.timeout(20):
+                while waiting.runtime.ready():
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
+        finally:
+            await waiting.stop()
+    assert await committed(topics.bootstrap, group) == 0
+    errors = {e.get("error") for e in logs if e["event"] == "batch_retry"}
+    assert any("0 of 1 replicas acknowledged the batch within 50 ms" in str(e) for e in errors), errors
+
+    app, client = SERVICE.app(settings(topics, redis_server.url, group_id=group)), redis_client(redis_server.url)
+    await app.start()
+    try:
+        await topics.wait_for_state(client, topics.expected(vectors))
+        async with asyncio.timeout(20):
+            while await committed(topics.bootstrap, group) < len(vectors):
+                await asyncio.sleep(0.1)
+    finally:
+        await app.stop()
+        await client.aclose()
+
+
+async def committed(bootstrap: str, group: str) -> int:
+    """Records the group has committed past, over all partitions."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+        return sum(max(0, meta.offset) for meta in offsets.values())
+    finally:
+        await admin.close()
 
 
 class PersistentRedis(RedisServer):

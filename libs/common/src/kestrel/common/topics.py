@@ -17,6 +17,7 @@ from kestrel.common.errors import KestrelError
 TOPICS_FILE_ENV = "KESTREL_TOPICS_FILE"
 _RELATIVE_PATH = Path("infra") / "topics.yaml"
 _LEGAL_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+MIN_ISR = "min.insync.replicas"
 
 
 class CatalogueError(KestrelError, ValueError):
@@ -32,6 +33,8 @@ class TopicSpec:
     value_schema: str
     partitions: int
     replication_factor: int = 1
+    min_insync_replicas: int = 1
+    """Replicas that must hold a record before an acks=all producer gets its ack (Kafka's min.insync.replicas)."""
     config: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
@@ -39,7 +42,16 @@ class TopicSpec:
             raise CatalogueError(f"illegal topic name {self.name!r}")
         if self.partitions < 1 or self.replication_factor < 1:
             raise CatalogueError(f"{self.name}: partitions and replication_factor must be >= 1")
+        if not 1 <= self.min_insync_replicas <= self.replication_factor:
+            raise CatalogueError(f"{self.name}: min_insync_replicas must be between 1 and replication_factor")
+        if MIN_ISR in self.config:
+            raise CatalogueError(f"{self.name}: declare min_insync_replicas beside replication_factor, not in config")
         object.__setattr__(self, "config", MappingProxyType({k: _config_value(v) for k, v in self.config.items()}))
+
+    def broker_config(self, replication: int) -> dict[str, str]:
+        """The configs to apply to this topic when it has `replication` replicas (see min_insync_for)."""
+        min_isr = min_insync_for(replication, self.replication_factor, self.min_insync_replicas)
+        return {**self.config, MIN_ISR: str(min_isr)}
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,16 @@ class TopicCatalogue:
     def with_prefix(self, prefix: str) -> TopicCatalogue:
         """The same topics under prefixed names: isolated copies for tests or tenants."""
         return TopicCatalogue(tuple(replace(t, name=prefix + t.name) for t in self.topics))
+
+
+def min_insync_for(replication: int, replication_factor: int, min_insync_replicas: int) -> int:
+    """min.insync.replicas for a topic that got `replication` replicas where `replication_factor` was declared.
+
+    A cluster smaller than the declaration caps replication; the minimum drops by as much, so as many brokers
+    may be down without stopping writes as declared (3/2 -> 2/1 -> 1/1), and it never exceeds the replicas
+    there are (a 1-broker stack with min ISR 2 would refuse every acks=all write).
+    """
+    return max(1, replication - (replication_factor - min_insync_replicas))
 
 
 def dead_letter_topic(service: str) -> str:
@@ -120,6 +142,7 @@ def _topic(entry: Any) -> TopicSpec:
             value_schema=str(entry["value_schema"]),
             partitions=int(entry["partitions"]),
             replication_factor=int(entry.get("replication_factor", 1)),
+            min_insync_replicas=int(entry.get("min_insync_replicas", 1)),
             config=dict(entry.get("config") or {}),
         )
     except CatalogueError:

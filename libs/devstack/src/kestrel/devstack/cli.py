@@ -275,6 +275,8 @@ async def _topics_apply(args: argparse.Namespace) -> int:
     print(f"created: {changes.created or '-'}")
     print(f"partitions: {changes.partitions or '-'}")
     print(f"configs: {changes.configs or '-'}")
+    if changes.capped:
+        print(f"fewer brokers than the catalogue's replication: {changes.capped_summary()}")
     return 0
 
 

@@ -12,7 +12,13 @@ from kestrel.devstack.process import ComponentError, ServerProcess
 
 
 class RedisServer(ServerProcess):
-    """redis-server on 127.0.0.1:`port`; its log is `<state_dir>/redis/redis.log`."""
+    """redis-server on 127.0.0.1:`port`; its log is `<state_dir>/redis/redis.log`.
+
+    No persistence, on purpose: the embedded stack serves development and tests, where a Redis restart
+    emptying the store costs nothing (entities come back with their next vector, or after a group offset
+    reset), while an append-only file would add disk writes to every test on a shared machine. Tests of
+    durability add it themselves; compose runs Redis with AOF (appendfsync everysec), see docs/online-store.md.
+    """
 
     name = "redis"
     stop_grace = 10.0

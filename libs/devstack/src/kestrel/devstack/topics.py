@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from kestrel.common.errors import KestrelError
-from kestrel.common.topics import TopicCatalogue, TopicSpec, load_catalogue
+from kestrel.common.topics import MIN_ISR, TopicCatalogue, TopicSpec, load_catalogue
 
 log = structlog.get_logger()
 
@@ -33,10 +34,17 @@ class TopicChanges:
     """topic -> (partitions before, after)"""
     configs: dict[str, dict[str, str]] = field(default_factory=dict)
     """topic -> the configs whose values changed (new values)"""
+    capped: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """topic -> (replication, min.insync.replicas) it has, where below the catalogue's (fewer brokers)"""
 
     @property
     def changed(self) -> bool:
         return bool(self.created or self.partitions or self.configs)
+
+    def capped_summary(self) -> str:
+        """E.g. `16 topics at 1 replicas, min.insync.replicas 1`; empty when no topic is capped."""
+        counts = Counter(self.capped.values())
+        return "; ".join(f"{n} topics at {r} replicas, min.insync.replicas {m}" for (r, m), n in sorted(counts.items()))
 
 
 async def apply_topics(
@@ -44,7 +52,8 @@ async def apply_topics(
 ) -> TopicChanges:
     """Create missing topics, add partitions where the catalogue asks for more, align differing configs.
 
-    Partitions are never removed (Kafka cannot); replication is capped at the number of brokers.
+    Partitions are never removed (Kafka cannot); replication is capped at the number of brokers, and
+    min.insync.replicas with it (TopicSpec.broker_config): `capped` lists the topics below the catalogue.
     `client_options` go to AIOKafkaAdminClient (security settings).
     """
     wanted = catalogue.with_prefix(prefix) if prefix else catalogue
@@ -56,22 +65,42 @@ async def apply_topics(
         brokers = len((await admin.describe_cluster())["brokers"])
         await _create(admin, [t for t in wanted if t.name not in existing], brokers, changes)
         await _grow(admin, [t for t in wanted if t.name in existing], existing, changes)
-        await _reconfigure(admin, [t for t in wanted if t.name in existing], changes)
+        replication = await _replication(admin, [t.name for t in wanted if t.name in existing])
+        await _reconfigure(admin, [t for t in wanted if t.name in existing], replication, changes)
         if changes.created or changes.partitions:
             await _await_metadata(admin, {t.name: max(t.partitions, existing.get(t.name, 0)) for t in wanted})
     finally:
         await admin.close()
+    _note_capped(wanted, {t.name: replication.get(t.name, min(t.replication_factor, brokers)) for t in wanted}, changes)
     if changes.changed:
         log.info("topics applied", created=changes.created, partitions=changes.partitions, configs=changes.configs)
     return changes
 
 
-async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+def _note_capped(wanted: TopicCatalogue, replication: dict[str, int], changes: TopicChanges) -> None:
+    """Records and logs, in one line, the topics whose replication (and so min ISR) is below the catalogue's."""
+    for spec in wanted:
+        if replication[spec.name] < spec.replication_factor:
+            min_isr = int(spec.broker_config(replication[spec.name])[MIN_ISR])
+            changes.capped[spec.name] = (replication[spec.name], min_isr)
+    if changes.capped:
+        log.info("replication capped at the brokers there are", capped=changes.capped_summary())
+
+
+async def _describe(admin: AIOKafkaAdminClient, names: list[str]) -> list[dict[str, Any]]:
     present = set(await admin.list_topics()) & set(names)
     if not present:
-        return {}
-    described = await admin.describe_topics(sorted(present))
-    return {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+        return []
+    return [t for t in await admin.describe_topics(sorted(present)) if t["error_code"] == 0]
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    return {t["topic"]: len(t["partitions"]) for t in await _describe(admin, names)}
+
+
+async def _replication(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """Replicas per existing topic (of its first partition: Kafka gives every partition the same count)."""
+    return {t["topic"]: len(t["partitions"][0]["replicas"]) for t in await _describe(admin, names)}
 
 
 async def _await_metadata(admin: AIOKafkaAdminClient, expected: dict[str, int], timeout: float = 15.0) -> None:
@@ -99,7 +128,7 @@ async def _create(admin: AIOKafkaAdminClient, specs: list[TopicSpec], brokers: i
 
 def _new_topic(spec: TopicSpec, brokers: int) -> NewTopic:
     replication = min(spec.replication_factor, brokers)  # the catalogue says 3; a dev broker is alone
-    return NewTopic(spec.name, spec.partitions, replication, topic_configs=dict(spec.config))
+    return NewTopic(spec.name, spec.partitions, replication, topic_configs=spec.broker_config(replication))
 
 
 async def _grow(
@@ -113,23 +142,26 @@ async def _grow(
         changes.partitions[name] = (existing[name], target.total_count)
 
 
-async def _reconfigure(admin: AIOKafkaAdminClient, specs: list[TopicSpec], changes: TopicChanges) -> None:
+async def _reconfigure(
+    admin: AIOKafkaAdminClient, specs: list[TopicSpec], replication: dict[str, int], changes: TopicChanges
+) -> None:
     if not specs:
         return
-    current = await _topic_configs(admin, specs)
-    stale = [t for t in specs if any(current[t.name].get(k) != v for k, v in t.config.items())]
+    wanted = {t.name: t.broker_config(replication[t.name]) for t in specs}
+    current = await _topic_configs(admin, wanted)
+    stale = [name for name, config in wanted.items() if any(current[name].get(k) != v for k, v in config.items())]
     if not stale:
         return
     # AlterConfigs replaces a topic's whole dynamic config: send every catalogue value, not only the diff.
-    resources = [ConfigResource(ConfigResourceType.TOPIC, t.name, dict(t.config)) for t in stale]
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name, wanted[name]) for name in stale]
     for response in await admin.alter_configs(resources):
         _raise_resource_errors(response, "alter configs of")
-    for spec in stale:
-        changes.configs[spec.name] = {k: v for k, v in spec.config.items() if current[spec.name].get(k) != v}
+    for name in stale:
+        changes.configs[name] = {k: v for k, v in wanted[name].items() if current[name].get(k) != v}
 
 
-async def _topic_configs(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> dict[str, dict[str, str]]:
-    resources = [ConfigResource(ConfigResourceType.TOPIC, t.name, dict.fromkeys(t.config)) for t in specs]
+async def _topic_configs(admin: AIOKafkaAdminClient, wanted: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name, dict.fromkeys(c)) for name, c in wanted.items()]
     configs: dict[str, dict[str, str]] = {}
     for response in await admin.describe_configs(resources):
         _raise_resource_errors(response, "describe configs of")

@@ -101,21 +101,29 @@ class LuaScript:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    async def run(self, client: Any, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
-        """One EVALSHA per (keys, args), pipelined; both scripts are idempotent, so a reload may resend all."""
+    async def run(
+        self, client: Any, calls: Sequence[tuple[Sequence[str], Sequence[Any]]], then: Sequence[Any] = ()
+    ) -> list[Any]:
+        """One EVALSHA per (keys, args), pipelined; both scripts are idempotent, so a reload may resend all.
+        `then`: one more command after them on the same connection, its reply last (WAIT counts the writes of
+        its own connection only)."""
         try:
-            return await self._send(client, calls)
+            return await self._send(client, calls, then)
         except NoScriptError:
             await client.script_load(self.source)  # RedisCluster loads it on every primary
-            return await self._send(client, calls)
+            return await self._send(client, calls, then)
 
-    async def _send(self, client: Any, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
-        if len(calls) == 1:  # a pipeline costs more client time than it saves for one command
+    async def _send(
+        self, client: Any, calls: Sequence[tuple[Sequence[str], Sequence[Any]]], then: Sequence[Any]
+    ) -> list[Any]:
+        if len(calls) == 1 and not then:  # a pipeline costs more client time than it saves for one command
             keys, args = calls[0]
             return [await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)]
         pipe = client.pipeline(transaction=False)
         for keys, args in calls:
             pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        if then:
+            pipe.execute_command(*then)
         return await pipe.execute()
 
 

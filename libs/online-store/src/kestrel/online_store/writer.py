@@ -85,26 +85,51 @@ def newest_per_key(writes: Iterable[VectorWrite]) -> list[VectorWrite]:
     return list(newest.values())
 
 
-class OnlineStoreWriter:
-    """Compare-and-set writes of whole batches; idempotent, so a failed batch is simply sent again."""
+def replicas_short(acknowledged: int, wanted: int, timeout_ms: int) -> str | None:
+    """Why a batch WAIT acknowledged on too few replicas must not count as written; None when enough did."""
+    if acknowledged >= wanted:
+        return None
+    return (
+        f"redis WAIT: {acknowledged} of {wanted} replicas acknowledged the batch within {timeout_ms} ms; "
+        f"it stays uncommitted and is sent again (check the replicas: INFO replication)"
+    )
 
-    def __init__(self, client: Any, *, ttl_s: float, chunk: int = 16) -> None:
+
+class OnlineStoreWriter:
+    """Compare-and-set writes of whole batches; idempotent, so a failed batch is simply sent again.
+
+    With `wait_replicas` > 0 each batch ends with WAIT on the same connection: the batch counts as written only
+    once that many replicas hold it (else UnavailableError), so a primary lost with its unreplicated writes
+    cannot lose a batch whose offsets were committed. Standalone Redis only (WAIT is per shard in a cluster).
+    """
+
+    def __init__(
+        self, client: Any, *, ttl_s: float, chunk: int = 16, wait_replicas: int = 0, wait_timeout_ms: int = 500
+    ) -> None:
         self._client = client
         self._ttl_ms = int(ttl_s * 1000)
         self._chunk = chunk
         """Keys per script call: a script blocks Redis while it runs (~10 us per key), so readers wait."""
         self._cluster = is_cluster(client)
+        if wait_replicas and self._cluster:
+            raise ValueError("WAIT after each batch needs a standalone Redis (with replicas), not Redis Cluster")
+        self._wait = (wait_replicas, wait_timeout_ms)
 
     async def write(self, writes: Sequence[VectorWrite]) -> WriteResult:
         """Store each key's newest vector unless Redis holds a newer one, and every vector's event in its key's
-        event log; UnavailableError when Redis fails."""
+        event log; UnavailableError when Redis fails or too few replicas acknowledged the batch in time."""
         newest = newest_per_key(writes)
         if not newest:
             return WriteResult(0, 0, len(writes))
+        wanted, timeout_ms = self._wait
+        then = ("WAIT", wanted, timeout_ms) if wanted else ()
         try:
-            written = sum(await _WRITE.run(self._client, self._calls(newest, logged_per_key(writes))))
+            replies = await _WRITE.run(self._client, self._calls(newest, logged_per_key(writes)), then)
         except RedisError as exc:
             raise UnavailableError(f"redis write failed: {type(exc).__name__}: {exc}") from exc
+        if wanted and (short := replicas_short(replies.pop(), wanted, timeout_ms)):
+            raise UnavailableError(short)
+        written = sum(replies)
         return WriteResult(written, len(newest) - written, len(writes) - len(newest))
 
     def _calls(self, writes: list[VectorWrite], logged: dict[str, Logged]) -> list[tuple[list[str], list[Any]]]:

@@ -23,7 +23,13 @@ def components(rt: Runtime[FeatureWriterSettings]) -> list[Any]:
     redis = client_for(s)
     handler = VectorBatchHandler(
         functools.partial(rt.topics.serde(vectors).deserialize_many, errors="return"),
-        OnlineStoreWriter(redis, ttl_s=s.ttl_s, chunk=s.script_chunk),
+        OnlineStoreWriter(
+            redis,
+            ttl_s=s.ttl_s,
+            chunk=s.script_chunk,
+            wait_replicas=s.redis_wait_replicas,
+            wait_timeout_ms=s.redis_wait_timeout_ms,
+        ),
         vector_check(s.feature_set),
         s.key_prefix,
     )

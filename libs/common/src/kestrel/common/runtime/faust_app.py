@@ -14,9 +14,11 @@ import faust
 import structlog
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 
 from kestrel.common.kafka import aiokafka_config
 from kestrel.common.settings import KafkaSettings
+from kestrel.common.topics import MIN_ISR, min_insync_for
 
 log = structlog.get_logger()
 
@@ -29,9 +31,11 @@ def make_app(
     session_timeout_ms: int,
     data_dir: str,
     commit_interval_s: float = 2.8,
+    replication: int = 3,
 ) -> Any:
     """`app_id` (already prefixed) is the consumer group and the prefix of the internal and changelog topics;
-    offsets of processed records are committed every `commit_interval_s` (faust's broker_commit_every)."""
+    offsets of processed records are committed every `commit_interval_s` (faust's broker_commit_every).
+    Those topics get `replication` replicas, capped at the brokers there are, like the catalogue's (_Producer)."""
     app = faust.App(
         app_id,
         broker=[f"kafka://{host.strip()}" for host in s.kafka_bootstrap.split(",")],
@@ -46,12 +50,27 @@ def make_app(
         consumer_auto_offset_reset="earliest",
         broker_commit_every=commit_interval_s,
         producer_acks=-1,
+        topic_replication_factor=replication,
         key_serializer="raw",
         value_serializer="raw",
         GlobalTable=GlobalTableOnItsTopic,
     )
     app.transport.Consumer = _Consumer  # type: ignore[misc]  # on this transport only, not faust-wide
+    app.transport.Producer = _Producer  # type: ignore[misc]
     return app
+
+
+class _Producer(AIOKafkaProducer):
+    """Creates faust's topics (table changelogs) as `topics apply` creates the catalogue's: replication capped at
+    the brokers there are (faust would ask a 1-broker cluster for 3 and fail), and min.insync.replicas one below
+    the replication asked, capped alike (min_insync_for); faust itself sets neither."""
+
+    async def create_topic(
+        self, topic: str, partitions: int, replication: int, *, config: Mapping[str, Any] | None = None, **kw: Any
+    ) -> None:
+        replicas = min(replication, len(self._ensure_producer().client.cluster.brokers()))
+        min_isr = min_insync_for(replicas, replication, max(1, replication - 1))
+        await super().create_topic(topic, partitions, replicas, config={MIN_ISR: str(min_isr), **(config or {})}, **kw)
 
 
 class _ConsumerThread(AIOKafkaConsumerThread):

@@ -14,11 +14,13 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 from prometheus_client import Counter
 
 from kestrel.common.errors import KestrelError, NotFoundError
 from kestrel.common.stateful.store import Change
+from kestrel.common.topics import MIN_ISR, min_insync_for
 
 log = structlog.get_logger()
 
@@ -27,7 +29,7 @@ WRITTEN = Counter("kestrel_state_changelog_records_total", "State records writte
 
 
 class ChangelogError(KestrelError):
-    """The changelog topic cannot be used (wrong partitioning, creation refused)."""
+    """The changelog topic cannot be used (wrong partitioning or cleanup policy, creation refused)."""
 
 
 def changelog_topic(prefix: str, group_id: str) -> str:
@@ -44,11 +46,16 @@ async def partition_count(admin: AIOKafkaAdminClient, topic: str) -> int | None:
     return len(info["partitions"])
 
 
-async def ensure_changelog(client_config: dict[str, Any], source: str, topic: str, replication: int) -> int:
-    """Create the changelog with the source topic's partition count (or check it); returns that count.
+async def ensure_changelog(
+    client_config: dict[str, Any], source: str, topic: str, replication: int, min_insync_replicas: int | None = None
+) -> int:
+    """Create the changelog with the source topic's partition count (or check it and its cleanup policy);
+    returns that count.
 
     The one topic not in infra/topics.yaml: its name follows the consumer group, like Kafka Streams'
     internal topics, and its partitioning must follow the source topic, whatever that is on this cluster.
+    min.insync.replicas defaults to one less than `replication` (the catalogue's rule: one broker may be down),
+    and is capped with replication on a smaller cluster as the catalogue's topics are (min_insync_for).
     """
     admin = AIOKafkaAdminClient(**client_config)
     await admin.start()
@@ -58,27 +65,56 @@ async def ensure_changelog(client_config: dict[str, Any], source: str, topic: st
             raise NotFoundError(f"topic {source} missing (run `kestrel-stack topics apply`)")
         existing = await partition_count(admin, topic)
         if existing is None:
-            await _create(admin, topic, partitions, replication)
-        elif existing != partitions:
+            min_isr = min(min_insync_replicas or replication - 1, replication)
+            await _create(admin, topic, partitions, replication, max(1, min_isr))
+            return partitions
+        if existing != partitions:
             raise ChangelogError(
                 f"{topic} has {existing} partitions but {source} has {partitions}: state would "
                 f"be restored for the wrong entities; delete it (state is rebuilt from events)"
             )
+        _check_policy(topic, await _cleanup_policy(admin, topic))
         return partitions
     finally:
         await admin.close()
 
 
-async def _create(admin: AIOKafkaAdminClient, topic: str, partitions: int, replication: int) -> None:
+def _check_policy(topic: str, policy: str) -> None:
+    """Only `compact` keeps every entity's latest state for ever; `delete` (or `compact,delete`) drops the state
+    of entities quiet for longer than retention.ms, and a restore would silently start them from zero."""
+    if policy != "compact":
+        raise ChangelogError(
+            f"{topic} has cleanup.policy={policy}, not compact: state older than its retention would be lost "
+            f"on restore. Set it: kafka-configs.sh --alter --entity-type topics --entity-name {topic} "
+            f"--add-config cleanup.policy=compact (or delete the topic: state is rebuilt from events)"
+        )
+
+
+async def _cleanup_policy(admin: AIOKafkaAdminClient, topic: str) -> str:
+    [response] = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, topic, {"cleanup.policy": None})]
+    )
+    code, message, *_, entries = response.resources[0]
+    if code:
+        raise ChangelogError(f"cannot describe the configs of {topic}: {for_code(code).__name__} {message or ''}")
+    return str({entry[0]: entry[1] for entry in entries}["cleanup.policy"])
+
+
+async def _create(admin: AIOKafkaAdminClient, topic: str, partitions: int, replication: int, min_isr: int) -> None:
     brokers = len((await admin.describe_cluster())["brokers"])
+    replicas = min(replication, brokers)
     # Small segments: compaction only touches closed ones, and a takeover reads what is not compacted yet.
-    config = {"cleanup.policy": "compact", "segment.bytes": str(64 << 20)}
-    response = await admin.create_topics([NewTopic(topic, partitions, min(replication, brokers), topic_configs=config)])
+    config = {
+        "cleanup.policy": "compact",
+        "segment.bytes": str(64 << 20),
+        MIN_ISR: str(min_insync_for(replicas, replication, min_isr)),
+    }
+    response = await admin.create_topics([NewTopic(topic, partitions, replicas, topic_configs=config)])
     for name, code, *rest in response.topic_errors:
         error = for_code(code) if code else None
         if error is not None and error is not TopicAlreadyExistsError:
             raise ChangelogError(f"cannot create {name}: {error.__name__} {rest[0] if rest else ''}")
-    log.info("changelog_created", topic=topic, partitions=partitions)
+    log.info("changelog_created", topic=topic, partitions=partitions, replicas=replicas, min_isr=config[MIN_ISR])
 
 
 class Changelog:
