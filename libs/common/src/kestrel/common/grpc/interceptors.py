@@ -17,6 +17,7 @@ from kestrel.common.errors import (
     OverloadedError,
     UnavailableError,
 )
+from kestrel.common.grpc.decoding import Undecodable, checked_deserializer
 
 log = structlog.get_logger()
 
@@ -51,7 +52,7 @@ def _rewrap(handler: grpc.RpcMethodHandler, wrap: Callable[[Any, bool], Any]) ->
         if behaviour is not None:
             return factory(
                 wrap(behaviour, streaming_response),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=checked_deserializer(handler.request_deserializer, attr.startswith("stream")),
                 response_serializer=handler.response_serializer,
             )
     return handler
@@ -100,6 +101,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                         **request_context(method, context.invocation_metadata())
                     ):
                         try:
+                            if isinstance(request, Undecodable):
+                                raise request.error
                             async for item in behaviour(request, context):
                                 yield item
                         except grpc.aio.AbortError:
@@ -112,6 +115,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 with structlog.contextvars.bound_contextvars(**request_context(method, context.invocation_metadata())):
                     try:
+                        if isinstance(request, Undecodable):
+                            raise request.error
                         return await behaviour(request, context)
                     except grpc.aio.AbortError:
                         raise
