@@ -50,3 +50,13 @@ def test_undecodable_records_are_rejected_and_skipped() -> None:
     result = proc.process([record(0, 0, None), record(0, 1, 10)], now_ms=0)
     assert [r.record.offset for r in result.rejections] == [0]
     assert proc._store.state(0, KEY).offset == 2
+
+
+def test_event_times_no_window_can_hold_are_rejected_and_harm_no_later_prediction() -> None:
+    """A far-future time would close every open window (each later prediction late); a time before the epoch opens
+    a window no report can date (found by tests/fuzz)."""
+    proc = processor((0,))
+    result = proc.process([record(0, i, t) for i, t in enumerate([2**63 - 1, -(2**63), 1_000_000, 10])], now_ms=0)
+    assert [r.record.offset for r in result.rejections] == [0, 1, 2]
+    assert all("event_time" in r.reason for r in result.rejections)
+    assert proc._store.state(0, KEY).newest == 10

@@ -63,7 +63,7 @@ class WindowProcessor:
         for record in records:
             part = parts[record.partition]
             if record.offset >= part.offset:
-                self._one(record, part, done, result)
+                self._one(record, part, done, result, now_ms)
                 part.offset = record.offset + 1
             result.offsets[(record.topic, record.partition)] = record.offset + 1
         closes = self._rule.close(parts, now_ms)
@@ -73,12 +73,18 @@ class WindowProcessor:
         result.outputs = [OutRecord(CLOSES, c.to_json(), f"{c.model_name}/{c.model_version}".encode()) for c in closes]
         return result
 
-    def _one(self, record: ConsumerRecord, part: PartitionWindows, done: int | None, result: BatchResult) -> None:
+    def _one(
+        self, record: ConsumerRecord, part: PartitionWindows, done: int | None, result: BatchResult, now_ms: int
+    ) -> None:
         try:
             p = self._decode(record.value)
         except SerializationError as exc:
             PREDICTIONS.labels("rejected").inc()
             result.rejections.append(Rejection(record, f"undecodable: {exc.reason}", "SerializationError"))
+            return
+        if reason := windows.unwindowable(p["event_time"], now_ms):
+            PREDICTIONS.labels("rejected").inc()
+            result.rejections.append(Rejection(record, f"invalid: {reason}", "InvalidEventTime"))
             return
         late = self._rule.add(part, done, (p["model_name"], p["model_version"]), p["event_time"])
         PREDICTIONS.labels("late" if late else "counted").inc()
