@@ -126,7 +126,7 @@ class EventWindowProcessor:
         try:
             event = self._decode(record.value)
             keys = events.keys(event)
-        except (SerializationError, KeyError, TypeError, ValueError) as exc:
+        except (SerializationError, KeyError, TypeError, ValueError, OverflowError) as exc:
             EVENTS_SEEN.labels("rejected").inc()
             reason = exc.reason if isinstance(exc, SerializationError) else repr(exc)
             result.rejections.append(Rejection(record, f"undecodable: {reason}", type(exc).__name__))
