@@ -11,6 +11,7 @@ from prometheus_client import Counter, Gauge
 from kestrel.common.errors import SerializationError
 from kestrel.common.kafka import OutRecord, Rejection
 from kestrel.common.stateful import BatchResult, KeyedStateStore
+from kestrel.common.validation import check_id
 from kestrel.drift_monitor import windows
 from kestrel.drift_monitor.windows import PartitionWindows, Windows
 
@@ -82,9 +83,18 @@ class WindowProcessor:
             PREDICTIONS.labels("rejected").inc()
             result.rejections.append(Rejection(record, f"undecodable: {exc.reason}", "SerializationError"))
             return
-        if reason := windows.unwindowable(p["event_time"], now_ms):
+        if reason := _unnamed(p) or windows.unwindowable(p["event_time"], now_ms):
             PREDICTIONS.labels("rejected").inc()
-            result.rejections.append(Rejection(record, f"invalid: {reason}", "InvalidEventTime"))
+            result.rejections.append(Rejection(record, f"invalid: {reason}"))
             return
         late = self._rule.add(part, done, (p["model_name"], p["model_version"]), p["event_time"])
         PREDICTIONS.labels("late" if late else "counted").inc()
+
+
+def _unnamed(prediction: dict[str, Any]) -> str | None:
+    """Why a prediction's model name or version cannot name a report: they are ids (PostgreSQL refuses a NUL in
+    text); the version may be empty, as fallback scores carry it."""
+    named = {"model_name": prediction["model_name"]}
+    if prediction["model_version"]:
+        named["model_version"] = prediction["model_version"]
+    return next((str(v) for f, value in named.items() if (v := check_id(value, f))), None)
