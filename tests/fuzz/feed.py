@@ -61,9 +61,8 @@ async def fuzz_topic(target: TopicTarget, topics: PrefixedTopics, salt: int) -> 
     foreign = serde_for_topic(registry, topics.name(f"kestrel.{target.foreign}s.v1"), target.foreign)
     await topics.apply(target.topic)
     n = share(target.name)
-    values = [
-        v for v in draw(frames(serde, target.schema, foreign, target.foreign), n, salt) if len(v or b"") < MAX_FRAME
-    ]
+    bad = frames(serde, target.schema, foreign, target.foreign, target.valid(salt + 1))
+    values = [v for v in draw(bad, n, salt) if len(v or b"") < MAX_FRAME]
     sent = await _send(topics, topics.name(target.topic), serde, values, draw(keys, len(values), salt + 1))
     good = target.valid(salt)
     (last,) = await _send(topics, topics.name(target.topic), serde, [serde.serialize(good)], [b"fuzz-valid"])

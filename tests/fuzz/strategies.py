@@ -147,15 +147,32 @@ def _primitive(kind: str) -> st.SearchStrategy[Any]:
     }[kind]
 
 
+def bent_records(schema_name: str, base: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """A valid record with one to three fields bent to odd values of their type: it passes every identity check
+    and reaches deep into the consumer (NaN scores, far times, huge ids, NUL in names)."""
+    fields = {f["name"]: f["type"] for f in read_schema(schema_name)["fields"]}
+
+    @st.composite
+    def bend(draw: st.DrawFn) -> dict[str, Any]:
+        names = draw(st.lists(st.sampled_from(sorted(fields)), min_size=1, max_size=3, unique=True))
+        return base | {name: draw(avro_values(fields[name])) for name in names}
+
+    return bend()
+
+
 def frames(
-    serde: AvroSerde, schema_name: str, foreign: AvroSerde, foreign_name: str
+    serde: AvroSerde, schema_name: str, foreign: AvroSerde, foreign_name: str, base: dict[str, Any] | None = None
 ) -> st.SearchStrategy[bytes | None]:
-    """Values for a topic: records of its schema with odd contents, another schema's record, truncated frames,
-    wrong magic byte, unknown schema id, empty and null values, random bytes."""
+    """Values for a topic: records of its schema with odd contents (and, given a valid `base`, that record with a
+    few fields bent), another schema's record, truncated frames, wrong magic byte, unknown schema id, empty and
+    null values, random bytes."""
     records = avro_values(read_schema(schema_name)).map(serde.serialize)
     foreign_records = avro_values(read_schema(foreign_name)).map(foreign.serialize)
+    bent = bent_records(schema_name, base).map(serde.serialize) if base else records
     return st.one_of(
         records,
+        bent,
+        bent,  # twice the weight: these are the ones that get past decoding
         foreign_records,  # another type's record, under its own (registered, so known) schema id
         foreign_records.map(lambda b: frame_header(serde.schema_id) + b[5:]),  # another type under this topic's id
         records.flatmap(lambda b: st.integers(0, len(b) - 1).map(lambda n: b[:n])),  # truncated
