@@ -40,6 +40,8 @@ WEIGHTS = {
     "predictions -> prediction-logger": 2,
     "labels -> prediction-logger": 2,
     "predictions -> drift-monitor": 2,
+    "drift-reports -> alerting": 2,
+    "alerts -> retrain-trigger": 2,
 }
 
 

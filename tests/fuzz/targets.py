@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from typing import Any
 
@@ -70,6 +71,41 @@ def valid_label(salt: int) -> dict[str, Any]:
         "entity_id": f"card-fuzz-{salt}",
         "label": 1,
         "label_time": NOW_MS - 1000,
+        "source": "fuzz",
+    }
+
+
+def valid_report(salt: int) -> dict[str, Any]:
+    metric = {"ks_statistic": 0.1, "ks_pvalue": 0.5, "psi": 0.01}
+    return {
+        "report_id": f"r-fuzz-{salt}-{uuid.uuid4().hex}",
+        "subject": "predictions",
+        "feature_set_version": CARD.version_id,
+        "model_version": "1",
+        "model_name": MODEL,
+        "window_start": NOW_MS - 3_600_000,
+        "window_end": NOW_MS,
+        "reference_size": 1000,
+        "window_size": 1000,
+        "metrics": [dict(metric, name=name, drifted=False) for name in CARD.names[:3]],
+        "drifted": False,
+        "created_at": NOW_MS,
+        "status": "ok",
+        "drifted_features": [],
+    }
+
+
+def valid_alert(salt: int) -> dict[str, Any]:
+    return {
+        "alert_id": f"a-fuzz-{salt}-{uuid.uuid4().hex}",
+        "fingerprint": f"{salt:016x}",
+        "name": "FuzzCheck",
+        "severity": "info",
+        "status": "firing",
+        "labels": {"alertname": "FuzzCheck", "model": MODEL},
+        "annotations": {},
+        "starts_at": NOW_MS - 60_000,
+        "ends_at": None,
         "source": "fuzz",
     }
 
@@ -163,6 +199,44 @@ def targets(kafka: Any, redis_url: str, dsn: str, triton_url: str) -> list[Topic
             topic_prefix=topics.prefix,
             postgres_dsn=dsn,
             group_id=f"g-{topics.prefix}",
+            **QUICK,
+        )
+        return await _started(SERVICE.app(settings))
+
+    async def alerting(topics: PrefixedTopics) -> ServiceApp:
+        from kestrel.alerting.service import SERVICE
+        from kestrel.alerting.settings import AlertingSettings
+
+        await topics.apply("kestrel.drift-reports.v1", "kestrel.alerts.v1", "kestrel.dlq.alerting.v1")
+        settings = AlertingSettings(
+            kafka_bootstrap=kafka.bootstrap,
+            topic_prefix=topics.prefix,
+            tick_interval_s=0.2,
+            signals_interval_s=3600,
+            commit_interval_s=0.5,
+            data_dir=tempfile.mkdtemp(prefix="kestrel-fuzz-alerting-"),
+            api_port=0,
+            **QUICK,
+        )
+        return await _started(SERVICE.app(settings))
+
+    async def retrain(topics: PrefixedTopics) -> ServiceApp:
+        from kestrel.retrain_trigger.service import SERVICE
+        from kestrel.retrain_trigger.settings import RetrainTriggerSettings
+
+        await topics.apply("kestrel.alerts.v1", "kestrel.model-lifecycle.v1", "kestrel.dlq.retrain-trigger.v1")
+        work = tempfile.mkdtemp(prefix="kestrel-fuzz-retrain-")
+        settings = RetrainTriggerSettings(
+            kafka_bootstrap=kafka.bootstrap,
+            topic_prefix=topics.prefix,
+            postgres_dsn=dsn,
+            triton_http_url="http://127.0.0.1:1",
+            model_repository=f"{work}/models",
+            artifacts_dir=f"{work}/artifacts",
+            job_command="false",  # no fuzzed alert may start a training run
+            alerts=["KestrelFuzzNeverSent"],
+            tick_interval_s=0.2,
+            data_dir=f"{work}/faust",
             **QUICK,
         )
         return await _started(SERVICE.app(settings))
@@ -272,6 +346,26 @@ def targets(kafka: Any, redis_url: str, dsn: str, triton_url: str) -> list[Topic
             valid_prediction,
             committed,
             must_reject=unwindowable,
+        ),
+        TopicTarget(
+            "drift-reports -> alerting",
+            "kestrel.drift-reports.v1",
+            "drift_report",
+            "alerting",
+            lambda topics: f"{topics.prefix}kestrel-alerting",
+            alerting,
+            valid_report,
+            committed,
+        ),
+        TopicTarget(
+            "alerts -> retrain-trigger",
+            "kestrel.alerts.v1",
+            "alert",
+            "retrain-trigger",
+            lambda topics: f"{topics.prefix}kestrel-retrain-trigger",
+            retrain,
+            valid_alert,
+            committed,
         ),
     ]
 
