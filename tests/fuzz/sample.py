@@ -42,6 +42,7 @@ WEIGHTS = {
     "predictions -> drift-monitor": 2,
     "drift-reports -> alerting": 2,
     "alerts -> retrain-trigger": 2,
+    "model-lifecycle -> inference": 1,
 }
 
 

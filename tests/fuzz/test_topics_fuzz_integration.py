@@ -3,18 +3,25 @@ consumer neither crashes nor stalls, and a valid record sent after the garbage s
 
 from __future__ import annotations
 
+import asyncio
+import time
+
+import grpc
 import pytest
 from hypothesis import strategies as st
 
+from kestrel.api.v1 import inference_pb2, inference_pb2_grpc
+from kestrel.common.convert import record_to_event
+from kestrel.common.grpc.server import GrpcServer
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
 from kestrel.devstack.topics import PrefixedTopics
 
 from .feed import fuzz_topic, read_vectors, send_records
-from .sample import draw
-from .servers import MODEL
-from .strategies import NOW_MS, valid_event
-from .tally import Outcome
+from .sample import draw, share
+from .servers import MODEL, inference_api
+from .strategies import NOW_MS, frames, valid_event
+from .tally import Outcome, Tally
 from .targets import CARD, targets
 
 pytestmark = pytest.mark.integration
@@ -77,3 +84,35 @@ async def test_a_retried_event_id_is_counted_once_in_its_cards_features(kafka, r
         last = max((v for v in vectors if v["entity_id"] == f"card-retry-{c}"), key=lambda v: v["event_time"])
         assert last["feature_values"][count] == len(ids)
         assert last["feature_values"][total] == pytest.approx(sum(ids.values()))
+
+
+async def test_the_lifecycle_follower_skips_garbage_and_follows_the_next_promotion(kafka, redis_server, triton) -> None:
+    """Every inference replica reads the lifecycle topic whole, without a group or dead letters: an unreadable
+    record is skipped with a warning. After the garbage, a promotion is still followed and Predict answers."""
+    await triton.ensure_loaded(MODEL)
+    app, topics = await inference_api(kafka.bootstrap, redis_server.url, triton.grpc_url)
+    try:
+        name = topics.name("kestrel.model-lifecycle.v1")
+        serde = serde_for_topic(FileSchemaRegistry(), name, "model_lifecycle")
+        labels = serde_for_topic(FileSchemaRegistry(), topics.name("kestrel.labels.v1"), "label")
+        garbage = draw(
+            frames(serde, "model_lifecycle", labels, "label"), share("model-lifecycle -> inference"), salt=950
+        )
+        promoted = {"model_name": MODEL, "version": "1", "stage": "promoted", "metrics": {}, "at": NOW_MS}
+        records = [(MODEL.encode(), v) for v in garbage] + [(MODEL.encode(), serde.serialize(promoted))]
+        await send_records(topics, "kestrel.model-lifecycle.v1", records)  # type: ignore[arg-type]
+        stub = inference_pb2_grpc.InferenceServiceStub(
+            grpc.aio.insecure_channel(f"127.0.0.1:{app.part(GrpcServer).port}")
+        )
+        request = inference_pb2.PredictRequest(event=record_to_event(valid_event(3)))
+        deadline = time.monotonic() + 60
+        while (answer := await stub.Predict(request, timeout=10)).model_version != "1":
+            assert time.monotonic() < deadline, answer
+            await asyncio.sleep(0.5)
+        assert not app.failed and answer.model_name == MODEL
+    finally:
+        await app.stop()
+    tally = Tally("model-lifecycle -> inference")
+    for _ in records:
+        tally.add(Outcome.OK)  # skipped or applied, and the promotion after them all was followed
+    tally.save()
