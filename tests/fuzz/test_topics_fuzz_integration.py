@@ -18,23 +18,27 @@ from kestrel.common.serde import serde_for_topic
 from kestrel.devstack.topics import PrefixedTopics
 
 from .feed import fuzz_topic, read_vectors, send_records
+from .records import CARD
 from .sample import draw, share
 from .servers import MODEL, inference_api
+from .starters import Endpoints
 from .strategies import NOW_MS, frames, valid_event
 from .tally import Outcome, Tally
-from .targets import CARD, targets
+from .targets import NAMES, target
 
 pytestmark = pytest.mark.integration
 
-NAMES = [t.name for t in targets(None, "", "", "")]
+
+def endpoints(kafka, redis_server, postgres, triton) -> Endpoints:
+    return Endpoints(kafka.bootstrap, redis_server.url, postgres.dsn, triton.grpc_url)
 
 
 @pytest.mark.parametrize("name", NAMES)
 async def test_consumer_dead_letters_bad_frames_and_keeps_going(name, kafka, redis_server, postgres, triton) -> None:
     if "scorer" in name:
         await triton.ensure_loaded(MODEL)
-    target = next(t for t in targets(kafka, redis_server.url, postgres.dsn, triton.grpc_url) if t.name == name)
-    tally = await fuzz_topic(target, PrefixedTopics(kafka.bootstrap), salt=100 + NAMES.index(name))
+    found = target(name, endpoints(kafka, redis_server, postgres, triton))
+    tally = await fuzz_topic(found, PrefixedTopics(kafka.bootstrap), salt=100 + NAMES.index(name))
     assert tally.counts[Outcome.UNCLEAR] == 0, f"{name}: {tally.unclear[:5]}"
     assert tally.counts[Outcome.DEAD_LETTER] > 0
 
@@ -61,7 +65,7 @@ async def test_a_retried_event_id_is_counted_once_in_its_cards_features(kafka, r
     and gets no second vector (the stream's dedup by id hash, end to end through Kafka)."""
     histories = draw(card_histories(), 20, salt=900)
     topics = PrefixedTopics(kafka.bootstrap)
-    target = next(t for t in targets(kafka, redis_server.url, postgres.dsn, triton.grpc_url) if "features" in t.name)
+    features = target("events -> features", endpoints(kafka, redis_server, postgres, triton))
     await topics.apply("kestrel.events.v1")
     base = NOW_MS - 3_600_000
     records = [
@@ -71,7 +75,7 @@ async def test_a_retried_event_id_is_counted_once_in_its_cards_features(kafka, r
     ]
     serde = serde_for_topic(FileSchemaRegistry(), topics.name("kestrel.events.v1"), "event")
     await send_records(topics, "kestrel.events.v1", [(r["entity_id"].encode(), serde.serialize(r)) for r in records])
-    app = await target.start(topics)
+    app = await features.start(topics)
     try:
         distinct = {r["event_id"]: r for r in records}  # the first send of each id is the one counted
         vectors = await read_vectors(topics, len(distinct))
