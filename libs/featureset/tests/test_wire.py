@@ -224,3 +224,12 @@ def test_prediction_batch_encodes_as_each_record_does() -> None:
     )
     assert batch == singles
     assert PREDICTIONS.deserialize(batch[1])["feature_values"] == [3.0, 4.0]
+
+
+def test_vector_decoder_declines_a_tombstone_and_empty_values() -> None:
+    """A record without a value (a tombstone) failed the whole batch, valid vectors too (found by tests/fuzz)."""
+    decoder = VectorDecoder(SERDE, 1)
+    base = {"entity_id": "e", "event_id": "i", "event_time": 5, "feature_set_version": "v", "computed_at": 6}
+    good = SERDE.serialize({**base, "feature_values": [1.0]})
+    decoded = decoder.decode_batch([None, b"", good])
+    assert decoded.positions == [2] and decoded.values.tolist() == [[1.0]]

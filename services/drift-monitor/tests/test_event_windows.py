@@ -84,3 +84,25 @@ def test_the_state_round_trips_through_the_changelog_codec() -> None:
     proc.process([record(0, 0, (10, "pos")), record(0, 1, (2000, "atm"))], now_ms=0)
     state = proc._store.state(0, KEY)
     assert unpack(pack(state)) == state and unpack(pack(EventPartition())) == EventPartition()
+
+
+def test_event_times_no_window_can_hold_are_rejected_and_harm_no_later_event() -> None:
+    """One event stamped far in the future would carry the watermark past every open window, so every later event
+    would be late; one before the epoch opens a window no report can date (found by tests/fuzz)."""
+    proc = processor((0,))
+    bad = [(2**63 - 1, "pos"), (-(2**63), "pos"), (1_000_000, "pos")]  # the last: 1000 s ahead of now
+    result = proc.process([record(0, i, v) for i, v in enumerate([*bad, (10, "pos")])], now_ms=0)
+    assert [r.record.offset for r in result.rejections] == [0, 1, 2]
+    assert all("event_time" in r.reason for r in result.rejections)
+    state = proc._store.state(0, KEY)
+    assert state.windows.newest == 10 and state.counts[0]["channel"] == {"pos": 1}
+
+
+def test_an_infinite_amount_is_rejected_not_raised() -> None:
+    """Its amount bucket is log10(inf): an OverflowError that ended the loop (found by tests/fuzz)."""
+    store = event_store()
+    store.load(0, {})
+    proc = EventWindowProcessor(Windows(1000, 100, 10_000), store, lambda v: decode(v[:2]) | {"amount": v[2]})
+    result = proc.process([record(0, 0, (10, "pos", float("inf"))), record(0, 1, (20, "pos", 9.5))], now_ms=0)
+    assert [r.record.offset for r in result.rejections] == [0]
+    assert proc._store.state(0, KEY).counts[0]["channel"] == {"pos": 1}

@@ -50,3 +50,29 @@ def test_undecodable_records_are_rejected_and_skipped() -> None:
     result = proc.process([record(0, 0, None), record(0, 1, 10)], now_ms=0)
     assert [r.record.offset for r in result.rejections] == [0]
     assert proc._store.state(0, KEY).offset == 2
+
+
+def test_event_times_no_window_can_hold_are_rejected_and_harm_no_later_prediction() -> None:
+    """A far-future time would close every open window (each later prediction late); a time before the epoch opens
+    a window no report can date (found by tests/fuzz)."""
+    proc = processor((0,))
+    result = proc.process([record(0, i, t) for i, t in enumerate([2**63 - 1, -(2**63), 1_000_000, 10])], now_ms=0)
+    assert [r.record.offset for r in result.rejections] == [0, 1, 2]
+    assert all("event_time" in r.reason for r in result.rejections)
+    assert proc._store.state(0, KEY).newest == 10
+
+
+def test_a_model_name_or_version_no_report_can_name_is_rejected() -> None:
+    """A NUL in the model name reached PostgreSQL in the report, which refused it; the sink retried without end
+    and the loop stalled (found by tests/fuzz). Names are ids: 1-128 printable ASCII characters (a fallback
+    score's version is empty)."""
+    store = state_store()
+    store.load(0, {})
+    proc = WindowProcessor(
+        Windows(1000, 100, 10_000), store, lambda v: {"model_name": v[0], "model_version": v[1], "event_time": 10}
+    )
+    names = [("fr\x00aud", "1"), ("", "1"), ("fraud", "\u202e1"), ("fraud", "1"), ("fallback", "")]
+    result = proc.process([record(0, i, v) for i, v in enumerate(names)], now_ms=0)
+    assert [r.record.offset for r in result.rejections] == [0, 1, 2]
+    assert [r.reason.split(":")[1].strip() for r in result.rejections] == ["model_name", "model_name", "model_version"]
+    assert set(proc._store.state(0, KEY).versions) == {("fraud", "1"), ("fallback", "")}

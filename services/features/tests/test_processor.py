@@ -99,3 +99,22 @@ def test_an_event_a_year_ahead_is_dead_lettered_and_moves_no_clock(parts) -> Non
     assert [(r.record.offset, r.error_type) for r in result.rejections] == [(1, "InvalidEvent")]
     assert "event_time: is more than 300s in the future" in result.rejections[0].reason
     assert len(result.outputs) == 1 and store.stream_time[0] == NOW - 1000
+
+
+def test_events_ingest_would_refuse_are_dead_lettered_not_counted(parts) -> None:
+    """Events reach the topic without ingest too (the simulator's Kafka sink, replays): a negative or absurd
+    amount counted once poisons the card's sums and means for 24 h (found by tests/fuzz)."""
+    _, _, processor = parts
+    bad = [
+        event(0, T0, amount=-8.5e288),
+        event(1, T0 + 1, amount=3.3e246),
+        event(2, T0 + 2, entity=""),
+        event(3, T0 + 3, event_id=""),
+        event(4, T0 + 4, country="xýH÷饖"),
+    ]
+    records = [Record(EVENTS.serialize(e), offset=i) for i, e in enumerate([*bad, event(5, T0 + 5)])]
+    result = processor.process(records, NOW)
+    assert [(r.record.offset, r.error_type) for r in result.rejections] == [(i, "InvalidEvent") for i in range(5)]
+    assert "amount" in result.rejections[0].reason and "country" in result.rejections[4].reason
+    (vector,) = [VECTORS.deserialize(o.value) for o in result.outputs]
+    assert features(vector)["txn_count_24h"] == 1 and features(vector)["amount_sum_24h"] == 10.0

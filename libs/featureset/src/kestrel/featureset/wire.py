@@ -240,7 +240,7 @@ class VectorDecoder(_Framed):
         self.size = size
 
     def decode_batch(self, payloads: Sequence[bytes]) -> DecodedVectors:
-        """Every payload the fast path reads; the values of all of them built as one array."""
+        """Every payload the fast path reads (a tombstone, None, it declines); the values of all as one array."""
         out = DecodedVectors([], [], [], [], [], np.empty(0))
         spans: list[bytes] = []
         header, locate = self.header(), self._locate
@@ -256,10 +256,10 @@ class VectorDecoder(_Framed):
         values = np.frombuffer(b"".join(spans), dtype="<f8").reshape(len(spans), self.size)
         return out._replace(values=values)
 
-    def _locate(self, payload: bytes, header: bytes) -> tuple[str, str, int, str, int] | None:
+    def _locate(self, payload: bytes | None, header: bytes) -> tuple[str, str, int, str, int] | None:
         """(entity_id, event_id, event_time, feature_set_version, where the values start), or None: the
-        payload is laid out otherwise (another writer schema, a features map, another size, corrupt)."""
-        if not payload.startswith(header):
+        payload is laid out otherwise (another writer schema, a features map, another size, corrupt, a tombstone)."""
+        if payload is None or not payload.startswith(header):
             return None
         try:
             entity_id, pos = read_string(payload, len(header))

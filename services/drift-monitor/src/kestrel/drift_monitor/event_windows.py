@@ -113,21 +113,27 @@ class EventWindowProcessor:
         for record in records:
             part = parts[record.partition]
             if record.offset >= part.windows.offset:
-                self._one(record, part, done, result)
+                self._one(record, part, done, result, now_ms)
                 part.windows.offset = record.offset + 1
             result.offsets[(record.topic, record.partition)] = record.offset + 1
         closes = self._rule.close({p: s.windows for p, s in parts.items()}, now_ms)
         result.outputs = [OutRecord(CLOSES, take(list(parts.values()), c).to_json(), b"events") for c in closes]
         return result
 
-    def _one(self, record: ConsumerRecord, part: EventPartition, done: int | None, result: BatchResult) -> None:
+    def _one(
+        self, record: ConsumerRecord, part: EventPartition, done: int | None, result: BatchResult, now_ms: int
+    ) -> None:
         try:
             event = self._decode(record.value)
             keys = events.keys(event)
-        except (SerializationError, KeyError, TypeError, ValueError) as exc:
+        except (SerializationError, KeyError, TypeError, ValueError, OverflowError) as exc:
             EVENTS_SEEN.labels("rejected").inc()
             reason = exc.reason if isinstance(exc, SerializationError) else repr(exc)
             result.rejections.append(Rejection(record, f"undecodable: {reason}", type(exc).__name__))
+            return
+        if why := windows.unwindowable(event["event_time"], now_ms):
+            EVENTS_SEEN.labels("rejected").inc()
+            result.rejections.append(Rejection(record, f"invalid: {why}", "InvalidEventTime"))
             return
         if self._rule.add(part.windows, done, SOURCE, event["event_time"]):
             EVENTS_SEEN.labels("late").inc()

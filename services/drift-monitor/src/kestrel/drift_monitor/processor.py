@@ -11,6 +11,7 @@ from prometheus_client import Counter, Gauge
 from kestrel.common.errors import SerializationError
 from kestrel.common.kafka import OutRecord, Rejection
 from kestrel.common.stateful import BatchResult, KeyedStateStore
+from kestrel.common.validation import check_id
 from kestrel.drift_monitor import windows
 from kestrel.drift_monitor.windows import PartitionWindows, Windows
 
@@ -63,7 +64,7 @@ class WindowProcessor:
         for record in records:
             part = parts[record.partition]
             if record.offset >= part.offset:
-                self._one(record, part, done, result)
+                self._one(record, part, done, result, now_ms)
                 part.offset = record.offset + 1
             result.offsets[(record.topic, record.partition)] = record.offset + 1
         closes = self._rule.close(parts, now_ms)
@@ -73,12 +74,27 @@ class WindowProcessor:
         result.outputs = [OutRecord(CLOSES, c.to_json(), f"{c.model_name}/{c.model_version}".encode()) for c in closes]
         return result
 
-    def _one(self, record: ConsumerRecord, part: PartitionWindows, done: int | None, result: BatchResult) -> None:
+    def _one(
+        self, record: ConsumerRecord, part: PartitionWindows, done: int | None, result: BatchResult, now_ms: int
+    ) -> None:
         try:
             p = self._decode(record.value)
         except SerializationError as exc:
             PREDICTIONS.labels("rejected").inc()
             result.rejections.append(Rejection(record, f"undecodable: {exc.reason}", "SerializationError"))
             return
+        if reason := _unnamed(p) or windows.unwindowable(p["event_time"], now_ms):
+            PREDICTIONS.labels("rejected").inc()
+            result.rejections.append(Rejection(record, f"invalid: {reason}"))
+            return
         late = self._rule.add(part, done, (p["model_name"], p["model_version"]), p["event_time"])
         PREDICTIONS.labels("late" if late else "counted").inc()
+
+
+def _unnamed(prediction: dict[str, Any]) -> str | None:
+    """Why a prediction's model name or version cannot name a report: they are ids (PostgreSQL refuses a NUL in
+    text); the version may be empty, as fallback scores carry it."""
+    named = {"model_name": prediction["model_name"]}
+    if prediction["model_version"]:
+        named["model_version"] = prediction["model_version"]
+    return next((str(v) for f, value in named.items() if (v := check_id(value, f))), None)

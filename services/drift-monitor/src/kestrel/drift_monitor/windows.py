@@ -23,6 +23,19 @@ from dataclasses import dataclass, field
 Version = tuple[str, str]
 """(model_name, model_version)."""
 
+MAX_FUTURE_SKEW_MS = 300_000
+"""How far past the wall clock an event time may be: ingest's own limit (kestrel.common.validation.Limits)."""
+
+
+def unwindowable(event_time: int, now_ms: int) -> str | None:
+    """Why a record's event time cannot be counted, or None: a far-future one would carry the watermark past every
+    open window (every later record late), and one before the epoch opens a window no report can date."""
+    if event_time < 0:
+        return f"event_time: {event_time} is before 1970-01-01"
+    if event_time > now_ms + MAX_FUTURE_SKEW_MS:
+        return f"event_time: {event_time} is more than {MAX_FUTURE_SKEW_MS // 1000}s in the future"
+    return None
+
 
 @dataclass
 class VersionWindows:

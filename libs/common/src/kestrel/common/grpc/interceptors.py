@@ -18,6 +18,7 @@ from kestrel.common.errors import (
     OverloadedError,
     UnavailableError,
 )
+from kestrel.common.grpc.decoding import Undecodable, checked_deserializer
 
 log = structlog.get_logger()
 
@@ -53,7 +54,7 @@ def _rewrap(handler: grpc.RpcMethodHandler, wrap: Callable[[Any, bool], Any]) ->
         if behaviour is not None:
             return factory(
                 wrap(behaviour, streaming_response),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=checked_deserializer(handler.request_deserializer, attr.startswith("stream")),
                 response_serializer=handler.response_serializer,
             )
     return handler
@@ -113,6 +114,8 @@ def _mapped(method: str, behaviour: Any, streaming_response: bool) -> Any:
         async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
             with structlog.contextvars.bound_contextvars(**request_context(method, context.invocation_metadata())):
                 try:
+                    if isinstance(request, Undecodable):
+                        raise request.error
                     async for item in behaviour(request, context):
                         yield item
                 except grpc.aio.AbortError:
@@ -125,6 +128,8 @@ def _mapped(method: str, behaviour: Any, streaming_response: bool) -> Any:
     async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
         with structlog.contextvars.bound_contextvars(**request_context(method, context.invocation_metadata())):
             try:
+                if isinstance(request, Undecodable):
+                    raise request.error
                 return await behaviour(request, context)
             except grpc.aio.AbortError:
                 raise
