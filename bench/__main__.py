@@ -1,8 +1,8 @@
 """`python -m bench [--quick] [--only ingest] [--profile]`: run benchmarks, print the table, write JSON.
 
 --profile records a py-spy profile of the services that suites with a hot path run (the stream scorer:
-`--only stream-scorer`; the Predict path: `--only predict`), writes it under bench/results/profiles/ and
-prints its top frames."""
+`--only stream-scorer`; the Predict path: `--only predict`; the features worker: `--only features`), writes it
+under bench/results/profiles/ and prints its top frames."""
 
 from __future__ import annotations
 
@@ -49,13 +49,19 @@ SUITES = {
 }
 WITHOUT_BROKER = {"drift", "pipeline", "loop"}
 """Suites that need no shared broker (pipeline and loop start a whole stack of their own)."""
-PROFILED = {"stream-scorer": "stream scorer", "predict": "Predict API (concurrency 64; -batch: PredictBatch)"}
-"""Suites that take a profile path, and what their profile is of. They run only when named: the whole
-bench already holds their rows (the stream scorer's are part of the inference suite)."""
+PROFILED = {
+    "stream-scorer": "stream scorer",
+    "predict": "Predict API (concurrency 64; -batch: PredictBatch)",
+    "features": "features worker",
+}
+"""Suites that take a profile path, and what their profile is of."""
+NAMED_ONLY = {"stream-scorer", "predict"}
+"""Suites that run only when named: the whole bench already holds their rows (the stream scorer's and
+Predict's are part of the inference suite)."""
 
 
 async def main(args: argparse.Namespace) -> None:
-    rows, names = [], args.only or [name for name in SUITES if name not in PROFILED]
+    rows, names = [], args.only or [name for name in SUITES if name not in NAMED_ONLY]
     profiles: dict[str, Path] = {}
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="kestrel-bench-") as tmp:

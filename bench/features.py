@@ -9,18 +9,20 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.fixtures import fresh_catalogue, sample_events
+from bench.inference import cpu_seconds
+from bench.profile import recording
 from bench.report import Row
 from kestrel.common.kafka import OutRecord, Producer
 from kestrel.common.registry import FileSchemaRegistry
 from kestrel.common.serde import serde_for_topic
 from kestrel.featureset import load_feature_set
-from kestrel.featureset.state import FeatureComputer
+from kestrel.featureset.state import EntityState, FeatureComputer
 
 BARE = "bare aiokafka consume loop"
 
@@ -48,7 +50,7 @@ async def bare_consume(bootstrap: str, topic: str, n: int) -> float:
 
 
 @contextlib.contextmanager
-def features_processes(bootstrap: str, prefix: str, workers: int, log_path: Path) -> Iterator[Callable[[], bool]]:
+def features_processes(bootstrap: str, prefix: str, workers: int, log_path: Path) -> Iterator[list[subprocess.Popen]]:
     """`kestrel-features` workers in their own processes (as deployed), one consumer group."""
     env = {
         **os.environ,
@@ -67,7 +69,7 @@ def features_processes(bootstrap: str, prefix: str, workers: int, log_path: Path
         for _ in range(workers):
             procs.append(subprocess.Popen([sys.executable, "-m", "kestrel.features"], env=env, stdout=log, stderr=log))
     try:
-        yield lambda: all(proc.poll() is None for proc in procs)
+        yield procs
     finally:
         for proc in procs:
             proc.terminate()
@@ -75,52 +77,71 @@ def features_processes(bootstrap: str, prefix: str, workers: int, log_path: Path
             proc.wait(30)
 
 
-async def vectors_rate(bootstrap: str, topic: str, n: int, alive: Callable[[], bool], timeout_s: float = 600) -> float:
-    """Vectors/s from the first vector until all n are on the topic (start-up and group join excluded)."""
+async def vectors_rate(
+    bootstrap: str,
+    topic: str,
+    n: int,
+    procs: list[subprocess.Popen],
+    timeout_s: float = 600,
+    profile: Path | None = None,
+) -> tuple[float, float]:
+    """Vectors/s from the first vector until all n are on the topic (start-up and group join excluded), and
+    the workers' CPU time per vector over the same span (the number to compare on shared cores); with
+    `profile`, py-spy samples the first worker over that span."""
     reader = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await reader.start()
     try:
         tps = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or range(6)]
-        first: tuple[float, int] | None = None
+        first: tuple[float, int, float] | None = None
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not alive():
-                raise RuntimeError("a features worker exited; see features.log in the bench workdir")
-            done = sum((await reader.end_offsets(tps)).values())
-            now = time.perf_counter()
-            if done and first is None:
-                first = (now, done)
-            if done >= n and first is not None:
-                return (n - first[1]) / (now - first[0])
-            await asyncio.sleep(0.2)
+        with contextlib.ExitStack() as spy:
+            while time.monotonic() < deadline:
+                if any(proc.poll() is not None for proc in procs):
+                    raise RuntimeError("a features worker exited; see features.log in the bench workdir")
+                done = sum((await reader.end_offsets(tps)).values())
+                now, cpu = time.perf_counter(), sum(cpu_seconds(proc.pid) for proc in procs)
+                if done and first is None:
+                    first = (now, done, cpu)
+                    if profile is not None:
+                        spy.enter_context(recording(procs[0].pid, profile))
+                if done >= n and first is not None:
+                    return (n - first[1]) / (now - first[0]), (cpu - first[2]) * 1e6 / max(n - first[1], 1)
+                await asyncio.sleep(0.2)
         raise TimeoutError(f"features did not produce {n} vectors in {timeout_s:.0f}s")
     finally:
         await reader.stop()
 
 
-def math_only(events: list[dict]) -> float:
-    """Events/s of the feature computation alone (no Kafka, no Avro), for scale."""
-    computer = FeatureComputer(load_feature_set())
-    states: dict[str, object] = {}
-    start = time.perf_counter()
-    for event in events:
-        state = states.get(event["entity_id"])
-        if state is None:
-            state = states[event["entity_id"]] = computer.new_state()
-        computer.update(state, event)  # type: ignore[arg-type]
-    return len(events) / (time.perf_counter() - start)
+def math_only(events: list[dict], runs: int = 3) -> tuple[float, float]:
+    """Events/s of the feature computation alone (no Kafka, no Avro), for scale, and its CPU time per event:
+    the best of `runs` runs over fresh state, as other jobs on shared cores only ever slow a run down."""
+    fs, best = load_feature_set(), (0.0, float("inf"))
+    for _ in range(runs):
+        computer, states = FeatureComputer(fs), dict[str, EntityState]()
+        start, cpu = time.perf_counter(), time.process_time()
+        for event in events:
+            state = states.get(event["entity_id"])
+            if state is None:
+                state = states[event["entity_id"]] = computer.new_state()
+            computer.update(state, event)
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        best = (max(best[0], len(events) / elapsed), min(best[1], cpu * 1e6 / len(events)))
+    return best
 
 
-async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
+async def run(bootstrap: str, workdir: Path, quick: bool, profile: Path | None = None) -> list[Row]:
+    """The rows; with `profile`, a py-spy profile of the one-worker run."""
     n = 100_000 if quick else 300_000
     records = sample_events(n)
     features = len(load_feature_set().names)
+    rate, cpu_us = math_only(records)
     rows = [
         Row(
             "features",
             "feature math only (FeatureComputer.update)",
-            math_only(records),
-            notes=f"{features} features, in-process, no Kafka",
+            rate,
+            notes=f"{features} features, in-process, no Kafka; {cpu_us:.1f} us CPU/event, best of 3",
+            extra={"cpu_us_per_event": cpu_us},
         )
     ]
     for workers in (1, 2):
@@ -137,9 +158,11 @@ async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
                     notes=f"{n:,} Avro events, 6 partitions, getmany, no decode",
                 ),
             )
-        with features_processes(bootstrap, prefix, workers, workdir / "features.log") as alive:
-            rate = await vectors_rate(bootstrap, f"{prefix}kestrel.features.v1", n, alive)
+        with features_processes(bootstrap, prefix, workers, workdir / "features.log") as procs:
+            spied = profile if workers == 1 else None
+            rate, cpu_us = await vectors_rate(bootstrap, f"{prefix}kestrel.features.v1", n, procs, profile=spied)
         notes = f"per worker; decode + {features} windowed features + vector produce + changelog + commits"
+        notes += f"; {cpu_us:.1f} us of worker CPU per event"
         if workers > 1:
             notes += f"; {rate:,.0f}/s in all"
         rows.append(
@@ -149,6 +172,7 @@ async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
                 rate / workers,
                 baseline=BARE,
                 notes=notes,
+                extra={"cpu_us_per_event": cpu_us},
             )
         )
     return rows

@@ -182,6 +182,7 @@ async def test_entry_point_runs_as_deployed_and_stops_cleanly_on_sigterm(kafka) 
             "KESTREL_FEATURES_TOPIC_PREFIX": prefix,
             "KESTREL_FEATURES_GROUP_ID": f"g-{uuid4().hex}",
             "KESTREL_FEATURES_METRICS_PORT": "0",
+            "KESTREL_FEATURES_HEALTH_PORT": "0",  # no fixed port: another features process on the host may hold 8080
             "KESTREL_FEATURES_CHANGELOG_REPLICATION": "1",
             "KESTREL_FEATURES_LOG_FORMAT": "json",
         }

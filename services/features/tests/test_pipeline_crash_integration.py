@@ -66,6 +66,7 @@ async def test_sigkill_both_services_mid_stream_then_redis_equals_uninterrupted_
             "TOPIC_PREFIX": prefix,
             "GROUP_ID": f"f-{prefix}",
             "METRICS_PORT": 0,
+            "HEALTH_PORT": 0,  # no fixed port: another features process on the host held 8080 and this one exited
             "CHANGELOG_REPLICATION": 1,
             "SESSION_TIMEOUT_MS": 3000,
             "HEARTBEAT_INTERVAL_MS": 300,

@@ -16,7 +16,7 @@ from hashlib import blake2b
 from typing import Any
 
 from kestrel.featureset.definition import EVENT_ID, FeatureSet
-from kestrel.featureset.plan import compile_vector
+from kestrel.featureset.plan import compile_values, compile_vector
 
 Event = Mapping[str, Any]
 
@@ -94,6 +94,7 @@ class FeatureComputer:
         self._time, self._cap = fs.time, fs.max_events_per_entity
         self._defaults = fs.defaults
         self._fill, self.source = compile_vector(fs.features, self.numeric_sources, self.categorical_sources)
+        self._values = compile_values(self.numeric_sources, self.categorical_sources)
         self.truncated = 0
         """Events forgotten because an entity exceeded max_events_per_entity (windows undercount then)."""
 
@@ -127,19 +128,20 @@ class FeatureComputer:
         if wm is not None and t < wm - self.lateness_ms:
             return Late(t, wm, self.lateness_ms)
         end = bisect_right(state.times, t)
-        numeric = [event[s] for s in self.numeric_sources]
-        categorical = [event[s] for s in self.categorical_sources]
-        vector = self._vector(state, t, end, numeric, categorical)
+        numeric, categorical = self._values(event)
+        vector = self._defaults.copy()
+        self._fill(state.times, state.numeric, state.categorical, t, end, numeric, categorical, vector)
         self._insert(state, t, h, end, numeric, categorical)
         return vector
 
     def features_at(self, state: EntityState, event: Event) -> list[float]:
         """The event's vector over the state as it is, every held event counting as arrived before it; no
         lateness check and no change to the state. What Predict serves from the online store's event log."""
-        t = event[self._time]
-        numeric = [event[s] for s in self.numeric_sources]
-        categorical = [event[s] for s in self.categorical_sources]
-        return self._vector(state, t, bisect_right(state.times, t), numeric, categorical)
+        t, end = event[self._time], bisect_right(state.times, event[self._time])
+        numeric, categorical = self._values(event)
+        vector = self._defaults.copy()
+        self._fill(state.times, state.numeric, state.categorical, t, end, numeric, categorical, vector)
+        return vector
 
     def state_from(self, times: list[int], numeric: list[list[float]], categorical: list[list[str]]) -> EntityState:
         """A state holding these events, given column by column (times ascending; numeric and categorical
@@ -157,31 +159,27 @@ class FeatureComputer:
         state.watermark = max(times)
         return state
 
-    def _vector(
-        self, state: EntityState, t: int, end: int, numeric: list[float], categorical: list[str]
-    ) -> list[float]:
-        vector = self._defaults.copy()
-        self._fill(state.times, state.numeric, state.categorical, t, end, numeric, categorical, vector)
-        return vector
-
     def _insert(
         self, state: EntityState, t: int, h: int, at: int, numeric: list[float], categorical: list[str]
     ) -> None:
-        state.times.insert(at, t)
+        times = state.times
+        times.insert(at, t)
         state.ids.insert(at, h)
         for numbers, x in zip(state.numeric, numeric):
             numbers.insert(at, x)
         for labels, label in zip(state.categorical, categorical):
             labels.insert(at, label)
-        if state.watermark is None or t > state.watermark:
-            state.watermark = t
+        wm = state.watermark
+        if wm is None or t > wm:
+            state.watermark = wm = t
         # Events at or before watermark - (max window + lateness) can never fall in a future window.
-        drop = bisect_right(state.times, state.watermark - self.retention_ms)
-        if len(state.times) - drop > self._cap:
-            self.truncated += len(state.times) - drop - self._cap
-            drop = len(state.times) - self._cap
+        horizon = wm - self.retention_ms
+        drop = bisect_right(times, horizon) if times[0] <= horizon else 0
+        if len(times) - drop > self._cap:
+            self.truncated += len(times) - drop - self._cap
+            drop = len(times) - self._cap
         if drop:
-            del state.times[:drop]
+            del times[:drop]
             del state.ids[:drop]
             for numbers in state.numeric:
                 del numbers[:drop]
