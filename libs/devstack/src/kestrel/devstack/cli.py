@@ -1,4 +1,5 @@
-"""`kestrel-stack`: run the embedded stack and its services (up, down, status, env, ps, restart, kill), apply topics."""
+"""`kestrel-stack`: run the embedded stack and its services (up, down, status, env, ps, restart, kill), apply topics,
+run the fault drill."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from kestrel.common.logs import configure_logging
 from kestrel.common.settings import load_settings
 from kestrel.common.topics import load_catalogue
 from kestrel.devstack import control, detach, record
+from kestrel.devstack.drill import command as drill_command
 from kestrel.devstack.paths import default_state_dir
 from kestrel.devstack.process import ComponentError
 from kestrel.devstack.services import parse_replicas, runnable
@@ -85,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("service")
         command.add_argument("--replica", type=int, help="only this replica (default: all)")
         command.set_defaults(handler=handler)
+
+    drill = commands.add_parser("drill", help=drill_command.HELP)
+    drill_command.add_arguments(drill)
+    drill.set_defaults(handler=drill_command.handle)
 
     topics = commands.add_parser("topics", help="topic catalogue").add_subparsers(required=True, metavar="ACTION")
     apply = topics.add_parser("apply", help="create/grow/reconfigure topics from infra/topics.yaml")

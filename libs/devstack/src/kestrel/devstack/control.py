@@ -7,6 +7,7 @@ Everything goes through files in `<state_dir>/services/`, so no socket or protoc
   dies and leaves the replica down (a fault drill) instead of restarting it.
 - `<replica>.restart`: written by `restart`; the supervisor stops the replica (SIGTERM) if it runs, starts it
   again at once, and removes both markers.
+- `crash` writes nothing: it SIGKILLs a replica the way a real crash would, and the supervisor restarts it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kestrel.devstack.process import ComponentError, is_running, start_time
+from kestrel.devstack.services import HOST, by_name
 
 SERVICES_DIR = "services"
 STATUS_FILE = "services.json"
@@ -93,6 +95,38 @@ async def kill(state_dir: Path, service: str, replica: int | None = None, timeou
     names = {row["name"] for row in select(state_dir, service, replica)}
     await _wait(state_dir, lambda rows: all(r["state"] == "killed" for r in rows if r["name"] in names), timeout)
     return killed
+
+
+async def crash(state_dir: Path, service: str, replica: int = 0, timeout: float = 120.0) -> float | None:
+    """SIGKILL one running replica without holding it down (a crash: the supervisor restarts it after its
+    backoff); returns the seconds until the new process accepted connections on its ready port, or None when
+    it did not within `timeout`."""
+    row = next(r for r in select(state_dir, service, replica) if r["state"] == "running")
+    ready_port = row["ports"][by_name(service).ready_port]
+    began = time.monotonic()
+    os.kill(row["pid"], signal.SIGKILL)
+
+    def replaced(rows: list[dict[str, Any]]) -> bool:
+        return any(r["name"] == row["name"] and r["state"] == "running" and r["pid"] != row["pid"] for r in rows)
+
+    try:
+        await _wait(state_dir, replaced, timeout)
+        while not await _accepts(ready_port):
+            if time.monotonic() - began > timeout:
+                return None
+            await asyncio.sleep(0.1)
+    except ComponentError:
+        return None
+    return time.monotonic() - began
+
+
+async def _accepts(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection(HOST, port)
+    except OSError:
+        return False
+    writer.close()
+    return True
 
 
 async def restart(state_dir: Path, service: str, replica: int | None = None, timeout: float = 120.0) -> list[str]:

@@ -1,0 +1,92 @@
+"""The drill's result and its printed table (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kestrel.devstack.drill.reconcile import Expectation, Tally, problems
+from kestrel.devstack.drill.schedule import Fault
+
+EXPECT = {
+    "events topic": Expectation(store=False),
+    "features topic": Expectation(store=False),
+    "predictions topic": Expectation(store=False),
+    "PostgreSQL predictions": Expectation(store=True),
+    "Redis vectors": Expectation(store=True),
+    "Redis event logs": Expectation(store=True),
+    "alerts topic": Expectation(store=True),
+    "lifecycle topic": Expectation(store=True),
+}
+"""Topics carry at-least-once copies (identical only); stores, alerts and lifecycle events hold each id once."""
+
+
+@dataclass(frozen=True)
+class Recovery:
+    fault: Fault
+    seconds: float | None
+    """From the fault until the service (or dependency) served again; None: not within the drill's wait."""
+
+
+@dataclass
+class Report:
+    seed: int
+    rate: int
+    duration_s: float
+    sent: int = 0
+    """Events ingest acknowledged (after the sender's retries)."""
+    unacked: int = 0
+    """Events the sender gave up on: never promised, so never counted as lost."""
+    resent: int = 0
+    """Events sent again after a failed or unanswered call (each may be a duplicate on the events topic)."""
+    tallies: list[Tally] = field(default_factory=list)
+    dead_letters: Mapping[str, int] = field(default_factory=dict)
+    recoveries: list[Recovery] = field(default_factory=list)
+    drained_s: float | None = None
+    """Seconds after traffic until every consumer group caught up; None: it did not within the wait."""
+
+    @property
+    def problems(self) -> list[str]:
+        found = problems(self.tallies, EXPECT)
+        if self.drained_s is None:
+            found.append("lag did not drain")
+        found += [f"{r.fault} did not recover" for r in self.recoveries if r.seconds is None]
+        return found
+
+
+def render(report: Report) -> str:
+    """The table the drill prints (and docs/reliability.md keeps)."""
+    drained = f"{report.drained_s:.1f} s" if report.drained_s is not None else "NOT DRAINED"
+    lines = [
+        f"fault drill: seed {report.seed}, {report.rate}/s for {report.duration_s:g} s, {len(report.recoveries)} "
+        f"faults; events acknowledged {report.sent}, unacknowledged {report.unacked}, resent {report.resent}; "
+        f"lag drained after {drained}",
+        "",
+        "| where | held | copies | lost | dup identical | dup differing | foreign |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {t.name} | {t.held} | {t.copies} | {t.lost} | {t.identical} | {t.differing} | {t.foreign} |"
+        for t in report.tallies
+    ]
+    lines += ["", "| dead-lettered (service: reason) | records |", "| --- | ---: |"]
+    lines += [f"| {reason} | {n} |" for reason, n in report.dead_letters.items()] or ["| none | 0 |"]
+    lines += ["", *_recoveries(report), "", verdict(report)]
+    return "\n".join(lines)
+
+
+def _recoveries(report: Report) -> list[str]:
+    by_target: dict[str, list[float | None]] = {}
+    for r in report.recoveries:
+        by_target.setdefault(f"{r.fault.kind} {r.fault.target}", []).append(r.seconds)
+    lines = ["| fault | times | recovered | recovery s (median / max) |", "| --- | ---: | ---: | ---: |"]
+    for name, seconds in by_target.items():
+        done = sorted(s for s in seconds if s is not None)
+        spread = f"{done[len(done) // 2]:.1f} / {done[-1]:.1f}" if done else "-"
+        lines.append(f"| {name} | {len(seconds)} | {len(done)} | {spread} |")
+    return lines
+
+
+def verdict(report: Report) -> str:
+    found = report.problems
+    return "PASS: 0 lost, 0 duplicated in stores" if not found else "FAIL: " + "; ".join(found)
