@@ -80,6 +80,17 @@ async def test_a_crashed_replica_is_restarted(supervisor: Supervisor, tmp_path: 
     assert rows(tmp_path)["worker-0"]["restarts"] == 0
 
 
+async def test_crash_kills_a_replica_the_supervisor_restarts_and_times_its_return(
+    supervisor: Supervisor, tmp_path: Path
+) -> None:
+    crashed = rows(tmp_path)["worker-1"]
+    seconds = await control.crash(tmp_path, "worker", replica=1)
+    assert seconds is not None and backoff(1) <= seconds < 15
+    after = rows(tmp_path)["worker-1"]
+    assert after["state"] == "running" and after["restarts"] == 1 and after["pid"] != crashed["pid"]
+    assert not is_running(crashed["pid"]) and not list((tmp_path / "services").glob("*.held"))
+
+
 async def test_kill_holds_a_replica_down_until_restart(supervisor: Supervisor, tmp_path: Path) -> None:
     before = rows(tmp_path)
     assert await control.kill(tmp_path, "worker", replica=0) == ["worker-0"]

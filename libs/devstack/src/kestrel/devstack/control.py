@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kestrel.devstack.process import ComponentError, is_running, start_time
-from kestrel.devstack.services import HOST, by_name
+from kestrel.devstack.services import HOST
 
 SERVICES_DIR = "services"
 STATUS_FILE = "services.json"
@@ -102,7 +102,7 @@ async def crash(state_dir: Path, service: str, replica: int = 0, timeout: float 
     backoff); returns the seconds until the new process accepted connections on its ready port, or None when
     it did not within `timeout`."""
     row = next(r for r in select(state_dir, service, replica) if r["state"] == "running")
-    ready_port = row["ports"][by_name(service).ready_port]
+    ready_port = row["ready_port"]
     began = time.monotonic()
     os.kill(row["pid"], signal.SIGKILL)
 

@@ -78,6 +78,7 @@ class Replica:
             "since": self.since,
             "log": str(self.log_path),
             "ports": self.ports,
+            "ready_port": self.ports[self.service.ready_port],
             "stop_signal": int(signal.SIGTERM),
             "stop_grace": STOP_GRACE_S,
         }

@@ -19,7 +19,8 @@ HELP = (
 )
 FAULTS_HELP = (
     "comma-separated faults: kill:SERVICE[*N] SIGKILLs a service's process N times (the supervisor restarts it); "
-    "kill:all*N every service N times (default: %(default)s)"
+    "kill:all*N every service N times; stop:DEPENDENCY[*N][/SECONDS] stops kafka, redis, postgres or triton for "
+    "SECONDS (default 30) and starts it again (only on the drill's own stack) (default: %(default)s)"
 )
 
 

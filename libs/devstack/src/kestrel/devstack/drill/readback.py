@@ -58,16 +58,20 @@ async def online_state(
 ) -> tuple[list[tuple[str, Hashable]], dict[str, tuple[int, str]], dict[str, int]]:
     """What Redis holds for these cards: each event-log member as (event id, content); per card found, the
     (event time, event id) of its vector; per card, the time after which its log is complete."""
-    store = OnlineStore(redis_client(redis_url), load_feature_set(), prefix=key_prefix)
+    client = redis_client(redis_url)
+    store = OnlineStore(client, load_feature_set(), prefix=key_prefix)
     members: list[tuple[str, Hashable]] = []
     vectors: dict[str, tuple[int, str]] = {}
     complete: dict[str, int] = {}
     cards = sorted(cards)
-    for begin in range(0, len(cards), READ_CHUNK):
-        for vector in await store.get_many(cards[begin : begin + READ_CHUNK], with_log=True):
-            if not vector.found or vector.event_time_ms is None or vector.event_id is None or vector.log is None:
-                continue
-            vectors[vector.entity_id] = (vector.event_time_ms, vector.event_id)
-            complete[vector.entity_id] = vector.log.complete_from
-            members += [(e.event_id, (e.event_time_ms, e.numbers, e.categories)) for e in vector.log.events]
+    try:
+        for begin in range(0, len(cards), READ_CHUNK):
+            for vector in await store.get_many(cards[begin : begin + READ_CHUNK], with_log=True):
+                if not vector.found or vector.event_time_ms is None or vector.event_id is None or vector.log is None:
+                    continue
+                vectors[vector.entity_id] = (vector.event_time_ms, vector.event_id)
+                complete[vector.entity_id] = vector.log.complete_from
+                members += [(e.event_id, (e.event_time_ms, e.numbers, e.categories)) for e in vector.log.events]
+    finally:
+        await client.aclose()
     return members, vectors, complete

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -38,7 +39,7 @@ class Report:
     unacked: int = 0
     """Events the sender gave up on: never promised, so never counted as lost."""
     resent: int = 0
-    """Events sent again after a failed or unanswered call (each may be a duplicate on the events topic)."""
+    """Event sends repeated after a failed or unanswered call (an event resent three times counts three)."""
     tallies: list[Tally] = field(default_factory=list)
     dead_letters: Mapping[str, int] = field(default_factory=dict)
     recoveries: list[Recovery] = field(default_factory=list)
@@ -59,7 +60,7 @@ def render(report: Report) -> str:
     drained = f"{report.drained_s:.1f} s" if report.drained_s is not None else "NOT DRAINED"
     lines = [
         f"fault drill: seed {report.seed}, {report.rate}/s for {report.duration_s:g} s, {len(report.recoveries)} "
-        f"faults; events acknowledged {report.sent}, unacknowledged {report.unacked}, resent {report.resent}; "
+        f"faults; events acknowledged {report.sent}, unacknowledged {report.unacked}, resends {report.resent}; "
         f"lag drained after {drained}",
         "",
         "| where | held | copies | lost | dup identical | dup differing | foreign |",
@@ -81,8 +82,8 @@ def _recoveries(report: Report) -> list[str]:
         by_target.setdefault(f"{r.fault.kind} {r.fault.target}", []).append(r.seconds)
     lines = ["| fault | times | recovered | recovery s (median / max) |", "| --- | ---: | ---: | ---: |"]
     for name, seconds in by_target.items():
-        done = sorted(s for s in seconds if s is not None)
-        spread = f"{done[len(done) // 2]:.1f} / {done[-1]:.1f}" if done else "-"
+        done = [s for s in seconds if s is not None]
+        spread = f"{statistics.median(done):.1f} / {max(done):.1f}" if done else "-"
         lines.append(f"| {name} | {len(seconds)} | {len(done)} | {spread} |")
     return lines
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
+from aiokafka.errors import KafkaError
 
 from kestrel.common.serde import make_registry, serde_for_topic
 from kestrel.common.settings import KafkaSettings, load_settings
@@ -20,11 +22,12 @@ from kestrel.devstack.demo import EVENTS, FEATURES, PREDICTIONS, Offsets, consum
 from kestrel.devstack.drill import readback
 from kestrel.devstack.drill.counts import ReadBack, tallies
 from kestrel.devstack.drill.options import Options
+from kestrel.devstack.drill.outage import outage
 from kestrel.devstack.drill.reconcile import dead_letters
 from kestrel.devstack.drill.report import Recovery, Report
 from kestrel.devstack.drill.schedule import Fault, parse, plan
 from kestrel.devstack.drill.traffic import Sent, generator, offer
-from kestrel.devstack.services import SERVICES, by_name, runnable
+from kestrel.devstack.services import HOST, SERVICES, runnable
 from kestrel.devstack.stack import ADDRESSES, Stack
 from kestrel.devstack.supervisor import Supervisor
 from kestrel.inference.settings import InferenceSettings
@@ -48,12 +51,16 @@ class Target:
     endpoints: dict[str, str]
     ingest: str
     services: tuple[str, ...]
+    stack: Stack | None = None
+    """The drill's own stack, whose servers it may stop (stop faults); None on a running `kestrel-stack up`."""
 
 
 async def run(options: Options, state_dir: Path) -> Report:
     """The drill on the stack running in `state_dir`, or on a stack of its own started there (stopped after)."""
     async with target(state_dir, options.services) as where:
         faults = plan(parse(options.faults, where.services), options.seed, WARM_UP_S, options.duration_s * 0.8)
+        if where.stack is None and any(f.kind == "stop" for f in faults):
+            raise ValueError("stop faults need the drill's own stack: run it where no `kestrel-stack up` runs")
         for fault in faults:
             log.info("drill fault planned", fault=str(fault))
         async with Offsets(where.endpoints["KESTREL_KAFKA_BOOTSTRAP"]) as offsets:
@@ -61,7 +68,7 @@ async def run(options: Options, state_dir: Path) -> Report:
             run_id = f"drill{options.seed}-{secrets.token_hex(3)}"
             events = generator(options.seed, run_id, options.cards)
             traffic = asyncio.create_task(offer(where.ingest, events, options.rate, options.duration_s))
-            recoveries = await inject(where.state_dir, faults)
+            recoveries = await inject(where, faults, offsets)
             sent = await traffic
             drained = await drain(offsets, options.drain_s)
             end = await offsets.ends(TOPICS)
@@ -90,7 +97,7 @@ async def target(state_dir: Path, services: Sequence[str]) -> AsyncIterator[Targ
         supervise = asyncio.create_task(supervisor.supervise())
         await supervisor.wait_ready(300)
         ingest = supervisor.first("ingest").address("grpc_port")
-        yield Target(stack.state_dir, stack.endpoints, ingest, tuple(s.name for s in chosen))
+        yield Target(stack.state_dir, stack.endpoints, ingest, tuple(s.name for s in chosen), stack)
     finally:
         if supervise is not None:
             supervise.cancel()
@@ -98,22 +105,36 @@ async def target(state_dir: Path, services: Sequence[str]) -> AsyncIterator[Targ
         await stack.stop()
 
 
-def _address(rows: list[dict[str, object]], service: str) -> str:
-    row = next(r for r in rows if r["service"] == service)
-    ports = row["ports"]
-    assert isinstance(ports, dict)
-    return f"127.0.0.1:{ports[by_name(service).ready_port]}"
+def _address(rows: list[dict[str, Any]], service: str) -> str:
+    return f"{HOST}:{next(r for r in rows if r['service'] == service)['ready_port']}"
 
 
-async def inject(state_dir: Path, faults: Sequence[Fault]) -> list[Recovery]:
+async def inject(where: Target, faults: Sequence[Fault], offsets: Offsets) -> list[Recovery]:
     """Each fault at its time (or as soon as the previous one has recovered); returns how long each took."""
     began, out = time.monotonic(), []
     for fault in faults:
         await asyncio.sleep(max(0.0, began + fault.at_s - time.monotonic()))
-        seconds = await control.crash(state_dir, fault.target)
+        if fault.kind == "kill":
+            seconds = await control.crash(where.state_dir, fault.target)
+        else:
+            assert where.stack is not None
+            seconds = await outage(where.stack, fault.target, fault.down_s, await _predicting(offsets))
         log.info("drill fault", fault=str(fault), recovered_s=seconds)
         out.append(Recovery(fault, seconds))
     return out
+
+
+async def _predicting(offsets: Offsets) -> Callable[[], Awaitable[bool]]:
+    """A check that turns true once the predictions topic has grown past where it is now."""
+    before = sum((await offsets.ends([PREDICTIONS])).values())
+
+    async def grown() -> bool:
+        try:
+            return sum((await offsets.ends([PREDICTIONS])).values()) > before
+        except KafkaError:
+            return False  # the broker itself may be the one coming back
+
+    return grown
 
 
 async def drain(offsets: Offsets, timeout: float) -> float | None:

@@ -1,0 +1,56 @@
+"""Dependency outages for the drill: stop Kafka, Redis, PostgreSQL or tritonserver for a while, then start it again."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from kestrel.devstack.process import ServerProcess
+from kestrel.devstack.stack import Stack
+
+log = structlog.get_logger()
+
+FLOW_TIMEOUT_S = 180.0
+
+
+async def outage(stack: Stack, target: str, down_s: float, flowing: Callable[[], Awaitable[bool]]) -> float | None:
+    """Stops `target`, waits `down_s`, starts it again; returns the seconds from its return until `flowing()`
+    (predictions are produced again), None if not within FLOW_TIMEOUT_S."""
+    component = _component(stack, target)
+    if target == "redis":
+        await _save_and_shut_down(stack.redis.url)
+    await component.stop()
+    log.info("drill dependency down", dependency=target, for_s=down_s)
+    await asyncio.sleep(down_s)
+    await component.start()
+    stack.announce({})  # its new pid, for `kestrel-stack down`
+    back = time.monotonic()
+    while time.monotonic() - back < FLOW_TIMEOUT_S:
+        if await flowing():
+            return time.monotonic() - back
+        await asyncio.sleep(0.5)
+    return None
+
+
+def _component(stack: Stack, target: str) -> ServerProcess:
+    component: ServerProcess | None = getattr(stack, target)
+    if component is None:
+        raise ValueError(f"stop:{target}: the stack runs no {target}")
+    return component
+
+
+async def _save_and_shut_down(url: str) -> None:
+    """The dev stack's Redis keeps nothing on disk; a stopped (not wiped) Redis saves first, as a production one
+    with persistence would keep its data."""
+    client = aioredis.Redis.from_url(url)
+    try:
+        await client.shutdown(save=True)
+    except RedisConnectionError:
+        pass  # the server closes the connection as it exits
+    finally:
+        await client.aclose()
