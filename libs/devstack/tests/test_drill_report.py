@@ -17,10 +17,17 @@ def report(**changes):
 
 
 def test_a_clean_run_passes_and_prints_every_part():
-    text = render(report(dead_letters={"ingest: ValidationError": 3}))
+    text = render(
+        report(
+            dead_letters={"ingest: ValidationError": 3},
+            failed_calls={"UNAVAILABLE": 4},
+            peak_rss_kib={"features": 204800},
+        )
+    )
     assert "| events topic | 6000 | 6010 | 0 | 10 | 0 | 0 |" in text
     assert "| ingest: ValidationError | 3 |" in text
     assert "| kill features | 2 | 2 | 4.0 / 5.0 |" in text
+    assert "failed ingest calls (pushback or down): UNAVAILABLE 4" in text and "| features | 200 |" in text
     assert text.endswith("PASS: 0 lost, 0 duplicated in stores")
 
 

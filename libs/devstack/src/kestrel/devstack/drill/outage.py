@@ -18,9 +18,12 @@ log = structlog.get_logger()
 FLOW_TIMEOUT_S = 180.0
 
 
-async def outage(stack: Stack, target: str, down_s: float, flowing: Callable[[], Awaitable[bool]]) -> float | None:
-    """Stops `target`, waits `down_s`, starts it again; returns the seconds from its return until `flowing()`
-    (predictions are produced again), None if not within FLOW_TIMEOUT_S."""
+async def outage(
+    stack: Stack, target: str, down_s: float, progress: Callable[[], Awaitable[int | None]]
+) -> float | None:
+    """Stops `target`, waits `down_s`, starts it again; returns the seconds from its return until `progress()`
+    (what the consumer group that needs it has committed) moves past where it stood then, None if not within
+    FLOW_TIMEOUT_S."""
     component = _component(stack, target)
     if target == "redis":
         await _save_and_shut_down(stack.redis.url)
@@ -30,9 +33,12 @@ async def outage(stack: Stack, target: str, down_s: float, flowing: Callable[[],
     await component.start()
     stack.announce({})  # its new pid, for `kestrel-stack down`
     back = time.monotonic()
+    stood = None
     while time.monotonic() - back < FLOW_TIMEOUT_S:
-        if await flowing():
+        now = await progress()
+        if stood is not None and now is not None and now > stood:
             return time.monotonic() - back
+        stood = now if stood is None else stood
         await asyncio.sleep(0.5)
     return None
 

@@ -39,12 +39,16 @@ class Report:
     unacked: int = 0
     """Events the sender gave up on: never promised, so never counted as lost."""
     resent: int = 0
-    """Event sends repeated after a failed or unanswered call (an event resent three times counts three)."""
+    """Events sent more than once after a failed or unanswered call (each may repeat on the events topic)."""
     tallies: list[Tally] = field(default_factory=list)
     dead_letters: Mapping[str, int] = field(default_factory=dict)
     recoveries: list[Recovery] = field(default_factory=list)
     drained_s: float | None = None
     """Seconds after traffic until every consumer group caught up; None: it did not within the wait."""
+    failed_calls: Mapping[str, int] = field(default_factory=dict)
+    """PublishBatch calls that failed, by gRPC status (RESOURCE_EXHAUSTED, UNAVAILABLE: pushback or down)."""
+    peak_rss_kib: Mapping[str, int] = field(default_factory=dict)
+    """Highest resident memory seen per service while the drill ran."""
 
     @property
     def problems(self) -> list[str]:
@@ -60,7 +64,7 @@ def render(report: Report) -> str:
     drained = f"{report.drained_s:.1f} s" if report.drained_s is not None else "NOT DRAINED"
     lines = [
         f"fault drill: seed {report.seed}, {report.rate}/s for {report.duration_s:g} s, {len(report.recoveries)} "
-        f"faults; events acknowledged {report.sent}, unacknowledged {report.unacked}, resends {report.resent}; "
+        f"faults; events acknowledged {report.sent}, unacknowledged {report.unacked}, resent {report.resent}; "
         f"lag drained after {drained}",
         "",
         "| where | held | copies | lost | dup identical | dup differing | foreign |",
@@ -72,7 +76,7 @@ def render(report: Report) -> str:
     ]
     lines += ["", "| dead-lettered (service: reason) | records |", "| --- | ---: |"]
     lines += [f"| {reason} | {n} |" for reason, n in report.dead_letters.items()] or ["| none | 0 |"]
-    lines += ["", *_recoveries(report), "", verdict(report)]
+    lines += ["", *_recoveries(report), "", *_load(report), "", verdict(report)]
     return "\n".join(lines)
 
 
@@ -86,6 +90,12 @@ def _recoveries(report: Report) -> list[str]:
         spread = f"{statistics.median(done):.1f} / {max(done):.1f}" if done else "-"
         lines.append(f"| {name} | {len(seconds)} | {len(done)} | {spread} |")
     return lines
+
+
+def _load(report: Report) -> list[str]:
+    calls = ", ".join(f"{code} {n}" for code, n in report.failed_calls.items()) or "none"
+    lines = [f"failed ingest calls (pushback or down): {calls}", "", "| service | peak RSS MiB |", "| --- | ---: |"]
+    return lines + [f"| {name} | {kib / 1024:.0f} |" for name, kib in sorted(report.peak_rss_kib.items())]
 
 
 def verdict(report: Report) -> str:

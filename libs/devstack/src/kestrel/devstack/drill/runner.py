@@ -21,6 +21,7 @@ from kestrel.devstack import control, record
 from kestrel.devstack.demo import EVENTS, FEATURES, PREDICTIONS, Offsets, consumer_groups
 from kestrel.devstack.drill import readback
 from kestrel.devstack.drill.counts import ReadBack, tallies
+from kestrel.devstack.drill.memory import sample_peaks
 from kestrel.devstack.drill.options import Options
 from kestrel.devstack.drill.outage import outage
 from kestrel.devstack.drill.reconcile import dead_letters
@@ -30,6 +31,7 @@ from kestrel.devstack.drill.traffic import Sent, generator, offer
 from kestrel.devstack.services import HOST, SERVICES, runnable
 from kestrel.devstack.stack import ADDRESSES, Stack
 from kestrel.devstack.supervisor import Supervisor
+from kestrel.feature_writer.settings import FeatureWriterSettings
 from kestrel.inference.settings import InferenceSettings
 from kestrel.online_store.layout import DEFAULT_PREFIX
 from kestrel.prediction_logger.settings import PredictionLoggerSettings
@@ -67,15 +69,19 @@ async def run(options: Options, state_dir: Path) -> Report:
             start = await offsets.ends(TOPICS)
             run_id = f"drill{options.seed}-{secrets.token_hex(3)}"
             events = generator(options.seed, run_id, options.cards)
+            peaks: dict[str, int] = {}
+            sampler = asyncio.create_task(sample_peaks(where.state_dir, peaks))
             traffic = asyncio.create_task(offer(where.ingest, events, options.rate, options.duration_s))
             recoveries = await inject(where, faults, offsets)
             sent = await traffic
             drained = await drain(offsets, options.drain_s)
+            sampler.cancel()
             end = await offsets.ends(TOPICS)
         got, dead = await read_back(where.endpoints, start, end, sent)
     report = Report(options.seed, options.rate, options.duration_s, len(sent.events), sent.unacked, sent.resent)
     report.tallies = tallies(sent.events, sent.newest_per_card(), got)
     report.dead_letters, report.recoveries, report.drained_s = dead, recoveries, drained
+    report.failed_calls, report.peak_rss_kib = dict(sent.failed_calls), peaks
     return report
 
 
@@ -118,23 +124,29 @@ async def inject(where: Target, faults: Sequence[Fault], offsets: Offsets) -> li
             seconds = await control.crash(where.state_dir, fault.target)
         else:
             assert where.stack is not None
-            seconds = await outage(where.stack, fault.target, fault.down_s, await _predicting(offsets))
+            seconds = await outage(where.stack, fault.target, fault.down_s, _progress(offsets, fault.target))
         log.info("drill fault", fault=str(fault), recovered_s=seconds)
         out.append(Recovery(fault, seconds))
     return out
 
 
-async def _predicting(offsets: Offsets) -> Callable[[], Awaitable[bool]]:
-    """A check that turns true once the predictions topic has grown past where it is now."""
-    before = sum((await offsets.ends([PREDICTIONS])).values())
+def _progress(offsets: Offsets, dependency: str) -> Callable[[], Awaitable[int | None]]:
+    """How far the consumer group that needs `dependency` has committed (None while Kafka does not answer): an
+    outage has ended for the pipeline once this moves again."""
+    group, topic = {
+        "kafka": (PredictionLoggerSettings().group_id, PREDICTIONS),
+        "postgres": (PredictionLoggerSettings().group_id, PREDICTIONS),
+        "triton": (InferenceSettings().group_id, FEATURES),
+        "redis": (FeatureWriterSettings().group_id, FEATURES),
+    }[dependency]
 
-    async def grown() -> bool:
+    async def committed() -> int | None:
         try:
-            return sum((await offsets.ends([PREDICTIONS])).values()) > before
+            return sum((await offsets.ends([topic])).values()) - await offsets.lag(group, topic)
         except KafkaError:
-            return False  # the broker itself may be the one coming back
+            return None
 
-    return grown
+    return committed
 
 
 async def drain(offsets: Offsets, timeout: float) -> float | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +31,11 @@ class Sent:
     events: dict[str, tuple[str, int]] = field(default_factory=dict)
     unacked: int = 0
     resent: int = 0
+    """Events sent more than once (a call failed or left them unacknowledged)."""
     rejected: int = 0
     """Events ingest refused as invalid (none expected: the drill sends valid events only)."""
+    failed_calls: Counter[str] = field(default_factory=Counter)
+    """Calls that failed, by gRPC status: RESOURCE_EXHAUSTED and UNAVAILABLE are ingest pushing back (or down)."""
 
     def newest_per_card(self) -> dict[str, tuple[int, str]]:
         """Per card, the (event time, event id) its online-store vector must end on."""
@@ -67,16 +71,17 @@ async def offer(ingest: str, events: Generator, rate: int, seconds: float) -> Se
 
 async def _deliver(stub: ingest_pb2_grpc.IngestServiceStub, batch: list[dict[str, Any]], sent: Sent) -> None:
     deadline = time.monotonic() + GIVE_UP_S
-    waiting = batch
+    waiting, resent = batch, set()
     while waiting:
         if time.monotonic() > deadline:
             sent.unacked += len(waiting)
             log.warning("drill events given up", events=len(waiting))
-            return
+            break
         waiting = await _call(stub, waiting, sent)
+        resent |= {e["event_id"] for e in waiting}
         if waiting:
-            sent.resent += len(waiting)
             await asyncio.sleep(RETRY_S)
+    sent.resent += len(resent)
 
 
 async def _call(
@@ -87,6 +92,7 @@ async def _call(
     try:
         response = await stub.PublishBatch(request, timeout=CALL_TIMEOUT_S)
     except grpc.aio.AioRpcError as exc:
+        sent.failed_calls[exc.code().name] += 1
         log.debug("drill call failed; resending", code=exc.code().name, events=len(batch))
         return batch
     again = []
