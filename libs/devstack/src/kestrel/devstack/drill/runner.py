@@ -40,6 +40,7 @@ log = structlog.get_logger()
 
 ALERTS, LIFECYCLE = "kestrel.alerts.v1", "kestrel.model-lifecycle.v1"
 DEAD_LETTERS = tuple(dead_letter_topic(s.name) for s in SERVICES if s.name != "inference-scorer")
+SERVICE_NAMES = tuple(s.name for s in SERVICES)
 TOPICS = (EVENTS, FEATURES, PREDICTIONS, ALERTS, LIFECYCLE, *DEAD_LETTERS)
 SERVICE_ENV = {"KESTREL_SESSION_TIMEOUT_MS": "6000"}
 """A killed consumer's partitions move on after 6 s instead of 10."""
@@ -72,10 +73,13 @@ async def run(options: Options, state_dir: Path) -> Report:
             peaks: dict[str, int] = {}
             sampler = asyncio.create_task(sample_peaks(where.state_dir, peaks))
             traffic = asyncio.create_task(offer(where.ingest, events, options.rate, options.duration_s))
-            recoveries = await inject(where, faults, offsets)
-            sent = await traffic
-            drained = await drain(offsets, options.drain_s)
-            sampler.cancel()
+            try:
+                recoveries = await inject(where, faults, offsets)
+                sent = await traffic
+                drained = await drain(offsets, options.drain_s)
+            finally:
+                sampler.cancel()
+                traffic.cancel()  # when a fault could not be injected
             end = await offsets.ends(TOPICS)
         got, dead = await read_back(where.endpoints, start, end, sent)
     report = Report(options.seed, options.rate, options.duration_s, len(sent.events), sent.unacked, sent.resent)
@@ -93,6 +97,8 @@ async def target(state_dir: Path, services: Sequence[str]) -> AsyncIterator[Targ
         ingest = running.env.get("KESTREL_INGEST_ADDR") or _address(rows, "ingest")
         yield Target(state_dir, running.env, ingest, names)
         return
+    if unknown := set(services) - {s.name for s in SERVICES}:
+        raise ValueError(f"--services: unknown {', '.join(sorted(unknown))}; known: {', '.join(SERVICE_NAMES)}")
     stack = Stack(state_dir, triton_models=(load_settings(InferenceSettings).model_name,))
     await stack.start()
     chosen = [s for s in runnable(stack.addresses, ADDRESSES) if not services or s.name in services]
