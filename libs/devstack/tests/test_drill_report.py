@@ -8,7 +8,7 @@ from kestrel.devstack.drill.schedule import Fault
 
 
 def report(**changes):
-    base = Report(seed=1, rate=100, duration_s=60, sent=6000, drained_s=4.0)
+    base = Report(seed=1, rate=100, duration_s=60, sent=6000, sent_s=60.0, drained_s=4.0)
     base.tallies = [Tally("events topic", 6000, 6010, 0, 10, 0), Tally("PostgreSQL predictions", 6000, 6000, 0, 0, 0)]
     base.recoveries = [Recovery(Fault(5, "kill", "features"), 3.0), Recovery(Fault(9, "kill", "features"), 5.0)]
     for key, value in changes.items():
@@ -26,6 +26,7 @@ def test_a_clean_run_passes_and_prints_every_part():
     )
     assert "| events topic | 6000 | 6010 | 0 | 10 | 0 | 0 |" in text
     assert "| ingest: ValidationError | 3 |" in text
+    assert text.startswith("fault drill: seed 1, 100/s for 60 s (acknowledged 100/s over 60 s), 2 faults")
     assert "| kill features | 2 | 2 | 4.0 / 5.0 |" in text
     assert "failed ingest calls (pushback or down): UNAVAILABLE 4" in text and "| features | 200 |" in text
     assert text.endswith("PASS: 0 lost, 0 duplicated in stores")

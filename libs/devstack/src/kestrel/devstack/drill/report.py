@@ -36,6 +36,8 @@ class Report:
     duration_s: float
     sent: int = 0
     """Events ingest acknowledged (after the sender's retries)."""
+    sent_s: float = 0.0
+    """Seconds from the first call to the last answer: sent / sent_s is the rate really offered."""
     unacked: int = 0
     """Events the sender gave up on: never promised, so never counted as lost."""
     resent: int = 0
@@ -63,9 +65,9 @@ def render(report: Report) -> str:
     """The table the drill prints (and docs/reliability.md keeps)."""
     drained = f"{report.drained_s:.1f} s" if report.drained_s is not None else "NOT DRAINED"
     lines = [
-        f"fault drill: seed {report.seed}, {report.rate}/s for {report.duration_s:g} s, {len(report.recoveries)} "
-        f"faults; events acknowledged {report.sent}, unacknowledged {report.unacked}, resent {report.resent}; "
-        f"lag drained after {drained}",
+        f"fault drill: seed {report.seed}, {report.rate}/s for {report.duration_s:g} s ({_achieved(report)}), "
+        f"{len(report.recoveries)} faults; events acknowledged {report.sent}, unacknowledged {report.unacked}, "
+        f"resent {report.resent}; lag drained after {drained}",
         "",
         "| where | held | copies | lost | dup identical | dup differing | foreign |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -78,6 +80,10 @@ def render(report: Report) -> str:
     lines += [f"| {reason} | {n} |" for reason, n in report.dead_letters.items()] or ["| none | 0 |"]
     lines += ["", *_recoveries(report), "", *_load(report), "", verdict(report)]
     return "\n".join(lines)
+
+
+def _achieved(report: Report) -> str:
+    return f"acknowledged {report.sent / report.sent_s:,.0f}/s over {report.sent_s:.0f} s" if report.sent_s else "-"
 
 
 def _recoveries(report: Report) -> list[str]:

@@ -60,6 +60,7 @@ class Target:
 
 async def run(options: Options, state_dir: Path) -> Report:
     """The drill on the stack running in `state_dir`, or on a stack of its own started there (stopped after)."""
+    parse(options.faults, SERVICE_NAMES)  # a typo fails before any server starts
     async with target(state_dir, options.services) as where:
         faults = plan(parse(options.faults, where.services), options.seed, WARM_UP_S, options.duration_s * 0.8)
         if where.stack is None and any(f.kind == "stop" for f in faults):
@@ -85,7 +86,7 @@ async def run(options: Options, state_dir: Path) -> Report:
     report = Report(options.seed, options.rate, options.duration_s, len(sent.events), sent.unacked, sent.resent)
     report.tallies = tallies(sent.events, sent.newest_per_card(), got)
     report.dead_letters, report.recoveries, report.drained_s = dead, recoveries, drained
-    report.failed_calls, report.peak_rss_kib = dict(sent.failed_calls), peaks
+    report.failed_calls, report.peak_rss_kib, report.sent_s = dict(sent.failed_calls), peaks, sent.seconds
     return report
 
 

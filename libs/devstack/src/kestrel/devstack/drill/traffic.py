@@ -34,6 +34,8 @@ class Sent:
     """Events sent more than once (a call failed or left them unacknowledged)."""
     rejected: int = 0
     """Events ingest refused as invalid (none expected: the drill sends valid events only)."""
+    seconds: float = 0.0
+    """From the first call until the last one was answered: behind `rate` when the sender could not keep up."""
     failed_calls: Counter[str] = field(default_factory=Counter)
     """Calls that failed, by gRPC status: RESOURCE_EXHAUSTED and UNAVAILABLE are ingest pushing back (or down)."""
 
@@ -66,6 +68,7 @@ async def offer(ingest: str, events: Generator, rate: int, seconds: float) -> Se
             pending.add(asyncio.create_task(_deliver(stub, batch, sent)))
             pending = {p for p in pending if not p.done()}
         await asyncio.gather(*pending)
+        sent.seconds = time.perf_counter() - began
     return sent
 
 
