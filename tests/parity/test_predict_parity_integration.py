@@ -58,7 +58,7 @@ def streams(cards: int, steps: int, seed: int = 5) -> list[list[dict[str, Any]]]
                     "amount": round(rng.lognormvariate(3, 1), 2),
                     "currency": "EUR",
                     "merchant_id": f"m-{rng.randrange(5)}",
-                    "merchant_category": f"54{rng.randrange(3)}",
+                    "merchant_category": f"541{rng.randrange(3)}",  # 4 digits: the contract features enforces
                     "country": rng.choice(["DE", "DE", "FR", "US"]),
                     "channel": rng.choice(["pos", "ecommerce"]),
                     "attributes": {},
