@@ -98,7 +98,11 @@ def test_up_detach_then_down_leaves_no_process(stack_dir: Path) -> None:
 def assert_inference_runs_from_stack_env(stack_dir: Path) -> None:
     """`set -a; . stack.env; kestrel-inference` finds Triton and the model the stack loaded at `up`."""
     port = free_port()
-    ports = {"KESTREL_INFERENCE_GRPC_PORT": str(port), "KESTREL_INFERENCE_METRICS_PORT": "0"}
+    ports = {
+        "KESTREL_INFERENCE_GRPC_PORT": str(port),
+        "KESTREL_INFERENCE_METRICS_PORT": "0",
+        "KESTREL_INFERENCE_HEALTH_PORT": "0",
+    }
     script = Path(sys.executable).parent / "kestrel-inference"
     inference = subprocess.Popen(
         ["bash", "-c", f"set -a; . {stack_dir / 'stack.env'}; set +a; exec {script}"],
