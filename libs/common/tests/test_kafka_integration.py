@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import time
 from collections.abc import Sequence
 
 import pytest
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from prometheus_client import REGISTRY
 
 from kestrel.common.avro import AvroSerde, load_schema
@@ -274,56 +272,3 @@ async def test_consumer_lag_is_reported_per_partition_and_reaches_zero(kafka, pr
     await c.stop()
     labels = {"consumer": "lagged", "topic": topic, "partition": "0"}
     assert REGISTRY.get_sample_value("kestrel_consumer_lag_records", labels) == 0
-
-
-def interval_consumer(kafka, topic, group, handler, producer, dlq, interval_s: float) -> BatchConsumer:
-    c = consumer(kafka, topic, group, handler, producer, dlq)
-    c.options = dataclasses.replace(c.options, commit_interval_s=interval_s)
-    return c
-
-
-async def committed(kafka, topic: str, group: str, partitions: int) -> int:
-    reader = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=group, enable_auto_commit=False)
-    await reader.start()
-    try:
-        return sum([await reader.committed(TopicPartition(topic, p)) or 0 for p in range(partitions)])
-    finally:
-        await reader.stop()
-
-
-async def test_with_a_commit_interval_offsets_are_committed_when_due_while_idle_and_at_stop(
-    kafka, producer, topic_factory, group_id
-):
-    topic, dlq = await topic_factory(partitions=3), await topic_factory(partitions=1)
-    await producer.send_many(OutRecord(topic, b"a%d" % i, b"%d" % i) for i in range(300))
-    c = interval_consumer(kafka, topic, group_id, Recorder(), producer, dlq, interval_s=0.5)
-    await c.start()
-    await wait_for(lambda: c.processed == 300)
-    deadline = time.monotonic() + 30
-    while await committed(kafka, topic, group_id, 3) < 300:  # no more records: the idle loop commits them
-        assert time.monotonic() < deadline, "handled offsets never committed while the partitions were quiet"
-        await asyncio.sleep(0.2)
-    await c.stop()
-    lazy = interval_consumer(kafka, topic, f"{group_id}-lazy", Recorder(), producer, dlq, interval_s=3600)
-    await lazy.start()
-    await wait_for(lambda: lazy.processed == 300)
-    await lazy.stop()
-    assert await committed(kafka, topic, f"{group_id}-lazy", 3) == 300  # an hour's interval: stop commits
-
-
-async def test_with_a_commit_interval_a_revoked_partition_is_committed_before_it_moves(
-    kafka, producer, topic_factory, group_id
-):
-    topic, dlq = await topic_factory(partitions=4), await topic_factory(partitions=1)
-    await producer.send_many(OutRecord(topic, b"a%d" % i, b"%d" % i) for i in range(400))
-    first, second = Recorder(), Recorder()
-    a = interval_consumer(kafka, topic, group_id, first, producer, dlq, interval_s=3600)
-    await a.start()
-    await wait_for(lambda: a.processed == 400)
-    b = interval_consumer(kafka, topic, group_id, second, producer, dlq, interval_s=3600)
-    await b.start()  # the group rebalances: a gives up partitions, b takes them
-    await wait_for(lambda: b._consumer.assignment() != set())
-    await asyncio.sleep(1)
-    await b.stop()
-    await a.stop()
-    assert second.seen == []  # nothing a handled came again to b

@@ -185,9 +185,6 @@ class ConsumerSettings(KestrelSettings):
     """Failures of one batch, other than a dependency being down, before it is dead-lettered whole."""
     session_timeout_ms: int = Field(10_000, ge=1000)
     """How soon the group hands a dead replica's partitions to the others."""
-    commit_interval_s: float = Field(0.0, ge=0)
-    """0: offsets committed after every batch. Above 0: at most this often (Kafka Streams' commit.interval.ms),
-    and on a rebalance and at stop; a crash then replays up to this long of (idempotently handled) batches."""
 
     def consumer_options(self) -> ConsumerOptions:
         from kestrel.common.kafka import ConsumerOptions
@@ -199,5 +196,4 @@ class ConsumerSettings(KestrelSettings):
             max_attempts=self.max_attempts,
             session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=min(1000, self.session_timeout_ms // 3),
-            commit_interval_s=self.commit_interval_s,
         )

@@ -53,21 +53,16 @@ class ConsumerOptions:
     heartbeat_interval_ms: int = 1_000
     max_partition_fetch_bytes: int = 1 << 20
     auto_offset_reset: str = "earliest"
-    commit_interval_s: float = 0.0
-    """0: commit after every batch. Above 0: at most this often, and on revoke and stop (a batch's commit is a
-    round trip to the group coordinator that the next batch waits for: at low rates, most of a hop's latency)."""
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):
-    """Waits for the batch in flight to finish, and commits what is pending, before partitions move elsewhere."""
+    """Waits for the batch in flight to finish (and commit) before partitions move elsewhere."""
 
-    def __init__(self, lock: asyncio.Lock, flush: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, lock: asyncio.Lock) -> None:
         self._lock = lock
-        self._flush = flush
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self._lock:
-            await self._flush()
             log.info("partitions_revoked", partitions=sorted(str(tp) for tp in revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
@@ -107,12 +102,9 @@ class BatchConsumer:
         )
         self.processed = 0
         self.rejected = 0
-        self._pending: dict[TopicPartition, int] = {}
-        """Offsets handled but not committed yet (commit_interval_s above 0)."""
-        self._last_commit = time.monotonic()
 
     async def start(self) -> None:
-        self._consumer.subscribe(self._topics, listener=_CommitOnRevoke(self._lock, self._flush))
+        self._consumer.subscribe(self._topics, listener=_CommitOnRevoke(self._lock))
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"{self._name}-loop")
 
@@ -121,8 +113,6 @@ class BatchConsumer:
         self._stopping.set()
         if self._task:
             await asyncio.wait([self._task])  # a loop that failed reports it through wait(), not here
-        async with self._lock:
-            await self._flush()
         await self._consumer.stop()
 
     async def wait(self) -> None:
@@ -141,9 +131,6 @@ class BatchConsumer:
                     # Every line logged while this batch is handled (handler included) says which records.
                     with structlog.contextvars.bound_contextvars(consumer=self._name, offsets=offset_ranges(records)):
                         await self._process_with_retry(records)
-            elif self._pending and self._commit_due():  # quiet partitions: what was handled is committed still
-                async with self._lock:
-                    await self._flush()
 
     async def _process_with_retry(self, records: list[ConsumerRecord]) -> None:
         started = time.perf_counter()
@@ -214,25 +201,12 @@ class BatchConsumer:
         for r in records:
             tp = TopicPartition(r.topic, r.partition)
             offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
-        self._pending.update(offsets)
-        if self._commit_due():
-            await self._flush()
-        self._report_lag(offsets)
-
-    def _commit_due(self) -> bool:
-        return time.monotonic() - self._last_commit >= self.options.commit_interval_s
-
-    async def _flush(self) -> None:
-        """Commit the pending offsets (the caller holds the lock)."""
-        if not self._pending:
-            return
-        offsets, self._pending = self._pending, {}
-        self._last_commit = time.monotonic()
         try:
             await self._consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
             # The group moved on; the records will be redelivered to the new owner (at-least-once).
             log.warning("commit_failed", error=str(exc))
+        self._report_lag(offsets)
 
     def _report_lag(self, offsets: dict[TopicPartition, int]) -> None:
         """Lag per partition from the high watermark the last fetch saw: no extra request to the broker."""
