@@ -670,22 +670,47 @@ def stream_row(result: StreamResult, n: int, cards: int, direct: Result) -> Row:
 # --- the suite ----------------------------------------------------------------------------------------------
 
 
-async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
-    duration = 2.0 if quick else 6.0
-    history = 50_000 if quick else 100_000
-    width = input_width((model_repository() / MODEL / "config.pbtxt").read_text())
+@dataclass
+class Servers:
+    triton: TritonServer
+    redis: RedisServer
+    seeded: Seeded
+    direct: Measure
+    """Direct Triton phases from the client pool."""
+    predict: PredictMeasure
+    """Predict phases from the same pool."""
+
+
+@contextlib.asynccontextmanager
+async def servers(
+    workdir: Path, history: int, duration: float, name: str = "inference", online: bool = True
+) -> AsyncIterator[Servers]:
+    """Triton with the model, Redis holding the seeded cards' vectors and event logs (with `online`), and the
+    client processes that measure phases of `duration` seconds."""
     async with contextlib.AsyncExitStack() as stack:
-        triton = TritonServer(workdir / "inference-triton", model_repository(), load_models=[MODEL])
-        redis = RedisServer(workdir / "inference-redis")
+        triton = TritonServer(workdir / f"{name}-triton", model_repository(), load_models=[MODEL])
+        redis = RedisServer(workdir / f"{name}-redis")
         seeded, *_ = await asyncio.gather(asyncio.to_thread(seed_history, history), triton.start(), redis.start())
         stack.push_async_callback(triton.stop)
         stack.push_async_callback(redis.stop)
-        await write_online(redis.url, seeded.logged)
-        prefix = await fresh_catalogue(bootstrap)
+        if online:
+            await write_online(redis.url, seeded.logged)
         # spawn: a forked child would inherit the parent's event loop and gRPC state.
         pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(PROCESSES))
-        direct = Measure(triton, pool, width, duration)
-        predict = PredictMeasure(triton, pool, seeded, duration)
+        width = input_width((model_repository() / MODEL / "config.pbtxt").read_text())
+        yield Servers(
+            triton,
+            redis,
+            seeded,
+            Measure(triton, pool, width, duration),
+            PredictMeasure(triton, pool, seeded, duration),
+        )
+
+
+async def run(bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
+    async with servers(workdir, 50_000 if quick else 100_000, 2.0 if quick else 6.0) as bench:
+        triton, redis, seeded, direct, predict = bench.triton, bench.redis, bench.seeded, bench.direct, bench.predict
+        prefix = await fresh_catalogue(bootstrap)
         rows: list[Row] = []
         with (
             inference_process(
@@ -766,17 +791,8 @@ def stream_size(quick: bool) -> int:
 
 async def run_stream(bootstrap: str, workdir: Path, quick: bool, profile: Path | None = None) -> list[Row]:
     """The stream scorer rows alone (`--only stream-scorer`): its baseline and the scorer, nothing of Predict."""
-    async with contextlib.AsyncExitStack() as stack:
-        triton = TritonServer(workdir / "inference-triton", model_repository(), load_models=[MODEL])
-        redis = RedisServer(workdir / "inference-redis")
-        history = 20_000 if quick else 50_000
-        seeded, *_ = await asyncio.gather(asyncio.to_thread(seed_history, history), triton.start(), redis.start())
-        stack.push_async_callback(triton.stop)
-        stack.push_async_callback(redis.stop)
-        width = input_width((model_repository() / MODEL / "config.pbtxt").read_text())
-        pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(PROCESSES))
-        direct = Measure(triton, pool, width, 2.0 if quick else 6.0)
-        rows, topic = await stream_rows(bootstrap, workdir, quick, triton, redis.url, seeded, direct, profile)
+    async with servers(workdir, 20_000 if quick else 50_000, 2.0 if quick else 6.0, online=False) as b:
+        rows, topic = await stream_rows(bootstrap, workdir, quick, b.triton, b.redis.url, b.seeded, b.direct, profile)
     rows[-1].notes += f"; {NOISE}"
     return rows + await consume.rows(bootstrap, topic, stream_size(quick), SCORER_BATCH)
 

@@ -5,9 +5,7 @@ the PredictBatch phase into a second file (`-batch`)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import multiprocessing
 from pathlib import Path
 
 from bench.fixtures import fresh_catalogue
@@ -28,17 +26,12 @@ from bench.inference import (
     inference_process,
     predict_name,
     predict_row,
-    seed_history,
+    servers,
     wait_serving,
-    write_online,
 )
 from bench.profile import recording
 from bench.report import Row
-from bench.triton import PROCESSES, Measure, Phase
-from kestrel.devstack.paths import model_repository
-from kestrel.devstack.redis_server import RedisServer
-from kestrel.devstack.triton import TritonServer
-from kestrel.model.triton_config import input_width
+from bench.triton import PROCESSES, Phase
 
 PROFILED_AT = 64
 """The concurrency whose Predict phase --profile records (the throughput bar's)."""
@@ -63,20 +56,9 @@ def with_cpu(row: Row, cpu_us: float, who: str = "API") -> Row:
 
 
 async def run(bootstrap: str, workdir: Path, quick: bool, profile: Path | None = None) -> list[Row]:
-    duration = 2.0 if quick else 6.0
-    width = input_width((model_repository() / MODEL / "config.pbtxt").read_text())
-    async with contextlib.AsyncExitStack() as stack:
-        triton = TritonServer(workdir / "predict-triton", model_repository(), load_models=[MODEL])
-        redis = RedisServer(workdir / "predict-redis")
-        history = 20_000 if quick else 50_000
-        seeded, *_ = await asyncio.gather(asyncio.to_thread(seed_history, history), triton.start(), redis.start())
-        stack.push_async_callback(triton.stop)
-        stack.push_async_callback(redis.stop)
-        await write_online(redis.url, seeded.logged)
+    async with servers(workdir, 20_000 if quick else 50_000, 2.0 if quick else 6.0, name="predict") as bench:
+        direct, predict, triton, redis = bench.direct, bench.predict, bench.triton, bench.redis
         prefix = await fresh_catalogue(bootstrap)
-        pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(PROCESSES))
-        direct = Measure(triton, pool, width, duration)
-        predict = PredictMeasure(triton, pool, seeded, duration)
         api = ("kestrel-inference", bootstrap, prefix, redis.url, triton.grpc_url, workdir / "predict-api.log")
         rows: list[Row] = []
         with inference_process(*api) as service, floor_process(workdir / "predict-floor.log") as floor:
