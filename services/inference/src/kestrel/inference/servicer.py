@@ -105,7 +105,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
                 requests, end, failure = await self._next_window(queue)
                 with (
                     bound_contextvars(rpc="PredictStream", first_request=index, requests=len(requests)),
-                    self._admission.admit(len(requests), may_refuse=index == 0),  # later: flow control waits
+                    self._admission.admit(len(requests), may_refuse=index == 0),  # later windows: counted only
                 ):
                     responses, invalid = await self._answer(requests, index)
                 for response in responses:  # yielded outside the bound context: it must not leak to the caller

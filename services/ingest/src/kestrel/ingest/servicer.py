@@ -96,7 +96,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     async def _publish_chunk(self, chunk: list[event_pb2.Event], offset: int) -> list[Outcome]:
         # Only a stream's first chunk may be refused: a refusal later would end the stream and lose the answer
-        # about the chunks already published. Later chunks wait their turn (reading pauses meanwhile).
+        # about the chunks already published. Later chunks are let in past the limit and counted; a stream holds
+        # one chunk at a time (reading pauses while it is published), so its memory stays bounded.
         with self._admission.admit(len(chunk), may_refuse=offset == 0):
             outcomes = await self._publisher.publish(chunk)
         for o in outcomes:
