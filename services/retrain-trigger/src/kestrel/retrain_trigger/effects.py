@@ -4,7 +4,7 @@ reason, and every reason starts with the run id). Also the one fact the policy r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,14 +19,29 @@ JOB_AUDITED = frozenset({"evaluated"})
 
 
 class Effects:
-    def __init__(self, producer: Any, topic: str, serialize: Any, pool: Any) -> None:
+    def __init__(
+        self,
+        producer: Any,
+        topic: str,
+        serialize: Any,
+        pool: Any,
+        published: Callable[[str], Awaitable[set[tuple[str, str]]]] | None = None,
+    ) -> None:
         self.producer, self.topic, self.serialize, self.pool = producer, topic, serialize, pool
+        self.published = published
+        """(stage, reason) of a model's records already on the topic (kestrel.retrain_trigger.lifecycle_tail)."""
 
     async def publish(self, records: Sequence[dict[str, Any]]) -> None:
         """The registry first (the alias moved, the step audited), then the records, acknowledged by the broker:
-        whoever reads a record finds the registry already saying so."""
+        whoever reads a record finds the registry already saying so. Records already on the topic are not sent
+        again: an owner killed after the broker took a step's records, before its outbox or its input offsets
+        were stored, leaves them to be published again by the next one (every reason starts with the run id, so
+        a step matches only itself). A step is rare; reading the topic's tail back costs one consumer start."""
         for record in records:
             await self.audit(record)
+        if records and self.published is not None:
+            there = await self.published(records[0]["model_name"])
+            records = [r for r in records if (r["stage"], r["reason"]) not in there]
         out = [OutRecord(self.topic, self.serialize(r), r["model_name"].encode()) for r in records]
         await self.producer.send_many(out)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from kestrel.common.kafka.config import aiokafka_config
 from kestrel.common.kafka.deadletter import Rejection
 from kestrel.common.runtime import faust_app
 from kestrel.common.runtime.app import Runtime
 from kestrel.common.runtime.consumer import dead_letter_publisher, producer
 from kestrel.retrain_trigger.driver import Driver
 from kestrel.retrain_trigger.effects import Effects
+from kestrel.retrain_trigger.lifecycle_tail import LifecycleTail
 from kestrel.retrain_trigger.settings import RetrainTriggerSettings
 from kestrel.retrain_trigger.triton import TritonRepository
 
@@ -52,7 +54,8 @@ class RetrainWorker(faust_app.FaustWorker):
 
         # min_size 0: no connection until a step needs one, so a database outage does not stop the consumer
         self.pool = await asyncpg.create_pool(s.postgres_dsn.get_secret_value(), min_size=0, max_size=4)
-        effects = Effects(self.out, lifecycle.name, lifecycle_serde.serialize, self.pool)
+        tail = LifecycleTail(aiokafka_config(s), lifecycle.name, lifecycle_serde.deserialize)
+        effects = Effects(self.out, lifecycle.name, lifecycle_serde.serialize, self.pool, tail)
         decode = {"alerts": alert_serde.deserialize, "lifecycle": lifecycle_serde.deserialize}
         self.driver = Driver(s, effects, TritonRepository(s.triton_http_url), self.pool, decode, reject)
         self.driver.declare(app, alerts.name, lifecycle.name)
