@@ -8,6 +8,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from kestrel.common.errors import SerializationError
 from kestrel.common.stateful.changelog import partition_count
 
 TAIL = 500
@@ -44,9 +45,12 @@ class LifecycleTail:
             while [tp for tp in parts if await reader.position(tp) < ends[tp]]:
                 for records in (await reader.getmany(timeout_ms=500)).values():
                     for record in records:
-                        value = self._deserialize(record.value)
-                        if value["model_name"] == model:
-                            seen.add((value["stage"], value["reason"]))
+                        try:
+                            value = self._deserialize(record.value)
+                        except SerializationError:  # garbage on the topic is not a step of ours: read past it
+                            continue
+                        if value.get("model_name") == model:
+                            seen.add((str(value.get("stage")), str(value.get("reason"))))
             return seen
         finally:
             await reader.stop()
