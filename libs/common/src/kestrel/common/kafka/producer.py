@@ -223,7 +223,7 @@ class BatchAck:
     @property
     def results(self) -> list[Delivery | UnavailableError | None]:
         """Per record, in order: its Delivery, its error, or None while not yet reported."""
-        return [r if r is None or isinstance(r, (UnavailableError, Delivery)) else _delivery(r) for r in self._results]
+        return [_reported(r) for r in self._results]
 
     def done(self) -> bool:
         """Every record reported (its delivery or its error)."""
@@ -263,10 +263,13 @@ class BatchAck:
 
     def delivery(self, index: int) -> Delivery | None:
         """Where the record at `index` is stored, once acknowledged."""
-        result = self._results[index]
-        if result is None or isinstance(result, (UnavailableError, Delivery)):
-            return result if isinstance(result, Delivery) else None
-        return _delivery(result)
+        result = _reported(self._results[index])
+        return result if isinstance(result, Delivery) else None
+
+
+def _reported(result: Any) -> Delivery | UnavailableError | None:
+    """A stored report as callers see it: librdkafka's message becomes its Delivery; the rest as stored."""
+    return result if result is None or isinstance(result, (UnavailableError, Delivery)) else _delivery(result)
 
 
 def _delivery(msg: Any) -> Delivery:
