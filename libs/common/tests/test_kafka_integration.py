@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from prometheus_client import REGISTRY
 
 from kestrel.common.avro import AvroSerde, load_schema
@@ -272,3 +272,40 @@ async def test_consumer_lag_is_reported_per_partition_and_reaches_zero(kafka, pr
     await c.stop()
     labels = {"consumer": "lagged", "topic": topic, "partition": "0"}
     assert REGISTRY.get_sample_value("kestrel_consumer_lag_records", labels) == 0
+
+
+async def test_stop_right_after_the_last_batch_leaves_every_handled_record_committed(
+    kafka, producer, topic_factory, group_id
+):
+    """Commits are answered while later batches are handled (and coalesce while one is in flight); stop()
+    still waits until the last handled batch is committed."""
+    topic, dlq = await topic_factory(partitions=2), await topic_factory(partitions=1)
+    await producer.send_many(OutRecord(topic, b"a%d" % i, b"%d" % i) for i in range(300))
+    handler, all_seen = Recorder(), asyncio.Event()
+
+    async def handle(records: Sequence[ConsumerRecord]) -> list[Rejection]:
+        rejections = await handler(records)
+        if len(handler.seen) == 300:
+            all_seen.set()
+        return rejections
+
+    c = BatchConsumer(
+        [topic],
+        group_id,
+        handle,
+        DeadLetterPublisher(producer, "test", dead_letter_serde(dlq).serialize, dlq),
+        {"bootstrap_servers": kafka.bootstrap},
+        ConsumerOptions(max_batch=1, session_timeout_ms=6000, heartbeat_interval_ms=500),
+    )
+    await c.start()
+    await asyncio.wait_for(all_seen.wait(), 30)
+    await c.stop()  # at once: the last batches' commit may still be in flight, or not yet sent
+    reader = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=group_id, enable_auto_commit=False)
+    await reader.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in (0, 1)]
+        ends = await reader.end_offsets(parts)
+        assert {tp: await reader.committed(tp) for tp in parts} == ends
+        assert sum(ends.values()) == 300
+    finally:
+        await reader.stop()

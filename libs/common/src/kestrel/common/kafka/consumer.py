@@ -56,13 +56,15 @@ class ConsumerOptions:
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):
-    """Waits for the batch in flight to finish (and commit) before partitions move elsewhere."""
+    """Waits for the batch in flight to finish and its commit to be answered before partitions move elsewhere."""
 
-    def __init__(self, lock: asyncio.Lock) -> None:
+    def __init__(self, lock: asyncio.Lock, settle: Callable[[], Awaitable[None]]) -> None:
         self._lock = lock
+        self._settle = settle
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self._lock:
+            await self._settle()
             log.info("partitions_revoked", partitions=sorted(str(tp) for tp in revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
@@ -90,6 +92,10 @@ class BatchConsumer:
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._committing: asyncio.Task[None] | None = None
+        """The offset commit in flight, answered while the next batches are fetched and handled."""
+        self._uncommitted: dict[TopicPartition, int] = {}
+        """Offsets of handled batches not yet sent in a commit."""
         o = self.options
         self._consumer = AIOKafkaConsumer(
             group_id=group_id,
@@ -104,7 +110,7 @@ class BatchConsumer:
         self.rejected = 0
 
     async def start(self) -> None:
-        self._consumer.subscribe(self._topics, listener=_CommitOnRevoke(self._lock))
+        self._consumer.subscribe(self._topics, listener=_CommitOnRevoke(self._lock, self._settle_commit))
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"{self._name}-loop")
 
@@ -113,6 +119,10 @@ class BatchConsumer:
         self._stopping.set()
         if self._task:
             await asyncio.wait([self._task])  # a loop that failed reports it through wait(), not here
+        try:
+            await self._settle_commit()
+        except Exception as exc:  # noqa: BLE001 - uncommitted records are redelivered to the next owner
+            log.warning("final_commit_failed", error=f"{type(exc).__name__}: {exc}")
         await self._consumer.stop()
 
     async def wait(self) -> None:
@@ -197,10 +207,40 @@ class BatchConsumer:
         )
 
     async def _commit(self, records: list[ConsumerRecord]) -> None:
-        offsets: dict[TopicPartition, int] = {}
+        """Commits the batch's offsets without waiting for the answer: the next batch is fetched and handled
+        meanwhile (a commit costs a round trip to the group coordinator: 1 ms here, 7-8 ms with a Kafka 4
+        broker's default `group.coordinator.append.linger.ms`, which capped a consumer at ~130 batches/s).
+        Commits go one at a time, in order: batches handled while one is in flight are committed together,
+        with their highest offsets, as soon as it is answered (Java's commitAsync does the same). A revocation
+        or stop waits until every handled batch is committed; a crash before that redelivers what was not, as
+        a crash before the commit was sent would."""
         for r in records:
             tp = TopicPartition(r.topic, r.partition)
-            offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+            self._uncommitted[tp] = max(self._uncommitted.get(tp, 0), r.offset + 1)
+        task = self._committing
+        if task is not None and task.done():
+            self._committing = None
+            task.result()  # a commit that failed other than by the group moving on ends the loop
+        if self._committing is None:
+            self._committing = asyncio.create_task(self._commit_pending(), name=f"{self._name}-commit")
+        await asyncio.sleep(0)  # the commit is sent now, even when the next batch is already fetched and handled
+        # without waiting for any I/O
+
+    async def _settle_commit(self) -> None:
+        """Returns once every handled batch is committed (raises what a failed commit raised, other than the
+        group moving on)."""
+        task, self._committing = self._committing, None
+        if task is not None:
+            await task
+        if self._uncommitted:  # handled after the last commit task ended (or it failed): commit them now
+            await self._commit_pending()
+
+    async def _commit_pending(self) -> None:
+        while self._uncommitted:
+            offsets, self._uncommitted = self._uncommitted, {}
+            await self._commit_offsets(offsets)
+
+    async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
         try:
             await self._consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
