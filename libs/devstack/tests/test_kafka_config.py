@@ -30,6 +30,11 @@ def test_internal_topics_fit_one_broker_and_topics_are_never_auto_created() -> N
     assert props["group.initial.rebalance.delay.ms"] == "0"
 
 
+def test_offset_commits_are_not_held_back_by_the_coordinator_linger() -> None:
+    props = parse(render_server_properties(1, 2, Path("/d")))
+    assert props["group.coordinator.append.linger.ms"] == "0"
+
+
 def test_log4j2_logs_to_stdout_at_info_with_chatty_loggers_at_warn() -> None:
     config = parse(render_log4j2().replace(" = ", "="))
     assert config["appender.out.type"] == "Console"
