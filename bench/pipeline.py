@@ -36,7 +36,13 @@ HOPS = ("ingest", "features", "feature-writer", "inference-scorer", "prediction-
 BAR = 5000
 """events/s the brief asks the whole path to sustain (docs/BRIEF: end to end)."""
 PER_CALL = 100
-"""Events per PublishBatch call; calls are paced to the offered rate."""
+"""Events per PublishBatch call in the throughput steps; calls are paced to the offered rate."""
+LATENCY_PACE_S = 0.05
+"""The latency steps send a call every 50 ms (10 events per call at 200/s, 52 at 1,050/s): closer to a stream
+than the throughput steps' bursts of PER_CALL (at 200/s, 100 events every 0.5 s that queue behind each other in
+every hop), without tiny batches' fixed costs saturating the machine (2 events every 10 ms kept both cores busy:
+each service spends ~1.5 ms of CPU per batch whatever its size). At 200/s on this machine's two shared cores,
+p50 varied 2x between identical runs; the pacing's effect was within that (docs/perf.md)."""
 CARDS = 10_000
 BACKLOG_S = 2.0
 """A step holds its rate when, at its end, fewer than this many seconds of events wait to be scored."""
@@ -49,6 +55,8 @@ FLOOR_RATE = 200
 class Step:
     rate: int
     seconds: float
+    per_call: int = PER_CALL
+    """Events per PublishBatch call."""
     sent: int = 0
     scored: int = 0
     """Predictions written while the step ran."""
@@ -76,19 +84,26 @@ async def run(_bootstrap: str, workdir: Path, quick: bool) -> list[Row]:
         await supervisor.wait_ready(240)
         pids = {r.service.name: r.popen.pid for r in supervisor.replicas if r.popen is not None}
         async with Driver(stack, supervisor.first("ingest").address("grpc_port"), pids) as driver:
-            await driver.step(Step(200, 3.0))  # warm-up: joins, first Triton calls, Redis connections
+            # Warm-up: joins, first Triton calls, Redis connections, and the broker's JIT (the first seconds of
+            # load ran 2-3x slower on a fresh broker than a minute later).
+            await driver.step(Step(500, 15.0))
             steps = []
             for rate in rates:
                 steps.append(await driver.step(Step(rate, seconds)))
                 if not steps[-1].held:
                     break
             best = max((s.rate for s in steps if s.held), default=rates[0])
-            latency = await driver.latency(Step(int(best * 0.7), seconds))
-            floor = await driver.latency(Step(FLOOR_RATE, seconds))
+            latency = await driver.latency(paced(int(best * 0.7), seconds))
+            floor = await driver.latency(paced(FLOOR_RATE, seconds))
         return rows(steps, best, latency, floor)
     finally:
         await supervisor.stop()
         await stack.stop()
+
+
+def paced(rate: int, seconds: float) -> Step:
+    """A latency step: one call every LATENCY_PACE_S."""
+    return Step(rate, seconds, per_call=max(1, round(rate * LATENCY_PACE_S)))
 
 
 class Driver:
@@ -114,7 +129,7 @@ class Driver:
     async def step(self, step: Step) -> Step:
         before = await self._ends()
         cpu = _cpu(self.pids)
-        step.sent = await self._offer(step.rate, step.seconds)
+        step.sent = await self._offer(step.rate, step.seconds, step.per_call)
         step.cpu = _cores(cpu, _cpu(self.pids), step.seconds)
         after = await self._ends()
         step.scored = after[PREDICTIONS] - before[PREDICTIONS]
@@ -133,18 +148,20 @@ class Driver:
         await self.step(step)
         end = await self.offsets.ends(topics)
         stamps = {topic: await _stamps(self.stack, topic, start, end) for topic in topics}
-        return Latency.of(stamps[EVENTS], stamps[FEATURES], stamps[PREDICTIONS])
+        latency = Latency.of(stamps[EVENTS], stamps[FEATURES], stamps[PREDICTIONS])
+        latency.per_call = step.per_call
+        return latency
 
-    async def _offer(self, rate: int, seconds: float) -> int:
-        calls = max(1, int(rate * seconds / PER_CALL))
-        interval, began, pending = PER_CALL / rate, time.perf_counter(), set()
+    async def _offer(self, rate: int, seconds: float, per_call: int) -> int:
+        calls = max(1, int(rate * seconds / per_call))
+        interval, began, pending = per_call / rate, time.perf_counter(), set()
         for i in range(calls):
             await asyncio.sleep(max(0.0, began + i * interval - time.perf_counter()))
-            request = ingest_pb2.PublishBatchRequest(events=[record_to_event(e) for e in events(PER_CALL)])
+            request = ingest_pb2.PublishBatchRequest(events=[record_to_event(e) for e in events(per_call)])
             pending.add(asyncio.ensure_future(self.stub.PublishBatch(request, timeout=30)))
             pending = {p for p in pending if not p.done()}
         await asyncio.gather(*pending)
-        return calls * PER_CALL
+        return calls * per_call
 
     async def _ends(self) -> dict[str, int]:
         ends = await self.offsets.ends([EVENTS, PREDICTIONS])
@@ -213,6 +230,8 @@ class Latency:
     hops: dict[str, list[float]]
     """Seconds each hop took: ingest (creation to the event's record), features (to the vector's record),
     scorer (to the prediction's record)."""
+    per_call: int = PER_CALL
+    """Events per PublishBatch call while it was measured."""
 
     @classmethod
     def of(
@@ -295,7 +314,8 @@ def _latency_row(name: str, latency: Latency, note: str) -> Row:
     p50, p99 = latency_ms(delays) if delays else (None, None)
     extra = {"p90_ms": float(np.percentile(np.asarray(delays) * 1000, 90))} if delays else {}
     extra |= {f"p50_ms_{hop}": 1000 * float(np.median(d)) for hop, d in latency.hops.items() if d}
-    notes = f"{len(delays):,} predictions; {latency.describe()}; {note}"
+    notes = f"{len(delays):,} predictions, sent {latency.per_call} per call every {LATENCY_PACE_S * 1000:g} ms; "
+    notes += f"{latency.describe()}; {note}"
     return Row(GROUP, name, None, p50, p99, notes=notes, extra=extra)
 
 
