@@ -41,3 +41,16 @@ def test_a_failed_start_prints_its_one_line_without_the_password(capsys):
 
     assert _fail("demo", "postgres not reachable: postgresql://kestrel:pg-pass@db/k refused") == 1
     assert capsys.readouterr().err == "kestrel-demo: postgres not reachable: postgresql://kestrel:***@db/k refused\n"
+
+
+def test_lines_below_the_level_are_dropped_and_the_rest_kept(capsys):
+    configure_logging("demo", fmt="json", level="INFO")
+    log = structlog.get_logger("levels")
+    log.debug("hidden", n=1)
+    log.info("shown", n=2)
+    logging.getLogger("levels").setLevel(logging.DEBUG)  # a logger turned up at run time shows its debug lines
+    log.debug("now shown", n=3)
+    logging.getLogger("levels").setLevel(logging.NOTSET)
+    events = [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()]
+    assert events == ["shown", "now shown"]
+    structlog.contextvars.clear_contextvars()
