@@ -31,11 +31,15 @@ def recording(pid: int, out: Path) -> Iterator[Path]:
     """py-spy samples the running process `pid` until the block ends (it is told to stop with SIGINT, which
     makes it write `out`: collapsed stacks, one "frame;frame;... count" line each). --nonblocking: the
     service is not paused to be read, so the profile barely slows what it measures. BENCH_PROFILE_NATIVE=1
-    samples native frames too (Cython, C: gRPC's core, librdkafka's calls), pausing the process to read them."""
+    samples native frames too (Cython, C: gRPC's core, librdkafka's calls), pausing the process to read them.
+    BENCH_PROFILE_GIL=1 keeps only the samples of the thread holding the GIL: the Python work, without the
+    threads that wait in C with the GIL released (the producer's poll thread in librdkafka's poll(), which
+    --nonblocking alone cannot tell from work)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     out.parent.mkdir(parents=True, exist_ok=True)
     command = [spy, "record", "--pid", str(pid), "--rate", str(RATE_HZ), "--format", "raw"]
     command += ["--native"] if os.environ.get("BENCH_PROFILE_NATIVE") else ["--nonblocking"]
+    command += ["--gil"] if os.environ.get("BENCH_PROFILE_GIL") else []
     proc = subprocess.Popen([*command, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield out
