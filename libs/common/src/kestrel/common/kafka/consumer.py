@@ -223,8 +223,9 @@ class BatchConsumer:
             task.result()  # a commit that failed other than by the group moving on ends the loop
         if self._committing is None:
             self._committing = asyncio.create_task(self._commit_pending(), name=f"{self._name}-commit")
-        await asyncio.sleep(0)  # the commit is sent now, even when the next batch is already fetched and handled
-        # without waiting for any I/O
+        # Yield once, so the commit is sent now even when the next batches are already fetched and their
+        # handler never waits for I/O.
+        await asyncio.sleep(0)
 
     async def _settle_commit(self) -> None:
         """Returns once every handled batch is committed (raises what a failed commit raised, other than the
