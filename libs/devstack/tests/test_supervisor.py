@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -78,6 +79,26 @@ async def test_a_crashed_replica_is_restarted(supervisor: Supervisor, tmp_path: 
     await until(lambda: (row := rows(tmp_path)["worker-1"])["restarts"] == 1 and row["state"] == "running")
     assert rows(tmp_path)["worker-1"]["pid"] != crashed["pid"]
     assert rows(tmp_path)["worker-0"]["restarts"] == 0
+
+
+async def test_a_replica_whose_port_was_taken_while_down_comes_back_on_another(
+    supervisor: Supervisor, tmp_path: Path
+) -> None:
+    crashed = rows(tmp_path)["worker-1"]
+    old = crashed["ports"]["grpc_port"]
+    os.kill(crashed["pid"], signal.SIGKILL)
+    await until(lambda: not is_running(crashed["pid"]))
+    with socket.socket() as holder:  # another process's server on the port, before the restart (0.5 s)
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", old))
+        holder.listen()
+        await until(lambda: (row := rows(tmp_path)["worker-1"])["restarts"] >= 1 and row["state"] == "running")
+        moved = rows(tmp_path)["worker-1"]["ports"]["grpc_port"]
+        assert moved != old and moved != rows(tmp_path)["worker-0"]["ports"]["grpc_port"]
+        assert supervisor.first("worker").ports["grpc_port"] != moved  # worker-0 keeps its own
+        await supervisor.wait_ready(timeout=15)
+        log = Path(crashed["log"])
+        assert log.read_text().count("serving from-stack-env") == 2  # the restart served, on the new port
 
 
 async def test_crash_kills_a_replica_the_supervisor_restarts_and_times_its_return(

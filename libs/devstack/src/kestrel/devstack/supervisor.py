@@ -144,6 +144,7 @@ class Supervisor:
             self._set(r, "killed")
         elif r.state == "exited" and time.monotonic() >= r.retry_at:
             r.restarts += 1
+            self._move_taken_ports(r)
             self._spawn(r)
             self._write()
 
@@ -183,6 +184,17 @@ class Supervisor:
         if r.popen is not None and r.popen.poll() is None:
             await terminate(r.popen.pid, signal.SIGTERM, STOP_GRACE_S, r.started)
             r.popen.poll()
+
+    def _move_taken_ports(self, r: Replica) -> None:
+        """A port another process took while the replica was down would fail every restart: pick another."""
+        for name, port in r.ports.items():
+            if not is_free(port):
+                taken = {p for other in self.replicas for p in other.ports.values()}
+                moved = free_port()
+                while moved in taken:
+                    moved = free_port()
+                log.warning("port taken; replica moves", replica=r.name, field=name, old=port, new=moved)
+                r.ports[name] = moved
 
     def _spawn(self, r: Replica) -> None:
         env = {**os.environ, **self.env, **replica_env(r.service, r.ports), "PYTHONUNBUFFERED": "1"}
