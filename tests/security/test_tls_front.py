@@ -4,7 +4,6 @@ port the kubelet probes, all from the service's own settings and wiring (ingest;
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections.abc import AsyncIterator
 
@@ -16,18 +15,13 @@ from kestrel.common.grpc.server import GrpcServer
 from kestrel.common.health import HealthEndpoint
 from kestrel.common.runtime.runner import ServiceApp
 from kestrel.devstack.pki import Pki, available, make_pki
+from kestrel.devstack.ports import free_port
 from kestrel.ingest.service import SERVICE
 from kestrel.ingest.settings import IngestSettings
 
 pytestmark = pytest.mark.skipif(not available(), reason="needs the openssl command")
 
 TOKEN = "tls-front-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +36,7 @@ async def front(pki) -> AsyncIterator[tuple[int, int]]:
         grpc_host="127.0.0.1",
         grpc_port=0,
         metrics_port=0,
-        health_port=_free_port(),
+        health_port=free_port(),
         tls_certfile=str(pki.server_cert),
         tls_keyfile=str(pki.server_key),
         require_auth=True,

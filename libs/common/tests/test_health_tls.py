@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import ssl
 from pathlib import Path
 
 import pytest
 
 from kestrel.common.health import HealthEndpoint, server_tls
+from kestrel.devstack.ports import free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _get(port: int, path: str, tls: ssl.SSLContext | None) -> bytes:
@@ -35,7 +29,7 @@ async def _get(port: int, path: str, tls: ssl.SSLContext | None) -> bytes:
 @pytest.fixture
 async def endpoint(pki: Path):
     health = HealthEndpoint(
-        _free_port(),
+        free_port(),
         {"/healthz": lambda: True, "/readyz": lambda: False},
         host="127.0.0.1",
         tls=server_tls(str(pki / "server.crt"), str(pki / "server.key")),
