@@ -35,7 +35,8 @@ def free_port() -> int:
             break
         start, stop = random.choice(ranges)
         port = random.randrange(start, stop)
-        if port not in _handed and _bindable(port):
+        # Strict (any address, no SO_REUSEADDR): a port in TIME_WAIT is not handed to a new server either.
+        if port not in _handed and _binds("0.0.0.0", port, reuse_address=False):
             _handed.add(port)
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # no room outside it: the OS picks
@@ -43,22 +44,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _bindable(port: int) -> bool:
-    """Strict: without SO_REUSEADDR, so a port in TIME_WAIT is not picked for a new server either."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-        return True
-
-
 def is_free(port: int) -> bool:
+    # Servers set SO_REUSEADDR too, so a port in TIME_WAIT still counts as free for them.
+    return _binds(HOST, port, reuse_address=True)
+
+
+def _binds(host: str, port: int, reuse_address: bool) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # Servers set SO_REUSEADDR too, so a port in TIME_WAIT still counts as free for them.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_address:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((HOST, port))
+            sock.bind((host, port))
         except OSError:
             return False
         return True

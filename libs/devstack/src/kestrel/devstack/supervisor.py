@@ -189,10 +189,7 @@ class Supervisor:
         """A port another process took while the replica was down would fail every restart: pick another."""
         for name, port in r.ports.items():
             if not is_free(port):
-                taken = {p for other in self.replicas for p in other.ports.values()}
-                moved = free_port()
-                while moved in taken:
-                    moved = free_port()
+                moved = _unused_port({p for other in self.replicas for p in other.ports.values()})
                 log.warning("port taken; replica moves", replica=r.name, field=name, old=port, new=moved)
                 r.ports[name] = moved
 
@@ -228,12 +225,18 @@ def _pick_ports(service: Service, taken: set[int]) -> dict[str, int]:
     ports = {}
     for name in service.port_fields:
         default = service.settings_class.model_fields[name].default
-        port = default if default and default not in taken and is_free(default) else free_port()
-        while port in taken:
-            port = free_port()
+        port = default if default and default not in taken and is_free(default) else _unused_port(taken)
         taken.add(port)
         ports[name] = port
     return ports
+
+
+def _unused_port(taken: set[int]) -> int:
+    """A free port no replica of this stack has been given."""
+    port = free_port()
+    while port in taken:
+        port = free_port()
+    return port
 
 
 def _script(name: str) -> str:
